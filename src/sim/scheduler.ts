@@ -1,0 +1,167 @@
+/**
+ * The scheduler: a virtual clock and one event queue ordered by `(time, seq)`. `seq` is a global
+ * counter, so the order is total — two events never compare equal — and ties at the same instant
+ * run in the order they were scheduled. After each event the scheduler drains Node's own queues
+ * (see quiesce.ts), so a step runs to completion before the clock moves.
+ *
+ * Events may be owned by a process incarnation. An event whose owner has died is discarded; one
+ * whose owner is paused is handed to the owner and re-queued on resume. This is how a crashed
+ * process's timers and replies stop reaching the world, and how a pause stalls a process while
+ * everything else moves on.
+ */
+import { assert } from '../lib/assert.ts';
+import { MinHeap } from '../lib/heap.ts';
+import { quiesce } from './quiesce.ts';
+
+/** What an event's owner must offer the scheduler: liveness and a place to hold events while paused. */
+export interface EventOwner {
+  /** False once the owner has crashed or exited: its events are discarded. */
+  readonly alive: boolean;
+  /** True while the owner is paused: its events are handed to {@link EventOwner.hold}. */
+  readonly paused: boolean;
+  /** Keeps an event that fired while paused, to be re-queued on resume. */
+  hold(event: ScheduledEvent): void;
+  /** A short name for the trace, e.g. `mainloop#2`. */
+  readonly label: string;
+}
+
+/** An entry of the event queue. */
+export interface ScheduledEvent {
+  /** Virtual time in ms since the run's start. */
+  readonly time: number;
+  /** Global scheduling order, the tie-breaker that makes the order total. */
+  readonly seq: number;
+  /** A dotted lowercase label for the trace, e.g. `timer` or `bus.deliver`. */
+  readonly label: string;
+  readonly owner: EventOwner | null;
+  readonly run: () => void;
+  cancelled: boolean;
+}
+
+/** Options for {@link Scheduler.schedule}. */
+export interface ScheduleOptions {
+  /** Delay from now in virtual ms, >= 0. Fractions are allowed; the trace shows them as they are. */
+  readonly delayMs: number;
+  readonly label: string;
+  /** The incarnation whose liveness and pause state gate this event; null for world events. */
+  readonly owner?: EventOwner | null;
+  readonly run: () => void;
+}
+
+/** A handle to cancel a scheduled event before it runs. */
+export interface EventHandle {
+  cancel(): void;
+}
+
+/** Hooks the simulation uses to watch the scheduler. */
+export interface SchedulerHooks {
+  /** Called for every event that runs, before it runs: the hook that feeds the trace. */
+  readonly observe?: (event: ScheduledEvent, step: number) => void;
+  /** Called when an event's callback throws synchronously. */
+  readonly onError?: (error: unknown, event: ScheduledEvent) => void;
+}
+
+export class Scheduler {
+  private readonly queue = new MinHeap<ScheduledEvent>(compareEvents);
+  private current = 0;
+  private nextSeq = 0;
+  private executed = 0;
+
+  /**
+   * @param epochMs the wall-clock instant that virtual time 0 stands for (what `Clock.nowMs()`
+   *   reports at the start of a run)
+   */
+  constructor(
+    readonly epochMs: number,
+    private readonly hooks: SchedulerHooks = {},
+  ) {
+    assert(Number.isSafeInteger(epochMs) && epochMs >= 0, `epochMs must be a non-negative integer`);
+  }
+
+  /** Virtual time in ms since the run's start. */
+  get now(): number {
+    return this.current;
+  }
+
+  /** Number of events run so far. */
+  get steps(): number {
+    return this.executed;
+  }
+
+  /** Number of queued events, including cancelled ones not yet popped. */
+  get queued(): number {
+    return this.queue.size;
+  }
+
+  /** Queues `run` at `now + delayMs`. */
+  schedule(options: ScheduleOptions): EventHandle {
+    const { delayMs } = options;
+    assert(
+      Number.isFinite(delayMs) && delayMs >= 0,
+      `delayMs must be finite and >= 0, got ${delayMs}`,
+    );
+    const event: ScheduledEvent = {
+      time: this.current + delayMs,
+      seq: this.nextSeq++,
+      label: options.label,
+      owner: options.owner ?? null,
+      run: options.run,
+      cancelled: false,
+    };
+    this.queue.push(event);
+    return {
+      cancel: () => {
+        event.cancelled = true;
+      },
+    };
+  }
+
+  /** Puts held events back at the current instant, keeping their relative order. */
+  requeue(events: readonly ScheduledEvent[]): void {
+    for (const held of events) {
+      this.queue.push({ ...held, time: this.current, seq: this.nextSeq++ });
+    }
+  }
+
+  /** Time of the next live event, or undefined if none is queued. Discards dead events on the way. */
+  peekTime(): number | undefined {
+    for (;;) {
+      const next = this.queue.peek();
+      if (next === undefined) return undefined;
+      if (!next.cancelled && (next.owner === null || next.owner.alive)) return next.time;
+      this.queue.pop();
+    }
+  }
+
+  /**
+   * Runs the next event and everything it sets off, to quiescence. Returns false when the queue is
+   * empty. Events of paused owners are handed over without counting as a step.
+   */
+  async step(): Promise<boolean> {
+    for (;;) {
+      if (this.peekTime() === undefined) return false;
+      const event = this.queue.pop() as ScheduledEvent;
+      assert(event.time >= this.current, 'virtual time must never go backwards');
+      this.current = event.time;
+      if (event.owner !== null && event.owner.paused) {
+        event.owner.hold(event);
+        continue;
+      }
+      this.executed++;
+      this.hooks.observe?.(event, this.executed);
+      try {
+        event.run();
+      } catch (error) {
+        if (this.hooks.onError === undefined) throw error;
+        this.hooks.onError(error, event);
+      }
+      await quiesce();
+      return true;
+    }
+  }
+}
+
+function compareEvents(a: ScheduledEvent, b: ScheduledEvent): number {
+  // seq is unique, so this never returns 0 for two different events.
+  return a.time - b.time || a.seq - b.seq;
+}

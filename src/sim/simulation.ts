@@ -1,0 +1,195 @@
+/**
+ * A simulation: one virtual clock, one root seed, one trace, a table of processes, and the run loop
+ * that enforces budgets and turns what happened into a verdict. Worlds (the control plane wired onto
+ * simulated hosts, or small test worlds) are built on top of this; the kernel knows nothing about
+ * clouds.
+ */
+import { assert } from '../lib/assert.ts';
+import { Prng } from '../lib/prng.ts';
+import type { Ids } from '../ports/runtime.ts';
+import { describeError, SimProcess, type ProcessHost, type ProcessMain } from './process.ts';
+import { Scheduler, type ScheduleOptions, type EventHandle } from './scheduler.ts';
+import { Trace, type TraceOptions, type TraceRecord } from './trace.ts';
+import type { Verdict } from './verdict.ts';
+
+/** Virtual time 0 of every run: 2026-01-01T00:00:00Z, so dates in a run look like real dates. */
+export const SIM_EPOCH_MS = 1_767_225_600_000;
+
+/** Options for {@link Simulation}. */
+export interface SimulationOptions {
+  /** The root seed, a non-negative safe integer. */
+  readonly seed: number;
+  readonly trace?: TraceOptions;
+  /** Trace every executed event (label and owner), not only explicit records. Default true. */
+  readonly traceEvents?: boolean;
+}
+
+/** Budgets: every run ends within them. */
+export interface Budget {
+  /** Maximum number of events to run. */
+  readonly maxSteps: number;
+  /** Maximum virtual time in ms since the start. */
+  readonly maxSimTimeMs: number;
+}
+
+/** Options for {@link Simulation.run}. */
+export interface RunOptions {
+  readonly budget: Budget;
+  /** Safety check after every step: a message names the broken invariant (verdict `correctness`). */
+  readonly check?: () => string | undefined;
+  /**
+   * The run's goal. When given, the run ends `ok` as soon as it returns true, and `liveness` if the
+   * budget or the queue runs out first. Without a goal, a run that stays safe until its budget or
+   * an empty queue ends `ok`.
+   */
+  readonly goal?: () => boolean;
+}
+
+/** How a run ended. */
+export interface RunResult {
+  readonly verdict: Verdict;
+  /** Why, in one line, for anything but a plain `ok`. */
+  readonly reason: string;
+  readonly steps: number;
+  readonly simTimeMs: number;
+  readonly traceHash: string;
+}
+
+export class Simulation implements ProcessHost {
+  readonly random: Prng;
+  readonly scheduler: Scheduler;
+  readonly trace: Trace;
+  readonly ids: Ids;
+  private readonly processes = new Map<string, SimProcess>();
+  private failure: { verdict: 'crash' | 'correctness'; reason: string } | null = null;
+
+  constructor(readonly options: SimulationOptions) {
+    this.random = new Prng(options.seed);
+    this.trace = new Trace(options.trace);
+    const traceEvents = options.traceEvents ?? true;
+    this.scheduler = new Scheduler(SIM_EPOCH_MS, {
+      observe: (event) => {
+        if (traceEvents)
+          this.trace.append(this.scheduler.now, {
+            kind: 'step',
+            ev: event.label,
+            proc: event.owner?.label,
+          });
+      },
+      onError: (error, event) => this.fail(error, event.owner?.label ?? event.label),
+    });
+    this.ids = createSimIds(this.random.fork('ids'));
+  }
+
+  get seed(): number {
+    return this.options.seed;
+  }
+
+  /** Appends a record to the trace at the current virtual time. */
+  record(record: TraceRecord): void {
+    this.trace.append(this.scheduler.now, record);
+  }
+
+  /** Ends the run with verdict `crash`: an uncaught error or a failed assertion. First failure wins. */
+  fail(error: unknown, where: string): void {
+    if (this.failure !== null) return;
+    const reason = `${where}: ${describeError(error)}`;
+    this.failure = { verdict: 'crash', reason };
+    this.record({ kind: 'sim.crash', reason });
+  }
+
+  /** Ends the run with verdict `correctness`: a safety invariant broke. First failure wins. */
+  violate(reason: string): void {
+    if (this.failure !== null) return;
+    this.failure = { verdict: 'correctness', reason };
+    this.record({ kind: 'sim.violation', reason });
+  }
+
+  /** Queues a world event (not owned by any process). */
+  schedule(options: ScheduleOptions): EventHandle {
+    return this.scheduler.schedule(options);
+  }
+
+  /** Registers a process; it starts when {@link SimProcess.start} is called. Names are unique. */
+  spawn(name: string, main: ProcessMain): SimProcess {
+    assert(!this.processes.has(name), `duplicate process name ${name}`);
+    const process = new SimProcess(name, main, this);
+    this.processes.set(name, process);
+    return process;
+  }
+
+  /** The process called `name`; asserts it exists. */
+  process(name: string): SimProcess {
+    const process = this.processes.get(name);
+    assert(process !== undefined, `no process named ${name}`);
+    return process;
+  }
+
+  /** All processes in registration order. */
+  allProcesses(): readonly SimProcess[] {
+    return [...this.processes.values()];
+  }
+
+  /** Runs events until the goal, a failure, the budget or an empty queue. Call once per simulation. */
+  async run(options: RunOptions): Promise<RunResult> {
+    const { budget, check, goal } = options;
+    assert(budget.maxSteps >= 0 && budget.maxSimTimeMs >= 0, 'budgets must be >= 0');
+    const end = (verdict: Verdict, reason: string): RunResult => {
+      this.record({ kind: 'sim.end', verdict, reason });
+      return {
+        verdict,
+        reason,
+        steps: this.scheduler.steps,
+        simTimeMs: this.scheduler.now,
+        traceHash: this.trace.digest(),
+      };
+    };
+    for (;;) {
+      if (this.failure !== null) return end(this.failure.verdict, this.failure.reason);
+      const message = check?.();
+      if (message !== undefined) {
+        this.violate(message);
+        continue;
+      }
+      if (goal?.() === true) return end('ok', 'goal reached');
+      const nextTime = this.scheduler.peekTime();
+      if (nextTime === undefined) {
+        return goal === undefined
+          ? end('ok', 'no events left')
+          : end('liveness', 'no events left before the goal');
+      }
+      const exhausted =
+        this.scheduler.steps >= budget.maxSteps
+          ? `step budget of ${budget.maxSteps} exhausted`
+          : nextTime > budget.maxSimTimeMs
+            ? `sim-time budget of ${budget.maxSimTimeMs} ms exhausted`
+            : undefined;
+      if (exhausted !== undefined) {
+        return goal === undefined
+          ? end('ok', exhausted)
+          : end('liveness', `${exhausted} before the goal`);
+      }
+      try {
+        await this.scheduler.step();
+      } catch (error) {
+        this.fail(error, 'scheduler');
+      }
+    }
+  }
+}
+
+/** Ids drawn from a dedicated PRNG fork: opaque, URL-safe, unique within the run. */
+function createSimIds(random: Prng): Ids {
+  const issued = new Set<string>();
+  return {
+    next(prefix: string): string {
+      for (;;) {
+        const id = `${prefix}-${random.nextUint32().toString(16).padStart(8, '0')}`;
+        if (!issued.has(id)) {
+          issued.add(id);
+          return id;
+        }
+      }
+    },
+  };
+}
