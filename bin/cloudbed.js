@@ -1,0 +1,11 @@
+#!/usr/bin/env node
+// The `cloudbed` command. Loads the TypeScript sources through tsx (no build step) and runs the CLI.
+import { register } from 'tsx/esm/api';
+
+register();
+const { main } = await import('../src/cli/main.ts');
+const code = await main(process.argv.slice(2));
+if (code !== undefined) {
+  // Flush stdout before exiting: the final verdict line must never be cut off in a pipe.
+  process.stdout.write('', () => process.exit(code));
+}

@@ -1,0 +1,70 @@
+/**
+ * The `cloudbed` command: wiring only. Parses arguments, reads files, calls into src/sim (and, for
+ * `serve`, src/adapters), prints results. Bad input is one line on stderr and exit code 2.
+ */
+import { ScenarioError } from '../sim/scenario.ts';
+import { UsageError } from './args.ts';
+import { runCommand, RUN_HELP } from './run.ts';
+import { replayCommand, REPLAY_HELP } from './replay.ts';
+import { checkDeterminismCommand, CHECK_DETERMINISM_HELP } from './check-determinism.ts';
+import { TraceFileError } from './trace-file.ts';
+import { EXIT_BAD_INPUT } from '../sim/verdict.ts';
+
+const HELP = `cloudbed — an event-sourced cloud control plane and its deterministic test bed
+
+Usage: cloudbed <command> [options]
+
+Commands:
+  run <scenario.yaml>                 run a scenario in the simulator and print its verdict
+  replay <trace.jsonl>                re-run a recorded trace and check it reproduces exactly
+  check-determinism <scenario.yaml>   run seeds twice each and report the first divergence
+
+Run 'cloudbed <command> --help' for a command's options.
+
+Exit codes: 0 ok (or the verdict the scenario expects), 2 bad input, 3 correctness,
+4 liveness, 5 crash, 1 a run ended ok where the scenario expected a failure.
+`;
+
+interface Command {
+  readonly help: string;
+  readonly run: (argv: readonly string[]) => Promise<number>;
+}
+
+const COMMANDS: Readonly<Record<string, Command>> = {
+  run: { help: RUN_HELP, run: runCommand },
+  replay: { help: REPLAY_HELP, run: replayCommand },
+  'check-determinism': { help: CHECK_DETERMINISM_HELP, run: checkDeterminismCommand },
+};
+
+/** Runs the command line `argv` (without `node` and the script). Resolves to the exit code. */
+export async function main(argv: readonly string[]): Promise<number | undefined> {
+  const [name, ...rest] = argv;
+  if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
+    process.stdout.write(HELP);
+    return name === undefined ? EXIT_BAD_INPUT : 0;
+  }
+  const command = COMMANDS[name];
+  if (command === undefined) {
+    process.stderr.write(
+      `cloudbed: unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}\n`,
+    );
+    return EXIT_BAD_INPUT;
+  }
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(command.help);
+    return 0;
+  }
+  try {
+    return await command.run(rest);
+  } catch (error) {
+    if (
+      error instanceof UsageError ||
+      error instanceof ScenarioError ||
+      error instanceof TraceFileError
+    ) {
+      process.stderr.write(`${error.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw error;
+  }
+}

@@ -1,0 +1,56 @@
+/** `cloudbed run`: runs one scenario with one seed and prints the verdict line. */
+import { intOption, onePositional, parse } from './args.ts';
+import { loadScenario, replayCommand, storeOption } from './scenario-file.ts';
+import { runScenario } from '../sim/run-scenario.ts';
+import { exitCodeFor } from '../sim/verdict.ts';
+import type { RunResult } from '../sim/simulation.ts';
+import { writeTraceFile } from './trace-file.ts';
+
+export const RUN_HELP = `Usage: cloudbed run <scenario.yaml> [--seed N] [--store memory|pgmem] [--trace FILE]
+
+Runs the scenario in the deterministic simulator and ends with one line:
+  seed=<n> scenario=<name> verdict=<v> trace-hash=<hex> steps=<n> sim-time-ms=<n>
+The same seed, scenario and code always give the same trace-hash.
+
+Options:
+  --seed N        root seed (default: the scenario's seed, else 1)
+  --store KIND    memory (fast) or pgmem (the SQL store on pg-mem); default: the scenario's, else memory
+  --trace FILE    write every trace entry to FILE (JSON Lines) for 'cloudbed replay'
+  -h, --help      show this help
+`;
+
+/** The final line of a run. */
+export function verdictLine(seed: number, scenario: string, result: RunResult): string {
+  return `seed=${seed} scenario=${scenario} verdict=${result.verdict} trace-hash=${result.traceHash} steps=${result.steps} sim-time-ms=${Math.round(result.simTimeMs)}`;
+}
+
+export async function runCommand(argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parse('run', argv, {
+    seed: { type: 'string' },
+    store: { type: 'string' },
+    trace: { type: 'string' },
+  });
+  const file = onePositional('run', positionals, 'scenario file');
+  const { scenario, text } = await loadScenario(file);
+  const seed = intOption('run', 'seed', values.seed) ?? scenario.seed ?? 1;
+  const store = storeOption('run', values.store, scenario);
+  const tracePath = values.trace;
+  const run = await runScenario(scenario, { seed, store, keepTrace: tracePath !== undefined });
+  if (tracePath !== undefined) {
+    await writeTraceFile(
+      tracePath,
+      { scenarioFile: file, scenarioText: text, seed, store },
+      run.trace.lines,
+      run.result,
+    );
+  }
+  const { result } = run;
+  if (result.verdict !== scenario.expect.verdict) {
+    process.stderr.write(`${result.verdict}: ${result.reason}\n`);
+    if (scenario.expect.verdict !== 'ok')
+      process.stderr.write(`the scenario expects verdict=${scenario.expect.verdict}\n`);
+    process.stderr.write(`reproduce: ${replayCommand(file, seed, store)}\n`);
+  }
+  process.stdout.write(`${verdictLine(seed, scenario.name, result)}\n`);
+  return exitCodeFor(result.verdict, scenario.expect.verdict);
+}

@@ -1,0 +1,354 @@
+/**
+ * Scenario files: the data that describes one simulated run — topology, workload (API calls over
+ * simulated time), faults, budgets and the expected verdict. Parsed from YAML and validated here
+ * with errors that name the file, the field (with its line) and the problem; nothing in a scenario
+ * is executable code.
+ */
+import { LineCounter, parseDocument, isScalar, isMap, type Node as YamlNode } from 'yaml';
+import {
+  ShapeError,
+  duration,
+  int,
+  list,
+  object,
+  oneOf,
+  optional,
+  probability,
+  required,
+  str,
+  json,
+  formatPath,
+  type FieldPath,
+} from '../lib/shape.ts';
+import { SEED_MAX } from '../lib/prng.ts';
+import { VERDICTS, type Verdict } from './verdict.ts';
+
+/** Stores a run can use: the in-memory store (fast) or the SQL store on pg-mem (SQL fidelity). */
+export const STORES = ['memory', 'pgmem'] as const;
+export type StoreKind = (typeof STORES)[number];
+
+const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
+const NAME_HINT =
+  'lowercase letters, digits and dashes (at most 63), starting with a letter or digit';
+
+const computeShape = object({
+  count: optional(int({ min: 0, max: 1000 }), 3),
+  vcpus: optional(int({ min: 1, max: 1024 }), 16),
+  memoryMb: optional(int({ min: 256, max: 4_194_304 }), 65_536),
+});
+
+const storageShape = object({
+  count: optional(int({ min: 0, max: 100 }), 1),
+  poolSizeGb: optional(int({ min: 1, max: 1_048_576 }), 8192),
+});
+
+const topologyShape = object({
+  compute: optional(computeShape, { count: 3, vcpus: 16, memoryMb: 65_536 }),
+  storage: optional(storageShape, { count: 1, poolSizeGb: 8192 }),
+  mainLoops: optional(int({ min: 1, max: 16 }), 2),
+  accounts: optional(list(str({ pattern: NAME, patternHint: NAME_HINT }), { maxLength: 100 }), [
+    'user',
+  ]),
+});
+
+const REQUEST = /^(GET|POST|PUT|DELETE) \/\S*$/;
+
+const stepShape = object({
+  at: optional(duration()),
+  after: optional(duration()),
+  as: optional(str({ pattern: NAME, patternHint: NAME_HINT })),
+  request: required(
+    str({
+      pattern: REQUEST,
+      patternHint: "'METHOD /path' with METHOD one of GET, POST, PUT, DELETE",
+    }),
+  ),
+  body: optional(json()),
+  save: optional(
+    str({
+      pattern: /^[A-Za-z][A-Za-z0-9_-]{0,62}$/,
+      patternHint: 'a name of letters, digits, _ and -',
+    }),
+  ),
+  expectStatus: optional(int({ min: 100, max: 599 })),
+});
+
+/** Process faults: a crash (optionally restarted) or a pause of a named process. */
+const processFaultShape = object({
+  at: required(duration()),
+  kind: required(oneOf(['crash', 'pause', 'host-crash', 'host-hang'] as const)),
+  target: required(str({ pattern: NAME, patternHint: NAME_HINT })),
+  restartAfter: optional(duration()),
+  for: optional(duration()),
+});
+
+const busFaultShape = object({
+  dropProbability: optional(probability(), 0),
+  duplicateProbability: optional(probability(), 0),
+  delayProbability: optional(probability(), 0),
+  delayMsMax: optional(int({ min: 0, max: 3_600_000 }), 0),
+});
+
+const faultsShape = object({
+  schedule: optional(list(processFaultShape, { maxLength: 10_000 }), []),
+  bus: optional(busFaultShape),
+  /** Faults stop at this time; the liveness phase starts. Default: the end of the workload. */
+  healAt: optional(duration()),
+});
+
+const budgetsShape = object({
+  maxSteps: optional(int({ min: 1, max: 1_000_000_000 }), 2_000_000),
+  maxSimTime: optional(duration({ min: 1 }), 6 * 3_600_000),
+  settleWithin: optional(duration({ min: 1 }), 30 * 60_000),
+});
+
+const scenarioShape = object({
+  name: required(str({ pattern: NAME, patternHint: NAME_HINT })),
+  description: optional(str({ maxLength: 4000 })),
+  seed: optional(int({ min: 0, max: SEED_MAX })),
+  store: optional(oneOf(STORES)),
+  topology: optional(topologyShape),
+  workload: optional(list(stepShape, { maxLength: 100_000 }), []),
+  faults: optional(faultsShape),
+  budgets: optional(budgetsShape),
+  expect: optional(object({ verdict: optional(oneOf(VERDICTS), 'ok') })),
+});
+
+/** A validated scenario with defaults filled in. Times are in ms of virtual time. */
+export interface Scenario {
+  readonly name: string;
+  readonly description: string | undefined;
+  readonly seed: number | undefined;
+  readonly store: StoreKind | undefined;
+  readonly topology: {
+    readonly compute: { readonly count: number; readonly vcpus: number; readonly memoryMb: number };
+    readonly storage: { readonly count: number; readonly poolSizeGb: number };
+    readonly mainLoops: number;
+    readonly accounts: readonly string[];
+  };
+  readonly workload: readonly WorkloadStep[];
+  readonly faults: {
+    readonly schedule: readonly ScheduledFault[];
+    readonly bus: BusFaults | undefined;
+    readonly healAtMs: number;
+  };
+  readonly budgets: {
+    readonly maxSteps: number;
+    readonly maxSimTimeMs: number;
+    readonly settleWithinMs: number;
+  };
+  readonly expect: { readonly verdict: Verdict };
+}
+
+/** One API call of the workload, at an absolute virtual time. */
+export interface WorkloadStep {
+  readonly atMs: number;
+  /** The account that makes the call: one of topology.accounts, or `admin`. */
+  readonly as: string;
+  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
+  /** Path with `{name}` placeholders for ids saved by earlier steps. */
+  readonly path: string;
+  readonly body: unknown;
+  readonly save: string | undefined;
+  readonly expectStatus: number | undefined;
+}
+
+export interface ScheduledFault {
+  readonly atMs: number;
+  readonly kind: 'crash' | 'pause' | 'host-crash' | 'host-hang';
+  readonly target: string;
+  readonly restartAfterMs: number | undefined;
+  readonly forMs: number | undefined;
+}
+
+export interface BusFaults {
+  readonly dropProbability: number;
+  readonly duplicateProbability: number;
+  readonly delayProbability: number;
+  readonly delayMsMax: number;
+}
+
+/** A scenario file that cannot be used: names the file, the field, its line and the problem. */
+export class ScenarioError extends Error {
+  override name = 'ScenarioError';
+  constructor(
+    readonly file: string,
+    readonly field: string | undefined,
+    readonly line: number | undefined,
+    readonly problem: string,
+  ) {
+    super(
+      `${file}${line === undefined ? '' : `:${line}`}: ${field === undefined ? '' : `${field}: `}${problem}`,
+    );
+  }
+}
+
+/** Parses and validates scenario YAML. `file` is used in error messages only. */
+export function parseScenario(text: string, file: string): Scenario {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const yamlError = document.errors[0];
+  if (yamlError !== undefined) {
+    const line = yamlError.linePos?.[0].line;
+    throw new ScenarioError(
+      file,
+      undefined,
+      line,
+      `invalid YAML: ${(yamlError.message.split('\n')[0] ?? 'syntax error').replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
+  }
+  const data: unknown = document.toJS({ maxAliasCount: 100 });
+  if (data === null || data === undefined)
+    throw new ScenarioError(file, undefined, undefined, 'the file is empty');
+  try {
+    return toScenario(data);
+  } catch (error) {
+    if (!(error instanceof ShapeError)) throw error;
+    throw new ScenarioError(
+      file,
+      formatPath(error.path),
+      lineOf(document.contents, error.path, lineCounter),
+      error.problem,
+    );
+  }
+}
+
+/** Validates already-parsed scenario data (e.g. embedded in a trace file). */
+export function toScenario(data: unknown): Scenario {
+  const raw = scenarioShape(data, []);
+  const accounts = raw.topology?.accounts ?? ['user'];
+  const workload: WorkloadStep[] = [];
+  let clock = 0;
+  const saved = new Set<string>();
+  (raw.workload ?? []).forEach((step, index) => {
+    const path: FieldPath = ['workload', index];
+    if (step.at !== undefined && step.after !== undefined) {
+      throw new ShapeError([...path, 'after'], "give either 'at' or 'after', not both");
+    }
+    const atMs = step.at ?? clock + (step.after ?? 0);
+    if (atMs < clock)
+      throw new ShapeError(
+        [...path, 'at'],
+        `goes back in time: ${atMs} ms is before the previous step (${clock} ms)`,
+      );
+    clock = atMs;
+    const as = step.as ?? accounts[0] ?? 'admin';
+    if (as !== 'admin' && !accounts.includes(as)) {
+      throw new ShapeError(
+        [...path, 'as'],
+        `names no account of topology.accounts (${accounts.join(', ')}) nor admin`,
+      );
+    }
+    const [method, target] = step.request.split(' ') as [WorkloadStep['method'], string];
+    for (const match of target.matchAll(/\{([^}]*)\}/g)) {
+      if (!saved.has(match[1] ?? '')) {
+        throw new ShapeError(
+          [...path, 'request'],
+          `uses {${match[1]}} before any earlier step saved it`,
+        );
+      }
+    }
+    if (step.save !== undefined) saved.add(step.save);
+    workload.push({
+      atMs,
+      as,
+      method,
+      path: target,
+      body: step.body,
+      save: step.save,
+      expectStatus: step.expectStatus,
+    });
+  });
+  const workloadEndMs = workload.at(-1)?.atMs ?? 0;
+  const schedule: ScheduledFault[] = (raw.faults?.schedule ?? []).map((f, index) => {
+    if (f.kind !== 'crash' && f.restartAfter !== undefined) {
+      throw new ShapeError(
+        ['faults', 'schedule', index, 'restartAfter'],
+        `applies only to kind crash`,
+      );
+    }
+    if (f.kind !== 'crash' && f.for === undefined) {
+      throw new ShapeError(['faults', 'schedule', index, 'for'], `is required for kind ${f.kind}`);
+    }
+    return {
+      atMs: f.at,
+      kind: f.kind,
+      target: f.target,
+      restartAfterMs: f.restartAfter,
+      forMs: f.for,
+    };
+  });
+  const lastFaultMs = Math.max(
+    0,
+    ...schedule.map((f) => f.atMs + (f.forMs ?? 0) + (f.restartAfterMs ?? 0)),
+  );
+  const healAtMs = raw.faults?.healAt ?? Math.max(workloadEndMs, lastFaultMs);
+  const budgets = raw.budgets ?? {
+    maxSteps: 2_000_000,
+    maxSimTime: 6 * 3_600_000,
+    settleWithin: 30 * 60_000,
+  };
+  const maxSimTimeMs = budgets.maxSimTime ?? 6 * 3_600_000;
+  if (healAtMs > maxSimTimeMs) {
+    throw new ShapeError(
+      ['budgets', 'maxSimTime'],
+      `is ${maxSimTimeMs} ms, before the faults heal or the workload ends (${healAtMs} ms)`,
+    );
+  }
+  const topology = raw.topology;
+  return {
+    name: raw.name,
+    description: raw.description,
+    seed: raw.seed,
+    store: raw.store,
+    topology: {
+      compute: topology?.compute ?? { count: 3, vcpus: 16, memoryMb: 65_536 },
+      storage: topology?.storage ?? { count: 1, poolSizeGb: 8192 },
+      mainLoops: topology?.mainLoops ?? 2,
+      accounts,
+    },
+    workload,
+    faults: { schedule, bus: raw.faults?.bus, healAtMs },
+    budgets: {
+      maxSteps: budgets.maxSteps ?? 2_000_000,
+      maxSimTimeMs,
+      settleWithinMs: budgets.settleWithin ?? 30 * 60_000,
+    },
+    expect: { verdict: raw.expect?.verdict ?? 'ok' },
+  } as Scenario;
+}
+
+/** The 1-based line of the node at `path`, or of its nearest existing ancestor. */
+function lineOf(
+  root: YamlNode | null,
+  path: FieldPath,
+  lineCounter: LineCounter,
+): number | undefined {
+  let node: unknown = root;
+  let line: number | undefined;
+  const lineAt = (offset: number | undefined): void => {
+    if (offset !== undefined) line = lineCounter.linePos(offset).line;
+  };
+  lineAt((root as { range?: [number] } | null)?.range?.[0]);
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === part);
+      if (pair === undefined) break;
+      lineAt((pair.key as { range?: [number] }).range?.[0]);
+      node = pair.value;
+    } else if (
+      node !== null &&
+      typeof node === 'object' &&
+      'items' in node &&
+      typeof part === 'number'
+    ) {
+      const item = (node as { items: unknown[] }).items[part];
+      if (item === undefined) break;
+      lineAt((item as { range?: [number] }).range?.[0]);
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return line;
+}
