@@ -13,7 +13,7 @@ export type DomainState = 'shutoff' | 'running' | 'paused' | 'crashed';
 export interface DomainDisk {
   /** Target device, e.g. `vda`. */
   readonly target: string;
-  /** Storage location of the disk image, e.g. `cloudbed/vol-1a2b/disk.raw`. */
+  /** Path of the disk image as the storage node exposes it, e.g. `/cloudbed/vol-1a2b/disk.raw`. */
   readonly source: string;
 }
 
@@ -50,7 +50,11 @@ export interface Hypervisor {
   shutdown(name: string): Promise<void>;
   /** Pulls the plug: the domain is `shutoff` at once. `not-running` if it is not active. */
   destroy(name: string): Promise<void>;
-  /** Removes a shut-off domain's definition. `domain-active` if it still runs. */
+  /**
+   * Removes a domain's persistent definition. As in libvirt, a running persistent domain becomes
+   * transient: it keeps running and vanishes when it stops. `domain-active` only for a domain that
+   * is already transient.
+   */
   undefine(name: string): Promise<void>;
   close(): Promise<void>;
 }

@@ -38,9 +38,12 @@ export interface Storage {
   snapshot(volume: string, snapshot: string): Promise<DatasetInfo>;
   /** Clones snapshot `volume@snapshot` into a new volume `target`. */
   clone(snapshot: string, target: string): Promise<DatasetInfo>;
-  /** Rolls a volume back to its most recent snapshot `snapshot`. */
+  /** Rolls a volume back to `snapshot`, which must be its most recent one (`has-snapshots` otherwise, as ZFS without -r). */
   rollback(snapshot: string): Promise<void>;
-  /** Destroys a volume (without snapshots) or a snapshot (without dependent clones): otherwise `busy`. */
+  /**
+   * Destroys a volume or a snapshot. A volume that still has snapshots gets `has-snapshots`; a
+   * snapshot that clones depend on gets `busy` (ZFS: "dataset is busy").
+   */
   destroy(name: string): Promise<void>;
   /** The path a hypervisor uses to attach the volume's disk image. */
   diskPath(volume: string): string;

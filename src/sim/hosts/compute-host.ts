@@ -1,0 +1,441 @@
+/**
+ * The simulated compute host: a libvirt-like hypervisor whose domains are world state that outlives
+ * the agent processes using it. Agents get port handles bound to their incarnation
+ * ({@link SimComputeHost.hypervisorFor}); fault injection calls the host's fault methods (crash,
+ * reboot, hang, guest crash and pause). The semantics follow libvirt with qemu/KVM so the same
+ * contract suite passes here and against `qemu:///system`:
+ *
+ * - `define` creates or replaces the persistent definition. A running domain keeps running with its
+ *   live definition; the new one applies at its next start. `getDomain`/`listDomains` report the
+ *   live definition of an active domain and the persistent one otherwise (as `virsh dumpxml`).
+ * - `start` on an active (running or paused) domain: `already-running`. A start whose memory does
+ *   not fit beside the active domains' memory: `out-of-memory` (memory is the one admission-checked
+ *   resource; vCPUs may be overcommitted, as libvirt allows).
+ * - `shutdown` sends ACPI power-off to a running guest and returns; the guest reaches `shutoff` a
+ *   guest-shutdown latency later. On a domain that is not running (shut off, crashed or paused):
+ *   `not-running` (libvirt: "domain is not running"). A guest that is paused or restarted before
+ *   its power-off completes drops the request.
+ * - `destroy` on a running or paused domain: `shutoff` at once; otherwise `not-running`.
+ * - `undefine` of an inactive domain removes it. Of an active persistent domain it does what real
+ *   libvirt does: the domain becomes transient — it keeps running, is still listed, and vanishes
+ *   when it stops. `undefine` of a transient domain: `domain-active` (libvirt: "cannot undefine
+ *   transient domain"). The port's JSDoc says "`domain-active` if it still runs"; the contract
+ *   suite pins libvirt's actual behaviour instead.
+ * - `crashed` is libvirt's "shut off (crashed)": inactive, startable, not destroyable.
+ * - Unknown names: `no-domain`. Invalid specs: `invalid-definition`.
+ *
+ * Host faults: {@link SimComputeHost.crash} kills every domain (persistent ones are `shutoff`
+ * afterwards, transient ones are gone) and leaves the host down; while down, every operation —
+ * in flight or new — fails with a retryable `unavailable` when its reply is due, without effect.
+ * {@link SimComputeHost.reboot} crashes and boots it later. {@link SimComputeHost.hang} stalls
+ * libvirtd only: operations complete late, guests keep running and power off on schedule.
+ */
+import { assert } from '../../lib/assert.ts';
+import {
+  HypervisorError,
+  type DomainInfo,
+  type DomainSpec,
+  type DomainState,
+  type HostCapacity,
+  type Hypervisor,
+} from '../../ports/hypervisor.ts';
+import type { Incarnation } from '../process.ts';
+import type { Simulation } from '../simulation.ts';
+import {
+  HYPERVISOR_LATENCY,
+  HostCore,
+  withOverrides,
+  type HostStatus,
+  type HypervisorOperation,
+  type LatencyTable,
+} from './latency.ts';
+
+/** Options for {@link SimComputeHost}. */
+export interface SimComputeHostOptions {
+  readonly sim: Simulation;
+  /** The host's id: non-empty, no `/`. Names its PRNG fork `host-<id>`. */
+  readonly id: string;
+  /** What the host offers; memory is enforced at start, vCPUs are informational. Positive integers. */
+  readonly capacity: HostCapacity;
+  /** Per-operation latencies replacing {@link HYPERVISOR_LATENCY}'s. */
+  readonly latency?: Partial<LatencyTable<HypervisorOperation>>;
+}
+
+/** A domain as checkers see it: the port's view plus whether it is persistent. */
+export interface SimDomainInfo extends DomainInfo {
+  /** False for a running domain that was undefined: it disappears when it stops. */
+  readonly persistent: boolean;
+}
+
+/** Internal state of one domain. Invariant: `config !== null || isActive(state)`. */
+interface Domain {
+  readonly name: string;
+  /** The persistent definition; null once undefined while active (transient). */
+  config: DomainSpec | null;
+  /** The definition the domain runs with; null while inactive. */
+  live: DomainSpec | null;
+  state: DomainState;
+  /** Counts starts; an ACPI power-off aimed at an earlier run is void. */
+  run: number;
+}
+
+/** libvirt's "active": a qemu process exists. */
+function isActive(state: DomainState): boolean {
+  return state === 'running' || state === 'paused';
+}
+
+/**
+ * One simulated compute host: its domains, capacity, power state and latencies. World state: it
+ * outlives every process that holds one of its port handles.
+ */
+export class SimComputeHost {
+  readonly id: string;
+  readonly capacity: HostCapacity;
+  private readonly core: HostCore<HypervisorOperation>;
+  private readonly table = new Map<string, Domain>();
+
+  constructor(private readonly options: SimComputeHostOptions) {
+    const { capacity } = options;
+    assert(
+      Number.isSafeInteger(capacity.vcpus) && capacity.vcpus > 0,
+      `capacity.vcpus must be a positive integer, got ${capacity.vcpus}`,
+    );
+    assert(
+      Number.isSafeInteger(capacity.memoryMb) && capacity.memoryMb > 0,
+      `capacity.memoryMb must be a positive integer, got ${capacity.memoryMb}`,
+    );
+    this.id = options.id;
+    this.capacity = { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb };
+    this.core = new HostCore({
+      sim: options.sim,
+      id: options.id,
+      forkPrefix: 'host',
+      labelPrefix: 'hypervisor',
+      latency: withOverrides(HYPERVISOR_LATENCY, options.latency),
+      unavailable: (message) => new HypervisorError('unavailable', message, { retryable: true }),
+      isHostError: (error) => error instanceof HypervisorError,
+      onCrash: () => this.killAll(),
+    });
+  }
+
+  /** `up` or `down`. A hung host is `up`. */
+  get status(): HostStatus {
+    return this.core.status;
+  }
+
+  /** True while a {@link hang} is in progress. */
+  get hung(): boolean {
+    return this.core.hung;
+  }
+
+  /** A `Hypervisor` port handle for one incarnation of an agent; inert once it dies. */
+  hypervisorFor(incarnation: Incarnation): Hypervisor {
+    return new SimHypervisor(incarnation, {
+      run: (op, target, effect) => this.core.request(incarnation, op, target, effect, 'refused'),
+      capacity: () => ({ ...this.capacity }),
+      list: () => this.listNow(),
+      get: (name) => this.getNow(name),
+      define: (spec) => this.defineNow(spec),
+      start: (name) => this.startNow(name),
+      shutdown: (name) => this.shutdownNow(name),
+      destroy: (name) => this.destroyNow(name),
+      undefine: (name) => this.undefineNow(name),
+    });
+  }
+
+  // ---- inspection for checkers: synchronous, not part of the port ----
+
+  /** Every domain, sorted by name, as the port would report it, plus persistence. */
+  domains(): readonly SimDomainInfo[] {
+    return this.sorted().map((d) => ({ ...this.infoOf(d), persistent: d.config !== null }));
+  }
+
+  /** vCPUs and memory of the active (running or paused) domains. */
+  usage(): HostCapacity {
+    let vcpus = 0;
+    let memoryMb = 0;
+    for (const d of this.table.values()) {
+      if (d.live !== null) {
+        vcpus += d.live.vcpus;
+        memoryMb += d.live.memoryMb;
+      }
+    }
+    return { vcpus, memoryMb };
+  }
+
+  // ---- faults ----
+
+  /** Powers the host off hard: every domain dies; the host stays down until {@link boot}. */
+  crash(): void {
+    this.core.crash();
+  }
+
+  /** Powers a down host on: persistent domains are defined and shut off. No-op when up. */
+  boot(): void {
+    this.core.boot();
+  }
+
+  /** Crashes the host now and boots it `afterMs` (>= 0) later. */
+  reboot(afterMs: number): void {
+    this.core.reboot(afterMs);
+  }
+
+  /** Stalls libvirtd for `forMs` (>= 0): operations complete late; guests are unaffected. */
+  hang(forMs: number): void {
+    this.core.hang(forMs);
+  }
+
+  /** A guest crash (qemu died): a running or paused domain goes `crashed`. No-op otherwise. */
+  crashDomain(name: string): void {
+    const d = this.table.get(name);
+    if (d === undefined || !isActive(d.state) || this.core.status === 'down') return;
+    this.stop(d, 'crashed');
+  }
+
+  /** The guest is paused by the hypervisor (e.g. an I/O error on its disk). No-op unless running. */
+  pauseDomain(name: string): void {
+    const d = this.table.get(name);
+    if (d === undefined || d.state !== 'running' || this.core.status === 'down') return;
+    this.setState(d, 'paused');
+  }
+
+  /** Resumes a paused guest. No-op unless paused. */
+  resumeDomain(name: string): void {
+    const d = this.table.get(name);
+    if (d === undefined || d.state !== 'paused' || this.core.status === 'down') return;
+    this.setState(d, 'running');
+  }
+
+  // ---- operations: effects run inside the host's world events (see HostCore.request) ----
+
+  private listNow(): readonly DomainInfo[] {
+    return this.sorted().map((d) => this.infoOf(d));
+  }
+
+  private getNow(name: string): DomainInfo | null {
+    const d = this.table.get(name);
+    return d === undefined ? null : this.infoOf(d);
+  }
+
+  private defineNow(spec: DomainSpec): void {
+    const clean = normaliseSpec(spec);
+    const d = this.table.get(clean.name);
+    if (d === undefined) {
+      this.table.set(clean.name, {
+        name: clean.name,
+        config: clean,
+        live: null,
+        state: 'shutoff',
+        run: 0,
+      });
+      this.core.record('domain.defined', { name: clean.name });
+    } else {
+      d.config = clean;
+      this.core.record('domain.redefined', { name: clean.name });
+    }
+  }
+
+  private startNow(name: string): void {
+    const d = this.lookup(name);
+    if (isActive(d.state))
+      throw new HypervisorError('already-running', `domain '${name}' is already active`);
+    const config = d.config;
+    assert(config !== null, `inactive domain ${name} must be persistent`);
+    const used = this.usage().memoryMb;
+    if (used + config.memoryMb > this.capacity.memoryMb) {
+      throw new HypervisorError(
+        'out-of-memory',
+        `domain '${name}' needs ${config.memoryMb} MiB; ${this.capacity.memoryMb - used} MiB free on host ${this.id}`,
+      );
+    }
+    d.live = config;
+    d.run++;
+    this.setState(d, 'running');
+  }
+
+  private shutdownNow(name: string): void {
+    const d = this.lookup(name);
+    if (d.state !== 'running')
+      throw new HypervisorError('not-running', `domain '${name}' is not running`);
+    // The guest powers off later unless it was paused, stopped or restarted meanwhile, or the host
+    // went down: the request belongs to this run of this uptime.
+    const run = d.run;
+    const epoch = this.core.epoch;
+    this.options.sim.schedule({
+      delayMs: this.core.latencyOf('guest-shutdown'),
+      label: 'hypervisor.guest-shutoff',
+      run: () => {
+        if (this.core.epoch !== epoch || this.table.get(name) !== d) return;
+        if (d.run !== run || d.state !== 'running') return;
+        this.stop(d, 'shutoff');
+      },
+    });
+  }
+
+  private destroyNow(name: string): void {
+    const d = this.lookup(name);
+    if (!isActive(d.state))
+      throw new HypervisorError('not-running', `domain '${name}' is not running`);
+    this.stop(d, 'shutoff');
+  }
+
+  private undefineNow(name: string): void {
+    const d = this.lookup(name);
+    if (d.config === null) {
+      throw new HypervisorError('domain-active', `cannot undefine transient domain '${name}'`);
+    }
+    if (isActive(d.state)) {
+      d.config = null;
+      this.core.record('domain.transient', { name });
+    } else {
+      this.table.delete(name);
+      this.core.record('domain.undefined', { name });
+    }
+  }
+
+  // ---- internals ----
+
+  private lookup(name: string): Domain {
+    const d = this.table.get(name);
+    if (d === undefined) throw new HypervisorError('no-domain', `no domain named '${name}'`);
+    return d;
+  }
+
+  private sorted(): Domain[] {
+    // Names are unique map keys, so the comparator never sees two equal names.
+    return [...this.table.values()].sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  private infoOf(d: Domain): DomainInfo {
+    const spec = d.live ?? d.config;
+    assert(spec !== null, `domain ${d.name} has no definition`);
+    return { ...copySpec(spec), state: d.state };
+  }
+
+  private setState(d: Domain, state: DomainState): void {
+    this.core.record('domain.state', { name: d.name, from: d.state, to: state });
+    d.state = state;
+  }
+
+  /** Ends an active domain in `state`; a transient one disappears. */
+  private stop(d: Domain, state: 'shutoff' | 'crashed'): void {
+    d.live = null;
+    this.setState(d, state);
+    if (d.config === null) {
+      this.table.delete(d.name);
+      this.core.record('domain.undefined', { name: d.name });
+    }
+  }
+
+  /** Host power loss: every qemu process is gone; persistent domains come back shut off. */
+  private killAll(): void {
+    for (const d of this.sorted()) {
+      if (isActive(d.state)) this.stop(d, 'shutoff');
+      else if (d.state === 'crashed') this.setState(d, 'shutoff');
+    }
+  }
+}
+
+/** What a port handle may ask of its host: delivery, and the effects it delivers. */
+interface HostAccess {
+  /** Runs `effect` after the operation's latency, replying to the handle's incarnation. */
+  run<T>(op: HypervisorOperation, target: string, effect: () => T): Promise<T>;
+  capacity(): HostCapacity;
+  list(): readonly DomainInfo[];
+  get(name: string): DomainInfo | null;
+  define(spec: DomainSpec): void;
+  start(name: string): void;
+  shutdown(name: string): void;
+  destroy(name: string): void;
+  undefine(name: string): void;
+}
+
+/** The port handle of one incarnation. Every call goes through the host's latency and delivery. */
+class SimHypervisor implements Hypervisor {
+  private closed = false;
+
+  constructor(
+    private readonly caller: Incarnation,
+    private readonly host: HostAccess,
+  ) {}
+
+  capacity(): Promise<HostCapacity> {
+    return this.call('capacity', '', () => this.host.capacity());
+  }
+
+  listDomains(): Promise<readonly DomainInfo[]> {
+    return this.call('list', '', () => this.host.list());
+  }
+
+  getDomain(name: string): Promise<DomainInfo | null> {
+    return this.call('get', name, () => this.host.get(name));
+  }
+
+  define(spec: DomainSpec): Promise<void> {
+    // Copy now: the caller may reuse its object before the operation completes.
+    const requested = copySpec(spec);
+    return this.call('define', spec.name, () => this.host.define(requested));
+  }
+
+  start(name: string): Promise<void> {
+    return this.call('start', name, () => this.host.start(name));
+  }
+
+  shutdown(name: string): Promise<void> {
+    return this.call('shutdown', name, () => this.host.shutdown(name));
+  }
+
+  destroy(name: string): Promise<void> {
+    return this.call('destroy', name, () => this.host.destroy(name));
+  }
+
+  undefine(name: string): Promise<void> {
+    return this.call('undefine', name, () => this.host.undefine(name));
+  }
+
+  /** Closes the connection locally: no round trip, succeeds even when the host is down. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.caller.guard(Promise.resolve());
+  }
+
+  private call<T>(op: HypervisorOperation, target: string, effect: () => T): Promise<T> {
+    assert(!this.closed, `hypervisor handle of ${this.caller.label} used after close`);
+    return this.host.run(op, target, effect);
+  }
+}
+
+/** A deep copy holding only the port's fields (unknown fields do not survive, as with XML). */
+function copySpec(spec: DomainSpec): DomainSpec {
+  return {
+    name: spec.name,
+    vcpus: spec.vcpus,
+    memoryMb: spec.memoryMb,
+    disks: spec.disks.map((disk) => ({ target: disk.target, source: disk.source })),
+  };
+}
+
+/** Validates a spec as libvirt's XML parser would; throws `invalid-definition`. */
+function normaliseSpec(spec: DomainSpec): DomainSpec {
+  const invalid = (why: string): HypervisorError =>
+    new HypervisorError('invalid-definition', `invalid definition of '${spec.name}': ${why}`);
+  if (typeof spec.name !== 'string' || spec.name.length === 0) throw invalid('missing name');
+  // libvirt's qemu driver refuses '/' (names become file names); control characters break XML.
+  if (spec.name.includes('/')) throw invalid(`name cannot contain '/'`);
+  if (/\p{Cc}/u.test(spec.name)) throw invalid('name contains control characters');
+  if (!Number.isSafeInteger(spec.vcpus) || spec.vcpus < 1) {
+    throw invalid(`vcpus must be a positive integer, got ${spec.vcpus}`);
+  }
+  if (!Number.isSafeInteger(spec.memoryMb) || spec.memoryMb < 1) {
+    throw invalid(`memoryMb must be a positive integer, got ${spec.memoryMb}`);
+  }
+  const targets = new Set<string>();
+  for (const disk of spec.disks) {
+    if (disk.target.length === 0 || disk.source.length === 0)
+      throw invalid('disk without target or source');
+    // libvirt: "target 'vda' duplicated for disk sources …".
+    if (targets.has(disk.target)) throw invalid(`target '${disk.target}' duplicated`);
+    targets.add(disk.target);
+  }
+  return spec;
+}

@@ -1,0 +1,312 @@
+/**
+ * Latency distributions of the simulated hosts, and the machinery both hosts share to deliver an
+ * operation after its latency: power state (up, down), hangs, and the rule that an operation takes
+ * effect in a world event while its reply reaches the caller only through the caller's incarnation.
+ *
+ * Every latency is log-normal — the usual shape of service times: a typical value, a long right
+ * tail — with a per-operation median, a log-space spread `sigma` and a hard cap so a rare draw
+ * cannot stall a run. The default medians are what a local libvirtd (`qemu:///system`) and the
+ * `zfs`/`zpool` commands take on an idle development machine; see the tables below for each one.
+ */
+import { assert } from '../../lib/assert.ts';
+import type { Prng } from '../../lib/prng.ts';
+import type { Incarnation } from '../process.ts';
+import type { Simulation } from '../simulation.ts';
+
+/** A log-normal latency, in virtual ms. */
+export interface LatencySpec {
+  /** The median, in ms; > 0. */
+  readonly medianMs: number;
+  /** Spread in log space (0: always the median). 0.5 puts ~95 % of draws within 0.37x–2.7x. */
+  readonly sigma: number;
+  /** Upper bound of any draw, in ms; >= medianMs. */
+  readonly maxMs: number;
+}
+
+/** A latency per operation name. */
+export type LatencyTable<Op extends string> = Readonly<Record<Op, LatencySpec>>;
+
+/** A log-normal spec whose cap is `capFactor` medians (default 20). */
+export function logNormalLatency(medianMs: number, sigma: number, capFactor = 20): LatencySpec {
+  return { medianMs, sigma, maxMs: medianMs * capFactor };
+}
+
+/**
+ * A constant latency of `ms`. It still consumes the same draws as a random one, so switching a
+ * table to constants does not shift any other stream.
+ */
+export function fixedLatency(ms: number): LatencySpec {
+  return { medianMs: ms, sigma: 0, maxMs: ms };
+}
+
+/**
+ * Draws one latency in ms from `spec`, rounded to whole microseconds (trace lines stay short and
+ * identical across platforms' last-digit float formatting). Always > 0 and <= `spec.maxMs`.
+ */
+export function drawLatencyMs(random: Prng, spec: LatencySpec): number {
+  assert(
+    spec.medianMs > 0 && spec.sigma >= 0 && spec.maxMs >= spec.medianMs,
+    `bad latency spec ${JSON.stringify(spec)}`,
+  );
+  const raw = Math.min(spec.maxMs, random.logNormal(spec.medianMs, spec.sigma));
+  return Math.max(0.001, Math.round(raw * 1000) / 1000);
+}
+
+/** `table` with some entries replaced. */
+export function withOverrides<Op extends string>(
+  table: LatencyTable<Op>,
+  overrides: Partial<LatencyTable<Op>> = {},
+): LatencyTable<Op> {
+  const merged: Record<string, LatencySpec> = { ...table };
+  for (const [op, spec] of Object.entries(overrides) as [Op, LatencySpec | undefined][]) {
+    if (spec !== undefined) merged[op] = spec;
+  }
+  return merged as LatencyTable<Op>;
+}
+
+/** Operations of the simulated hypervisor that take time. */
+export type HypervisorOperation =
+  | 'capacity'
+  | 'list'
+  | 'get'
+  | 'define'
+  | 'start'
+  | 'shutdown'
+  | 'destroy'
+  | 'undefine'
+  /** A guest's ACPI power-off, from the shutdown request to `shutoff`. */
+  | 'guest-shutdown'
+  /** A refused connection: the reply of any operation issued while the host is down. */
+  | 'refused';
+
+/**
+ * Default hypervisor latencies, modelled on libvirt 9 with qemu/KVM on a local socket.
+ * - capacity 1 ms, get 2 ms, list 3 ms: read-only RPCs answered from libvirtd's memory.
+ * - define 40 ms: parses and validates the XML and writes `/etc/libvirt/qemu/<name>.xml`.
+ * - start 300 ms: forks qemu, waits for the QMP handshake, sets up cgroups (a tiny guest starts
+ *   well under a second on the project's machines).
+ * - shutdown 10 ms: only sends the ACPI power-button event over QMP.
+ * - guest-shutdown 4 s, wide spread, capped at 60 s: a Linux guest running its shutdown targets.
+ * - destroy 60 ms: SIGTERM, wait for qemu to exit, tear down.
+ * - undefine 10 ms: unlinks the XML file.
+ * - refused 0.5 ms: connecting to a socket nobody listens on fails at once.
+ */
+export const HYPERVISOR_LATENCY: LatencyTable<HypervisorOperation> = {
+  capacity: logNormalLatency(1, 0.3),
+  get: logNormalLatency(2, 0.3),
+  list: logNormalLatency(3, 0.3),
+  define: logNormalLatency(40, 0.4),
+  start: logNormalLatency(300, 0.4),
+  shutdown: logNormalLatency(10, 0.3),
+  'guest-shutdown': { medianMs: 4000, sigma: 0.6, maxMs: 60_000 },
+  destroy: logNormalLatency(60, 0.4),
+  undefine: logNormalLatency(10, 0.3),
+  refused: logNormalLatency(0.5, 0.2),
+};
+
+/** Operations of the simulated storage node that take time. */
+export type StorageOperation =
+  | 'pool'
+  | 'list'
+  | 'get'
+  | 'create'
+  | 'resize'
+  | 'snapshot'
+  | 'clone'
+  | 'rollback'
+  | 'destroy'
+  /** A refused request: the reply of any operation issued while the node is down. */
+  | 'refused';
+
+/**
+ * Default storage latencies, modelled on the `zfs`/`zpool` commands: each one forks a process and
+ * talks to the kernel (or the zfs-fuse daemon), so even a read costs ~10 ms; writes wait for a
+ * transaction group to sync.
+ * - pool 15 ms (`zpool list`), get 15 ms and list 20 ms (`zfs list -H -o …`).
+ * - create 120 ms: `zfs create`, set the reservation, create the sparse image file.
+ * - resize 60 ms: raise the reservation, extend the image file.
+ * - snapshot 80 ms, clone 100 ms, rollback 150 ms, destroy 120 ms: one txg sync each.
+ * - refused 0.5 ms.
+ */
+export const STORAGE_LATENCY: LatencyTable<StorageOperation> = {
+  pool: logNormalLatency(15, 0.4),
+  get: logNormalLatency(15, 0.4),
+  list: logNormalLatency(20, 0.4),
+  create: logNormalLatency(120, 0.5),
+  resize: logNormalLatency(60, 0.5),
+  snapshot: logNormalLatency(80, 0.5),
+  clone: logNormalLatency(100, 0.5),
+  rollback: logNormalLatency(150, 0.5),
+  destroy: logNormalLatency(120, 0.5),
+  refused: logNormalLatency(0.5, 0.2),
+};
+
+/** Power state of a simulated host. */
+export type HostStatus = 'up' | 'down';
+
+/** Options for {@link HostCore}. */
+export interface HostCoreOptions<Op extends string> {
+  readonly sim: Simulation;
+  /** The host's id, used in the trace and in its PRNG fork's name. */
+  readonly id: string;
+  /** Names the host's PRNG fork: `<forkPrefix>-<id>`. */
+  readonly forkPrefix: string;
+  /** Prefix of event labels and trace record kinds, e.g. `hypervisor` (`hypervisor.start`). */
+  readonly labelPrefix: string;
+  readonly latency: LatencyTable<Op>;
+  /** The error an operation gets when the host is down or went down while it was in flight. */
+  readonly unavailable: (message: string) => Error;
+  /** True for the typed errors a host reports as data; anything else thrown by an effect is a bug. */
+  readonly isHostError: (error: unknown) => boolean;
+  /** Called when the host crashes, after it is marked down. */
+  readonly onCrash: () => void;
+}
+
+/**
+ * What both simulated hosts share: power state, hangs, latencies and delivery.
+ *
+ * An operation is one world event (owned by no process) at `now + latency`. When it runs:
+ * - if the host is down, or has crashed since the operation was issued, the operation has no
+ *   effect and rejects with the host's `unavailable` error (the connection broke; a caller on a
+ *   live process sees a retryable failure when its reply was due);
+ * - if the host is hung, the event is deferred to the end of the hang (and again if the hang was
+ *   extended): the operation completes late;
+ * - otherwise the effect runs and its result or typed error is the reply.
+ * The reply reaches the caller through `caller.guard`, so a caller that crashed meanwhile never
+ * sees it while the effect stands — "succeeded, reply lost".
+ */
+export class HostCore<Op extends string> {
+  readonly random: Prng;
+  private current: HostStatus = 'up';
+  /** Incremented on every crash and boot: an operation issued in another epoch finds the host gone. */
+  private epochCount = 0;
+  private hungUntil = 0;
+  private pendingBoot: { cancel(): void } | null = null;
+
+  constructor(private readonly options: HostCoreOptions<Op>) {
+    assert(options.id.length > 0 && !options.id.includes('/'), `bad host id '${options.id}'`);
+    this.random = options.sim.random.fork(`${options.forkPrefix}-${options.id}`);
+  }
+
+  get status(): HostStatus {
+    return this.current;
+  }
+
+  /** Changes with every crash and boot; lets callers tell one uptime from the next. */
+  get epoch(): number {
+    return this.epochCount;
+  }
+
+  /** True while a hang is in progress. */
+  get hung(): boolean {
+    return this.options.sim.scheduler.now < this.hungUntil;
+  }
+
+  /** Virtual time (ms since the run's start) until which operations stall; 0 if never hung. */
+  get hungUntilMs(): number {
+    return this.hungUntil;
+  }
+
+  /** Draws a latency for `op` from this host's fork. */
+  latencyOf(op: Op): number {
+    return drawLatencyMs(this.random, this.options.latency[op]);
+  }
+
+  /** Appends a trace record attributed to this host. */
+  record(kind: string, fields: Record<string, unknown> = {}): void {
+    this.options.sim.record({
+      kind: `${this.options.labelPrefix}.${kind}`,
+      host: this.options.id,
+      ...fields,
+    });
+  }
+
+  /** Crashes the host now; it stays down until {@link boot}. A no-op while down (a pending boot is still cancelled). */
+  crash(): void {
+    this.pendingBoot?.cancel();
+    this.pendingBoot = null;
+    if (this.current === 'down') return;
+    this.current = 'down';
+    this.epochCount++;
+    this.hungUntil = 0;
+    this.record('crash');
+    this.options.onCrash();
+  }
+
+  /** Powers a down host on now; a no-op when it is up. */
+  boot(): void {
+    this.pendingBoot?.cancel();
+    this.pendingBoot = null;
+    if (this.current === 'up') return;
+    this.current = 'up';
+    this.epochCount++;
+    this.record('boot');
+  }
+
+  /** Crashes the host now (if up) and boots it `afterMs` (>= 0) later. */
+  reboot(afterMs: number): void {
+    assert(Number.isFinite(afterMs) && afterMs >= 0, `reboot delay must be >= 0, got ${afterMs}`);
+    this.crash();
+    this.pendingBoot = this.options.sim.schedule({
+      delayMs: afterMs,
+      label: `${this.options.labelPrefix}.boot`,
+      run: () => this.boot(),
+    });
+  }
+
+  /** Stalls the management plane for `forMs` (>= 0) from now; overlapping hangs extend it. */
+  hang(forMs: number): void {
+    assert(Number.isFinite(forMs) && forMs >= 0, `hang duration must be >= 0, got ${forMs}`);
+    const now = this.options.sim.scheduler.now;
+    this.hungUntil = Math.max(this.hungUntil, now + forMs);
+    this.record('hang', { untilMs: this.hungUntil });
+  }
+
+  /**
+   * Issues operation `op` for `caller`. `effect` runs in the completing world event; it returns the
+   * reply or throws a host error. A dead caller issues nothing and gets a promise that never settles.
+   */
+  request<T>(
+    caller: Incarnation,
+    op: Op,
+    target: string,
+    effect: () => T,
+    refusedOp: Op,
+  ): Promise<T> {
+    if (!caller.alive) return new Promise<T>(() => {});
+    const { sim, labelPrefix } = this.options;
+    const epoch = this.epochCount;
+    const delayMs = this.latencyOf(this.current === 'up' ? op : refusedOp);
+    const reply = new Promise<T>((resolve, reject) => {
+      const complete = (): void => {
+        if (this.current === 'down' || this.epochCount !== epoch) {
+          this.record('op', { op, target, outcome: 'unavailable' });
+          reject(this.options.unavailable(`host ${this.options.id} is unavailable`));
+          return;
+        }
+        const now = sim.scheduler.now;
+        if (now < this.hungUntil) {
+          sim.schedule({
+            delayMs: this.hungUntil - now,
+            label: `${labelPrefix}.${op}`,
+            run: complete,
+          });
+          return;
+        }
+        let result: T;
+        try {
+          result = effect();
+        } catch (error) {
+          if (!this.options.isHostError(error)) throw error;
+          this.record('op', { op, target, outcome: (error as { code: string }).code });
+          reject(error);
+          return;
+        }
+        this.record('op', { op, target, outcome: 'ok' });
+        resolve(result);
+      };
+      sim.schedule({ delayMs, label: `${labelPrefix}.${op}`, run: complete });
+    });
+    return caller.guard(reply);
+  }
+}

@@ -1,0 +1,489 @@
+/**
+ * The simulated storage node: a ZFS-like pool whose datasets are world state that outlives the
+ * agent processes using it (and the node's own crashes: it is a disk). Agents get port handles
+ * bound to their incarnation ({@link SimStorageNode.storageFor}). The semantics follow ZFS as the
+ * `zfs` adapter uses it (zfs-fuse has no zvols, so a volume is a dataset holding a raw image file at
+ * `/<pool>/<volume>/disk.raw`), so one contract suite passes here and against zfs-fuse:
+ *
+ * - Names passed in are relative to the pool: a volume is one ZFS name component (volumes are
+ *   direct children of the pool), a snapshot is `<volume>@<snapshot>`. Components use ZFS's
+ *   characters `[A-Za-z0-9_.:-]`, are not `.` or `..`, and the full name stays under ZFS's 256-byte
+ *   limit; anything else is `invalid-name`. Names reported back (`DatasetInfo.name`, `origin`) are
+ *   full: `<pool>/<volume>[@<snapshot>]`.
+ * - A volume reserves its image size in the pool (a `refreservation`); `freeBytes` is the pool size
+ *   minus every volume's reservation, clones included. Snapshots reserve nothing (no data is
+ *   written in the simulation, so they never diverge from their volume). Not enough free space:
+ *   `no-space`.
+ * - `createVolume` of a taken name: `exists`. Sizes must be positive integers: `invalid-size`.
+ * - `resizeVolume` grows the image; the same size is accepted (retries are idempotent), smaller is
+ *   `invalid-size`. It sets the reservation to the new size.
+ * - `snapshot` captures the volume's current size; a taken snapshot name is `exists`.
+ * - `clone(snapshot, target)` creates a volume with `origin` set, of the snapshot's size.
+ * - `destroy` of a snapshot with dependent clones: `busy` ("snapshot has dependent clones"); of a
+ *   volume with snapshots: `has-snapshots` ("filesystem has children").
+ * - `rollback` only to the volume's most recent snapshot. ZFS refuses an older one without `-r`
+ *   ("more recent snapshots or bookmarks exist"); the port has no dedicated code, and the closest
+ *   existing one is `has-snapshots` — the refusal is precisely that later snapshots exist. Rollback
+ *   restores the image (and so its size) but not the reservation: ZFS properties are not part of
+ *   a snapshot.
+ * - Unknown names: `no-dataset` (`get` returns null).
+ *
+ * Node faults are those of the compute host: crash (down: every operation, in flight or new, fails
+ * with a retryable `unavailable` and has no effect — ZFS changes are transactional), reboot, hang.
+ * Datasets survive all of them.
+ */
+import { assert } from '../../lib/assert.ts';
+import {
+  StorageError,
+  type DatasetInfo,
+  type PoolInfo,
+  type Storage,
+} from '../../ports/storage.ts';
+import type { Incarnation } from '../process.ts';
+import type { Simulation } from '../simulation.ts';
+import {
+  HostCore,
+  STORAGE_LATENCY,
+  withOverrides,
+  type HostStatus,
+  type LatencyTable,
+  type StorageOperation,
+} from './latency.ts';
+
+/** Options for {@link SimStorageNode}. */
+export interface SimStorageNodeOptions {
+  readonly sim: Simulation;
+  /** The node's id: non-empty, no `/`. Names its PRNG fork `storage-<id>`. */
+  readonly id: string;
+  /** The pool's name: a letter, then `[A-Za-z0-9_.:-]`. */
+  readonly pool: string;
+  /** The pool's allocatable size in bytes, a positive integer. */
+  readonly sizeBytes: number;
+  /** Per-operation latencies replacing {@link STORAGE_LATENCY}'s. */
+  readonly latency?: Partial<LatencyTable<StorageOperation>>;
+}
+
+/** A dataset as checkers see it: the port's view plus the space it reserves. */
+export interface SimDatasetInfo extends DatasetInfo {
+  /** Bytes reserved in the pool: a volume's refreservation; 0 for snapshots. */
+  readonly reservedBytes: number;
+}
+
+/** ZFS's longest dataset name is 255 bytes (ZFS_MAX_DATASET_NAME_LEN = 256 with the NUL). */
+export const DATASET_NAME_LENGTH_MAX = 255;
+
+const COMPONENT = /^[A-Za-z0-9_.:-]+$/;
+
+interface Volume {
+  readonly name: string;
+  sizeBytes: number;
+  reservedBytes: number;
+  /** Full name of the origin snapshot, for clones. */
+  readonly origin: string | null;
+}
+
+interface Snapshot {
+  readonly volume: string;
+  readonly snapshot: string;
+  readonly sizeBytes: number;
+  /** Creation order within the node, ZFS's `createtxg`: decides "most recent". */
+  readonly createdSeq: number;
+}
+
+/**
+ * One simulated storage node: a pool of volumes and snapshots, its power state and latencies.
+ * World state: it outlives every process that holds one of its port handles.
+ */
+export class SimStorageNode {
+  readonly id: string;
+  readonly poolName: string;
+  readonly sizeBytes: number;
+  private readonly core: HostCore<StorageOperation>;
+  private readonly volumes = new Map<string, Volume>();
+  /** Keyed by `<volume>@<snapshot>`. */
+  private readonly snapshots = new Map<string, Snapshot>();
+  private snapshotSeq = 0;
+
+  constructor(options: SimStorageNodeOptions) {
+    assert(
+      /^[A-Za-z][A-Za-z0-9_.:-]*$/.test(options.pool),
+      `pool name must be a letter then [A-Za-z0-9_.:-], got '${options.pool}'`,
+    );
+    assert(
+      Number.isSafeInteger(options.sizeBytes) && options.sizeBytes > 0,
+      `pool size must be a positive integer, got ${options.sizeBytes}`,
+    );
+    this.id = options.id;
+    this.poolName = options.pool;
+    this.sizeBytes = options.sizeBytes;
+    this.core = new HostCore({
+      sim: options.sim,
+      id: options.id,
+      forkPrefix: 'storage',
+      labelPrefix: 'storage',
+      latency: withOverrides(STORAGE_LATENCY, options.latency),
+      unavailable: (message) => new StorageError('unavailable', message, { retryable: true }),
+      isHostError: (error) => error instanceof StorageError,
+      // The pool is on disk: nothing is lost, and in-flight operations are simply void.
+      onCrash: () => {},
+    });
+  }
+
+  /** `up` or `down`. A hung node is `up`. */
+  get status(): HostStatus {
+    return this.core.status;
+  }
+
+  /** True while a {@link hang} is in progress. */
+  get hung(): boolean {
+    return this.core.hung;
+  }
+
+  /** Bytes not reserved by any volume. */
+  get freeBytes(): number {
+    let reserved = 0;
+    for (const v of this.volumes.values()) reserved += v.reservedBytes;
+    return this.sizeBytes - reserved;
+  }
+
+  /** A `Storage` port handle for one incarnation of an agent; inert once it dies. */
+  storageFor(incarnation: Incarnation): Storage {
+    return new SimStorage(incarnation, {
+      run: (op, target, effect) => this.core.request(incarnation, op, target, effect, 'refused'),
+      pool: () => this.poolNow(),
+      list: () => this.listNow(),
+      get: (name) => this.getNow(name),
+      create: (name, sizeBytes) => this.createNow(name, sizeBytes),
+      resize: (name, sizeBytes) => this.resizeNow(name, sizeBytes),
+      snapshot: (volume, snapshot) => this.snapshotNow(volume, snapshot),
+      clone: (snapshot, target) => this.cloneNow(snapshot, target),
+      rollback: (snapshot) => this.rollbackNow(snapshot),
+      destroy: (name) => this.destroyNow(name),
+      diskPath: (volume) => this.diskPath(volume),
+    });
+  }
+
+  /** The image path of `volume` (relative to the pool). Throws `invalid-name`. */
+  diskPath(volume: string): string {
+    this.checkComponent(volume);
+    return `/${this.poolName}/${volume}/disk.raw`;
+  }
+
+  // ---- inspection for checkers: synchronous, not part of the port ----
+
+  /** Every volume and snapshot, sorted by full name, with reservations. */
+  datasets(): readonly SimDatasetInfo[] {
+    const all: SimDatasetInfo[] = [
+      ...[...this.volumes.values()].map((v) => ({
+        ...this.volumeInfo(v),
+        reservedBytes: v.reservedBytes,
+      })),
+      ...[...this.snapshots.values()].map((s) => ({ ...this.snapshotInfo(s), reservedBytes: 0 })),
+    ];
+    // Full names are unique, so the comparator never sees two equal names.
+    return all.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  // ---- faults ----
+
+  /** Powers the node off: it stays down until {@link boot}; datasets persist. */
+  crash(): void {
+    this.core.crash();
+  }
+
+  /** Powers a down node on. No-op when up. */
+  boot(): void {
+    this.core.boot();
+  }
+
+  /** Crashes the node now and boots it `afterMs` (>= 0) later. */
+  reboot(afterMs: number): void {
+    this.core.reboot(afterMs);
+  }
+
+  /** Stalls the node for `forMs` (>= 0): operations complete late. */
+  hang(forMs: number): void {
+    this.core.hang(forMs);
+  }
+
+  // ---- operations: effects run inside the node's world events (see HostCore.request) ----
+
+  private poolNow(): PoolInfo {
+    return { name: this.poolName, sizeBytes: this.sizeBytes, freeBytes: this.freeBytes };
+  }
+
+  private listNow(): readonly DatasetInfo[] {
+    return this.datasets().map(({ name, kind, sizeBytes, origin }) => ({
+      name,
+      kind,
+      sizeBytes,
+      origin,
+    }));
+  }
+
+  private getNow(name: string): DatasetInfo | null {
+    if (name.includes('@')) {
+      const key = this.parseSnapshot(name);
+      const s = this.snapshots.get(key);
+      return s === undefined ? null : this.snapshotInfo(s);
+    }
+    this.checkComponent(name);
+    const v = this.volumes.get(name);
+    return v === undefined ? null : this.volumeInfo(v);
+  }
+
+  private createNow(name: string, sizeBytes: number): DatasetInfo {
+    this.checkComponent(name);
+    checkSize(sizeBytes);
+    if (this.volumes.has(name))
+      throw new StorageError('exists', `dataset '${this.full(name)}' already exists`);
+    this.reserve(sizeBytes, name);
+    const v: Volume = { name, sizeBytes, reservedBytes: sizeBytes, origin: null };
+    this.volumes.set(name, v);
+    return this.volumeInfo(v);
+  }
+
+  private resizeNow(name: string, sizeBytes: number): DatasetInfo {
+    this.checkComponent(name);
+    checkSize(sizeBytes);
+    const v = this.volume(name);
+    if (sizeBytes < v.sizeBytes) {
+      throw new StorageError(
+        'invalid-size',
+        `cannot shrink '${this.full(name)}' from ${v.sizeBytes} to ${sizeBytes} bytes`,
+      );
+    }
+    this.reserve(sizeBytes - v.reservedBytes, name);
+    v.sizeBytes = sizeBytes;
+    v.reservedBytes = sizeBytes;
+    return this.volumeInfo(v);
+  }
+
+  private snapshotNow(volume: string, snapshot: string): DatasetInfo {
+    this.checkComponent(volume);
+    this.checkComponent(snapshot);
+    const key = `${volume}@${snapshot}`;
+    this.checkLength(key);
+    const v = this.volume(volume);
+    if (this.snapshots.has(key))
+      throw new StorageError('exists', `snapshot '${this.full(key)}' already exists`);
+    const s: Snapshot = {
+      volume,
+      snapshot,
+      sizeBytes: v.sizeBytes,
+      createdSeq: ++this.snapshotSeq,
+    };
+    this.snapshots.set(key, s);
+    return this.snapshotInfo(s);
+  }
+
+  private cloneNow(snapshot: string, target: string): DatasetInfo {
+    const key = this.parseSnapshot(snapshot);
+    this.checkComponent(target);
+    const s = this.snapshots.get(key);
+    if (s === undefined) throw new StorageError('no-dataset', `no snapshot '${this.full(key)}'`);
+    if (this.volumes.has(target))
+      throw new StorageError('exists', `dataset '${this.full(target)}' already exists`);
+    this.reserve(s.sizeBytes, target);
+    const v: Volume = {
+      name: target,
+      sizeBytes: s.sizeBytes,
+      reservedBytes: s.sizeBytes,
+      origin: this.full(key),
+    };
+    this.volumes.set(target, v);
+    return this.volumeInfo(v);
+  }
+
+  private rollbackNow(snapshot: string): void {
+    const key = this.parseSnapshot(snapshot);
+    const s = this.snapshots.get(key);
+    if (s === undefined) throw new StorageError('no-dataset', `no snapshot '${this.full(key)}'`);
+    const later = this.snapshotsOf(s.volume).filter((o) => o.createdSeq > s.createdSeq);
+    if (later.length > 0) {
+      throw new StorageError(
+        'has-snapshots',
+        `cannot rollback to '${this.full(key)}': more recent snapshots exist (${later.map((o) => o.snapshot).join(', ')})`,
+      );
+    }
+    const v = this.volume(s.volume);
+    v.sizeBytes = s.sizeBytes;
+  }
+
+  private destroyNow(name: string): void {
+    if (name.includes('@')) {
+      const key = this.parseSnapshot(name);
+      if (!this.snapshots.has(key))
+        throw new StorageError('no-dataset', `no snapshot '${this.full(key)}'`);
+      const origin = this.full(key);
+      const clones = [...this.volumes.values()].filter((v) => v.origin === origin);
+      if (clones.length > 0) {
+        throw new StorageError('busy', `snapshot '${origin}' has dependent clones`);
+      }
+      this.snapshots.delete(key);
+      return;
+    }
+    this.checkComponent(name);
+    this.volume(name);
+    if (this.snapshotsOf(name).length > 0) {
+      throw new StorageError('has-snapshots', `dataset '${this.full(name)}' has snapshots`);
+    }
+    this.volumes.delete(name);
+  }
+
+  // ---- internals ----
+
+  private full(relative: string): string {
+    return `${this.poolName}/${relative}`;
+  }
+
+  private volume(name: string): Volume {
+    const v = this.volumes.get(name);
+    if (v === undefined)
+      throw new StorageError('no-dataset', `dataset '${this.full(name)}' does not exist`);
+    return v;
+  }
+
+  private snapshotsOf(volume: string): Snapshot[] {
+    return [...this.snapshots.values()].filter((s) => s.volume === volume);
+  }
+
+  private reserve(bytes: number, name: string): void {
+    const free = this.freeBytes;
+    if (bytes > free) {
+      throw new StorageError(
+        'no-space',
+        `out of space for '${this.full(name)}': needs ${bytes} bytes, ${free} free`,
+      );
+    }
+  }
+
+  private volumeInfo(v: Volume): DatasetInfo {
+    return { name: this.full(v.name), kind: 'volume', sizeBytes: v.sizeBytes, origin: v.origin };
+  }
+
+  private snapshotInfo(s: Snapshot): DatasetInfo {
+    return {
+      name: this.full(`${s.volume}@${s.snapshot}`),
+      kind: 'snapshot',
+      sizeBytes: s.sizeBytes,
+      origin: null,
+    };
+  }
+
+  /** One ZFS name component; throws `invalid-name`. */
+  private checkComponent(component: string): void {
+    if (!COMPONENT.test(component) || component === '.' || component === '..') {
+      throw new StorageError('invalid-name', `invalid dataset name '${component}'`);
+    }
+    this.checkLength(component);
+  }
+
+  private checkLength(relative: string): void {
+    if (this.full(relative).length > DATASET_NAME_LENGTH_MAX) {
+      throw new StorageError('invalid-name', `dataset name '${this.full(relative)}' is too long`);
+    }
+  }
+
+  /** `<volume>@<snapshot>`, validated; returns the key. Throws `invalid-name`. */
+  private parseSnapshot(name: string): string {
+    const at = name.indexOf('@');
+    if (at < 0)
+      throw new StorageError('invalid-name', `'${name}' is not a snapshot name (volume@snapshot)`);
+    const volume = name.slice(0, at);
+    const snapshot = name.slice(at + 1);
+    this.checkComponent(volume);
+    this.checkComponent(snapshot);
+    this.checkLength(name);
+    return name;
+  }
+}
+
+function checkSize(sizeBytes: number): void {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
+    throw new StorageError(
+      'invalid-size',
+      `size must be a positive integer of bytes, got ${sizeBytes}`,
+    );
+  }
+}
+
+/** What a port handle may ask of its node: delivery, and the effects it delivers. */
+interface NodeAccess {
+  /** Runs `effect` after the operation's latency, replying to the handle's incarnation. */
+  run<T>(op: StorageOperation, target: string, effect: () => T): Promise<T>;
+  pool(): PoolInfo;
+  list(): readonly DatasetInfo[];
+  get(name: string): DatasetInfo | null;
+  create(name: string, sizeBytes: number): DatasetInfo;
+  resize(name: string, sizeBytes: number): DatasetInfo;
+  snapshot(volume: string, snapshot: string): DatasetInfo;
+  clone(snapshot: string, target: string): DatasetInfo;
+  rollback(snapshot: string): void;
+  destroy(name: string): void;
+  diskPath(volume: string): string;
+}
+
+/** The port handle of one incarnation. Every call goes through the node's latency and delivery. */
+class SimStorage implements Storage {
+  private closed = false;
+
+  constructor(
+    private readonly caller: Incarnation,
+    private readonly node: NodeAccess,
+  ) {}
+
+  pool(): Promise<PoolInfo> {
+    return this.call('pool', '', () => this.node.pool());
+  }
+
+  list(): Promise<readonly DatasetInfo[]> {
+    return this.call('list', '', () => this.node.list());
+  }
+
+  get(name: string): Promise<DatasetInfo | null> {
+    return this.call('get', name, () => this.node.get(name));
+  }
+
+  createVolume(name: string, sizeBytes: number): Promise<DatasetInfo> {
+    return this.call('create', name, () => this.node.create(name, sizeBytes));
+  }
+
+  resizeVolume(name: string, sizeBytes: number): Promise<DatasetInfo> {
+    return this.call('resize', name, () => this.node.resize(name, sizeBytes));
+  }
+
+  snapshot(volume: string, snapshot: string): Promise<DatasetInfo> {
+    return this.call('snapshot', `${volume}@${snapshot}`, () =>
+      this.node.snapshot(volume, snapshot),
+    );
+  }
+
+  clone(snapshot: string, target: string): Promise<DatasetInfo> {
+    return this.call('clone', target, () => this.node.clone(snapshot, target));
+  }
+
+  rollback(snapshot: string): Promise<void> {
+    return this.call('rollback', snapshot, () => this.node.rollback(snapshot));
+  }
+
+  destroy(name: string): Promise<void> {
+    return this.call('destroy', name, () => this.node.destroy(name));
+  }
+
+  /** A pure function of the name, as in the adapter: no round trip. Throws `invalid-name`. */
+  diskPath(volume: string): string {
+    return this.node.diskPath(volume);
+  }
+
+  /** Local: no round trip, succeeds even when the node is down. */
+  close(): Promise<void> {
+    this.closed = true;
+    return this.caller.guard(Promise.resolve());
+  }
+
+  private call<T>(op: StorageOperation, target: string, effect: () => T): Promise<T> {
+    assert(!this.closed, `storage handle of ${this.caller.label} used after close`);
+    return this.node.run(op, target, effect);
+  }
+}
