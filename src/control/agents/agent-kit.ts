@@ -1,0 +1,330 @@
+/**
+ * What the compute and the storage agent (and, for its life cycle, the background) share: the fencing check, bounded waits on port calls,
+ * the mapping of errors to result codes, publishing reports without ever throwing, coalesced
+ * inventories, a bounded memory of applied command ids, and the agent's life (subscribe with
+ * retries, inventory at start and every interval, housekeeping, stop signal). Nothing here holds
+ * state that matters across a crash: fencing falls back on the store's newest token, and
+ * everything else is rebuilt by a normal start.
+ */
+import { assert, AssertionError } from '../../lib/assert.ts';
+import type { Bus, BusHandler, BusMessage, Subscription } from '../../ports/bus.ts';
+import { CHANNELS } from '../../ports/bus.ts';
+import { PortError, TimeoutError } from '../../ports/errors.ts';
+import type { EventStore } from '../../ports/event-store.ts';
+import { HypervisorError } from '../../ports/hypervisor.ts';
+import type { Clock, Runtime } from '../../ports/runtime.ts';
+import { StorageError } from '../../ports/storage.ts';
+import type { ResultReport } from '../../model/commands.ts';
+import type { KeyedQueue } from './keyed-queue.ts';
+
+/** Result error code of a command whose fencing token is older than one already seen. */
+export const STALE_TOKEN = 'stale-token';
+
+/**
+ * The newest fencing token an agent has seen per resource. Memory covers tokens that reached the
+ * agent before the store knew them; the store's `fenceOf` covers everything memory lost in a crash,
+ * because the main loop appends with a fence before it sends the command carrying that token.
+ */
+export class FenceMemory {
+  private readonly newest = new Map<string, number>();
+
+  /** The newest token seen for `resource`, or 0. */
+  get(resource: string): number {
+    return this.newest.get(resource) ?? 0;
+  }
+
+  /** Records `token` as seen; keeps the maximum. */
+  see(resource: string, token: number): void {
+    if (token > this.get(resource)) this.newest.set(resource, token);
+  }
+
+  /** Number of resources remembered. */
+  get size(): number {
+    return this.newest.size;
+  }
+}
+
+/**
+ * Resolves or rejects like `promise`, unless `timeoutMs` of clock time pass first: then rejects with
+ * a {@link TimeoutError}. A port call that hangs (a hung host) must not block its resource forever;
+ * the late outcome of the call is ignored.
+ */
+export function withTimeout<T>(
+  clock: Clock,
+  promise: Promise<T>,
+  timeoutMs: number,
+  operation: string,
+): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    let settled = false;
+    promise.then(
+      (value) => {
+        if (settled) return;
+        settled = true;
+        resolve(value);
+      },
+      (error: unknown) => {
+        if (settled) return;
+        settled = true;
+        reject(error);
+      },
+    );
+    clock.sleep(timeoutMs).then(
+      () => {
+        if (settled) return;
+        settled = true;
+        reject(new TimeoutError(operation, timeoutMs));
+      },
+      () => undefined,
+    );
+  });
+}
+
+/**
+ * The short stable reason a result carries for an error: the libvirt or ZFS condition
+ * (`out-of-memory`, `busy`, `unavailable`), another port error's code (`timeout`,
+ * `store.conflict`), or `internal` for anything else. Assertion failures are bugs: rethrown.
+ */
+export function errorReason(error: unknown): string {
+  if (error instanceof AssertionError) throw error;
+  if (error instanceof HypervisorError || error instanceof StorageError) return error.reason;
+  if (error instanceof PortError) return error.code;
+  return 'internal';
+}
+
+/** Rethrows assertion failures (bugs); lets port and other runtime errors be handled as data. */
+export function rethrowBug(error: unknown): void {
+  if (error instanceof AssertionError) throw error;
+}
+
+/** A one-line description of an error for the log. */
+export function describe(error: unknown): string {
+  return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+}
+
+/** True when `error` is a {@link HypervisorError} or {@link StorageError} with `reason`. */
+export function hasReason(error: unknown, ...reasons: readonly string[]): boolean {
+  return (
+    (error instanceof HypervisorError || error instanceof StorageError) &&
+    reasons.includes(error.reason)
+  );
+}
+
+/** Publishes without throwing: the bus may drop anything anyway, so a failed publish is a lost message. */
+export async function publishQuietly(
+  runtime: Runtime,
+  bus: Bus,
+  channel: string,
+  message: BusMessage,
+): Promise<void> {
+  try {
+    await bus.publish(channel, message);
+  } catch (error) {
+    runtime.log.warn('agent.publish-failed', {
+      channel,
+      type: message.type,
+      error: describe(error),
+    });
+  }
+}
+
+/** Publishes a result report on {@link CHANNELS.reports}. */
+export function publishResult(
+  runtime: Runtime,
+  bus: Bus,
+  result: Omit<ResultReport, 'type'>,
+): Promise<void> {
+  const message: ResultReport = { type: 'result', ...result };
+  return publishQuietly(runtime, bus, CHANNELS.reports, message);
+}
+
+/**
+ * Fencing at execution time: the command's token must not be older than the newest the agent or
+ * the store has seen for the resource. Returns null when the command may run, else the result
+ * error (`stale-token`, or the reason the store could not be asked: the command is then refused,
+ * as running it unfenced could undo a newer holder's work).
+ */
+export async function checkFence(
+  deps: { readonly runtime: Runtime; readonly store: EventStore },
+  fences: FenceMemory,
+  resource: string,
+  token: number,
+  timeoutMs: number,
+): Promise<string | null> {
+  let stored: number;
+  try {
+    stored = await withTimeout(
+      deps.runtime.clock,
+      deps.store.fenceOf(resource),
+      timeoutMs,
+      'store.fenceOf',
+    );
+  } catch (error) {
+    return errorReason(error);
+  }
+  fences.see(resource, stored);
+  return token < fences.get(resource) ? STALE_TOKEN : null;
+}
+
+/**
+ * Runs an inventory step at most once at a time: requests while one runs make exactly one more run
+ * after it, so a burst of commands costs two inventories, not one per command.
+ */
+export class InventoryPump {
+  private running = false;
+  private again = false;
+
+  constructor(private readonly step: () => Promise<void>) {}
+
+  /** Runs or schedules an inventory; resolves when the one covering this request has been sent. */
+  async request(): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return;
+    }
+    this.running = true;
+    try {
+      do {
+        this.again = false;
+        await this.step();
+      } while (this.again);
+    } finally {
+      this.running = false;
+    }
+  }
+}
+
+/** A bounded set of recently applied command ids with their result (first in, first out). */
+export class RecentCommands {
+  private readonly results = new Map<string, { ok: boolean; error: string | null }>();
+
+  constructor(private readonly capacity: number) {
+    assert(capacity >= 1, 'capacity must be >= 1');
+  }
+
+  get(commandId: string): { ok: boolean; error: string | null } | undefined {
+    return this.results.get(commandId);
+  }
+
+  remember(commandId: string, result: { ok: boolean; error: string | null }): void {
+    this.results.delete(commandId);
+    this.results.set(commandId, result);
+    // Maps iterate in insertion order: the first key is the oldest.
+    while (this.results.size > this.capacity) {
+      const oldest = this.results.keys().next();
+      if (oldest.done === true) break;
+      this.results.delete(oldest.value);
+    }
+  }
+}
+
+/**
+ * Runs `fn` as housekeeping on `key`'s queue of `queue` and resolves when it is done, or at once
+ * when the resource has work queued (housekeeping is skipped then). An error `fn` throws goes to
+ * the queue's error handler (a bug), never to the caller.
+ */
+export function housekeep(queue: KeyedQueue, key: string, fn: () => Promise<void>): Promise<void> {
+  return new Promise<void>((resolve) => {
+    const outcome = queue.enqueue(key, {
+      kind: 'housekeeping',
+      run: async () => {
+        try {
+          await fn();
+        } finally {
+          resolve();
+        }
+      },
+    });
+    if (outcome === 'skipped' || outcome === 'full') resolve();
+  });
+}
+
+/**
+ * A latch for bugs found off the main path (in a bus handler's work): the agent's main promise
+ * rejects with the first one, so the process fails loudly instead of limping on.
+ */
+export class Fatal {
+  private fail: (error: unknown) => void = () => undefined;
+  readonly promise: Promise<never>;
+
+  constructor() {
+    this.promise = new Promise<never>((_resolve, reject) => {
+      this.fail = reject;
+    });
+    // The rejection is observed through `race`; this keeps an unobserved one from being reported.
+    this.promise.catch(() => undefined);
+  }
+
+  raise(error: unknown): void {
+    this.fail(error);
+  }
+}
+
+/** Options of a service's life cycle. */
+export interface LifeOptions {
+  /** Period of the service's tick, in ms (> 0). */
+  readonly intervalMs: number;
+  /** First delay before re-trying a failed subscribe, in ms (> 0); doubles up to the interval. */
+  readonly subscribeRetryMs: number;
+}
+
+/**
+ * Runs a bus-driven service (an agent, the background): subscribes `handler` to `channel`,
+ * retrying with back-off while the bus is unavailable, then runs `tick` at once and every
+ * `intervalMs` until `signal` aborts. `tick` must not throw except for bugs. Rejects if `fatal` is
+ * raised (a bug found in the handler's work); resolves after unsubscribing once stopped.
+ */
+export async function runServiceLife(
+  deps: {
+    readonly runtime: Runtime;
+    readonly bus: Bus;
+    readonly channel: string;
+    readonly handler: BusHandler;
+    readonly fatal: Fatal;
+    readonly signal?: AbortSignal | undefined;
+  },
+  options: LifeOptions,
+  tick: () => Promise<void>,
+): Promise<void> {
+  assert(options.intervalMs > 0, 'intervalMs must be > 0');
+  assert(options.subscribeRetryMs > 0, 'subscribeRetryMs must be > 0');
+  return Promise.race([life(deps, options, tick), deps.fatal.promise]);
+}
+
+async function life(
+  deps: {
+    readonly runtime: Runtime;
+    readonly bus: Bus;
+    readonly channel: string;
+    readonly handler: BusHandler;
+    readonly signal?: AbortSignal | undefined;
+  },
+  options: LifeOptions,
+  tick: () => Promise<void>,
+): Promise<void> {
+  const { runtime, bus, channel, handler, signal } = deps;
+  const stopped = (): boolean => signal?.aborted === true;
+  let subscription: Subscription | null = null;
+  let retryMs = options.subscribeRetryMs;
+  while (subscription === null && !stopped()) {
+    try {
+      subscription = await bus.subscribe(channel, handler);
+    } catch (error) {
+      runtime.log.warn('service.subscribe-failed', { channel, error: describe(error), retryMs });
+      await runtime.clock.sleep(retryMs);
+      retryMs = Math.min(retryMs * 2, options.intervalMs);
+    }
+  }
+  while (!stopped()) {
+    await tick();
+    if (stopped()) break;
+    await runtime.clock.sleep(options.intervalMs);
+  }
+  if (subscription !== null) {
+    try {
+      await subscription.unsubscribe();
+    } catch {
+      // Stopping anyway; the connection is closed by whoever owns the bus.
+    }
+  }
+}

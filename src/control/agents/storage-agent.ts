@@ -1,0 +1,511 @@
+/**
+ * The storage agent: one per storage node, the only process that drives the node's pool. At start
+ * (and again every round, which costs one listing) it makes sure the pool holds every catalogue
+ * image as volume `<imageId>` with snapshot `<imageId>@base`, the origin of root volumes. It
+ * applies `volume.ensure`, `snapshot.ensure` and `volume.restore` idempotently, rejects stale
+ * fencing tokens, reports a result per command and the inventory after commands, periodically and
+ * at start, and destroys datasets no live row accounts for (orphans).
+ *
+ * Names: the Storage port takes names relative to the pool (`vol-1a2b3c4d`,
+ * `vol-1a2b3c4d@snap-5e6f7a8b`) and reports full ones (`cloudbed/vol-1a2b3c4d`); commands carry
+ * ids and full snapshot names, which {@link relativeName} maps back.
+ *
+ * Crash-only, as the compute agent: the queue, fencing memory and the memory of applied restores
+ * are caches. A restore re-sent after a crash rolls back again, which is harmless because the main
+ * loop only restores the volume of a stopped VM and nothing writes to it in between.
+ */
+import { assert } from '../../lib/assert.ts';
+import {
+  commandResource,
+  type AgentCommand,
+  type InventoryReport,
+  type SnapshotEnsureCommand,
+  type VolumeEnsureCommand,
+  type VolumeRestoreCommand,
+} from '../../model/commands.ts';
+import { BYTES_PER_GB, IMAGES, type SnapshotRow, type VolumeRow } from '../../model/resources.ts';
+import { CHANNELS, type Bus, type BusMessage } from '../../ports/bus.ts';
+import type { EventStore, Projection } from '../../ports/event-store.ts';
+import type { Runtime } from '../../ports/runtime.ts';
+import type { DatasetInfo, PoolInfo, Storage } from '../../ports/storage.ts';
+import {
+  checkFence,
+  describe,
+  errorReason,
+  Fatal,
+  FenceMemory,
+  hasReason,
+  housekeep,
+  InventoryPump,
+  publishQuietly,
+  publishResult,
+  RecentCommands,
+  rethrowBug,
+  runServiceLife,
+  STALE_TOKEN,
+  withTimeout,
+} from './agent-kit.ts';
+import {
+  commandIdOf,
+  INVALID_COMMAND,
+  parseSnapshotEnsure,
+  parseVolumeEnsure,
+  parseVolumeRestore,
+  resourceOf,
+  type Parsed,
+} from './command-shape.ts';
+import { KeyedQueue } from './keyed-queue.ts';
+
+/** Tunables of the storage agent. */
+export interface StorageAgentOptions {
+  /** Period of inventories, image checks and orphan collection, ms. Default 10 000. */
+  readonly inventoryIntervalMs: number;
+  /** Longest wait for one storage or store call before it counts as `timeout`, ms. Default 30 000. */
+  readonly operationTimeoutMs: number;
+  /** First delay before re-trying a failed bus subscribe, ms (doubles). Default 500. */
+  readonly subscribeRetryMs: number;
+  /** Only volumes named with this prefix may be collected as orphans. Default `vol-`. */
+  readonly volumePrefix: string;
+  /** Only snapshots named with this prefix may be collected as orphans. Default `snap-`. */
+  readonly snapshotPrefix: string;
+  /** How many applied `volume.restore` command ids to remember against duplicates. Default 1 000. */
+  readonly recentCommandsMax: number;
+  /** Most resources with work queued at once; further commands are dropped. Default 10 000. */
+  readonly queueResourcesMax: number;
+}
+
+/** Defaults of {@link StorageAgentOptions}. */
+export const STORAGE_AGENT_DEFAULTS: StorageAgentOptions = {
+  inventoryIntervalMs: 10_000,
+  operationTimeoutMs: 30_000,
+  subscribeRetryMs: 500,
+  volumePrefix: 'vol-',
+  snapshotPrefix: 'snap-',
+  recentCommandsMax: 1_000,
+  queueResourcesMax: 10_000,
+};
+
+/** What the storage agent needs. */
+export interface StorageAgentDeps {
+  readonly runtime: Runtime;
+  /** This node's id (the host row's id): names the command channel and the inventory. */
+  readonly hostId: string;
+  readonly storage: Storage;
+  readonly bus: Bus;
+  /** Read only: fences, volume and snapshot rows (to tell orphans). */
+  readonly store: EventStore;
+  readonly options?: Partial<StorageAgentOptions>;
+  /** Stops the agent when aborted. Without it the agent runs forever. */
+  readonly signal?: AbortSignal;
+}
+
+/** Runs the storage agent until `deps.signal` aborts (forever without one). Rejects only on a bug. */
+export function runStorageAgent(deps: StorageAgentDeps): Promise<void> {
+  return new StorageAgent(deps).run();
+}
+
+type StorageCommand = Exclude<AgentCommand, { type: 'vm.ensure' }>;
+
+class StorageAgent {
+  private readonly options: StorageAgentOptions;
+  private readonly fences = new FenceMemory();
+  private readonly fatal = new Fatal();
+  private readonly queue: KeyedQueue;
+  private readonly pump: InventoryPump;
+  private readonly restores: RecentCommands;
+
+  constructor(private readonly deps: StorageAgentDeps) {
+    this.options = { ...STORAGE_AGENT_DEFAULTS, ...deps.options };
+    assert(this.options.operationTimeoutMs > 0, 'operationTimeoutMs must be > 0');
+    this.queue = new KeyedQueue({
+      resourcesMax: this.options.queueResourcesMax,
+      onError: (error) => this.fatal.raise(error),
+    });
+    this.pump = new InventoryPump(() => this.publishInventory());
+    this.restores = new RecentCommands(this.options.recentCommandsMax);
+  }
+
+  run(): Promise<void> {
+    const { runtime, bus, hostId, signal } = this.deps;
+    return runServiceLife(
+      {
+        runtime,
+        bus,
+        channel: CHANNELS.agent(hostId),
+        handler: (message) => this.onMessage(message),
+        fatal: this.fatal,
+        signal,
+      },
+      {
+        intervalMs: this.options.inventoryIntervalMs,
+        subscribeRetryMs: this.options.subscribeRetryMs,
+      },
+      async () => {
+        await this.housekeeping();
+        await this.pump.request();
+      },
+    );
+  }
+
+  // ---- commands ----
+
+  private onMessage(message: BusMessage): void {
+    let parsed: Parsed<StorageCommand>;
+    switch (message.type) {
+      case 'volume.ensure':
+        parsed = parseVolumeEnsure(message);
+        break;
+      case 'snapshot.ensure':
+        parsed = parseSnapshotEnsure(message);
+        break;
+      case 'volume.restore':
+        parsed = parseVolumeRestore(message);
+        break;
+      default:
+        // Not ours: a vm command on a storage node is misrouted; anything else is ignored.
+        if (message.type === 'vm.ensure') this.refuse(message, 'vm.ensure sent to a storage node');
+        return;
+    }
+    if (!parsed.ok) {
+      this.refuse(message, parsed.problem);
+      return;
+    }
+    const command = parsed.command;
+    const resource = commandResource(command);
+    if (command.token < this.fences.get(resource)) {
+      void this.report(command, STALE_TOKEN);
+      return;
+    }
+    this.fences.see(resource, command.token);
+    const outcome = this.queue.enqueue(resource, {
+      kind: 'command',
+      run: () => this.execute(command),
+      onReplaced: () =>
+        this.deps.runtime.log.info('agent.command-replaced', { commandId: command.commandId }),
+    });
+    if (outcome === 'full') {
+      this.deps.runtime.log.warn('agent.queue-full', { commandId: command.commandId });
+    }
+  }
+
+  private refuse(message: BusMessage, problem: string): void {
+    const { runtime, bus, hostId } = this.deps;
+    runtime.log.warn('agent.invalid-command', { type: message.type, problem });
+    const commandId = commandIdOf(message);
+    if (commandId === null) return;
+    void publishResult(runtime, bus, {
+      commandId,
+      resource: resourceOf(message),
+      ok: false,
+      error: INVALID_COMMAND,
+      hostId,
+    });
+  }
+
+  private report(command: StorageCommand, error: string | null): Promise<void> {
+    const { runtime, bus, hostId } = this.deps;
+    return publishResult(runtime, bus, {
+      commandId: command.commandId,
+      resource: commandResource(command),
+      ok: error === null,
+      ...(error === null ? {} : { error }),
+      hostId,
+    });
+  }
+
+  private async execute(command: StorageCommand): Promise<void> {
+    const { runtime, store } = this.deps;
+    const stale = await checkFence(
+      { runtime, store },
+      this.fences,
+      commandResource(command),
+      command.token,
+      this.options.operationTimeoutMs,
+    );
+    let error: string | null = stale;
+    if (stale === null) {
+      try {
+        await this.apply(command);
+      } catch (failure) {
+        error = errorReason(failure);
+        runtime.log.info('agent.command-failed', {
+          commandId: command.commandId,
+          error: describe(failure),
+        });
+      }
+    }
+    await this.report(command, error);
+    void this.pump.request();
+  }
+
+  private apply(command: StorageCommand): Promise<void> {
+    switch (command.type) {
+      case 'volume.ensure':
+        return command.present ? this.ensureVolume(command) : this.removeVolume(command.volumeId);
+      case 'snapshot.ensure':
+        return this.ensureSnapshot(command);
+      case 'volume.restore':
+        return this.restore(command);
+    }
+  }
+
+  /** Create (empty, or cloned from the origin snapshot) if absent; grow if smaller; never shrink. */
+  private async ensureVolume(command: VolumeEnsureCommand): Promise<void> {
+    const { storage } = this.deps;
+    const name = command.volumeId;
+    let info = await this.get(name);
+    if (info === null) {
+      try {
+        info =
+          command.origin === null
+            ? await this.call('createVolume', storage.createVolume(name, command.sizeBytes))
+            : await this.call('clone', storage.clone(relativeName(command.origin), name));
+      } catch (error) {
+        // A previous attempt whose reply was lost created it: carry on with what is there.
+        if (!hasReason(error, 'exists')) throw error;
+        info = await this.get(name);
+        if (info === null) throw error;
+      }
+    }
+    if (info.sizeBytes < command.sizeBytes) {
+      await this.call('resizeVolume', storage.resizeVolume(name, command.sizeBytes));
+    }
+  }
+
+  /**
+   * Destroys a volume. Its snapshots that no live snapshot row accounts for are destroyed first
+   * (they are orphans anyway); a live snapshot or a dependent clone makes the destroy fail with
+   * `has-snapshots` or `busy`, reported as is: the main loop deletes dependents first.
+   */
+  private async removeVolume(volumeId: string): Promise<void> {
+    try {
+      await this.destroy(volumeId);
+      return;
+    } catch (error) {
+      if (!hasReason(error, 'has-snapshots')) throw error;
+    }
+    const datasets = await this.call('list', this.deps.storage.list());
+    for (const dataset of datasets) {
+      if (dataset.kind !== 'snapshot') continue;
+      const [volume, snapshot] = splitSnapshot(relativeName(dataset.name));
+      if (volume !== volumeId) continue;
+      const row = await this.row(snapshot);
+      if (snapshotOrphanReason(row, volume, this.deps.hostId) !== null) {
+        await this.destroy(`${volume}@${snapshot}`);
+      }
+    }
+    await this.destroy(volumeId);
+  }
+
+  private async ensureSnapshot(command: SnapshotEnsureCommand): Promise<void> {
+    const name = `${command.volumeId}@${command.snapshotId}`;
+    if (!command.present) {
+      await this.destroy(name);
+      return;
+    }
+    if ((await this.get(name)) !== null) return;
+    try {
+      await this.call('snapshot', this.deps.storage.snapshot(command.volumeId, command.snapshotId));
+    } catch (error) {
+      if (!hasReason(error, 'exists')) throw error;
+    }
+  }
+
+  /** Rolls back once per command id; a duplicate delivery only re-reports. */
+  private async restore(command: VolumeRestoreCommand): Promise<void> {
+    if (this.restores.get(command.commandId)?.ok === true) return;
+    await this.call('rollback', this.deps.storage.rollback(relativeName(command.snapshot)));
+    this.restores.remember(command.commandId, { ok: true, error: null });
+  }
+
+  /** Destroys a volume or snapshot; one that is already gone is fine. */
+  private async destroy(name: string): Promise<void> {
+    try {
+      await this.call('destroy', this.deps.storage.destroy(name));
+    } catch (error) {
+      if (!hasReason(error, 'no-dataset')) throw error;
+    }
+  }
+
+  private get(name: string): Promise<DatasetInfo | null> {
+    return this.call('get', this.deps.storage.get(name));
+  }
+
+  private row(id: string): Promise<Projection | null> {
+    return withTimeout(
+      this.deps.runtime.clock,
+      this.deps.store.get(id),
+      this.options.operationTimeoutMs,
+      'store.get',
+    );
+  }
+
+  private call<T>(operation: string, promise: Promise<T>): Promise<T> {
+    return withTimeout(
+      this.deps.runtime.clock,
+      promise,
+      this.options.operationTimeoutMs,
+      `storage.${operation}`,
+    );
+  }
+
+  // ---- housekeeping: images and orphans ----
+
+  /**
+   * One listing, then: every catalogue image and its `@base` snapshot created where missing, and
+   * orphan snapshots, then orphan volumes, destroyed. A clone of an orphan
+   * snapshot is itself an orphan: the volume goes this round and the snapshot the next. Errors skip
+   * the item until the next round; housekeeping never destroys on a guess.
+   */
+  private async housekeeping(): Promise<void> {
+    const { runtime } = this.deps;
+    let datasets: readonly DatasetInfo[];
+    try {
+      datasets = await this.call('list', this.deps.storage.list());
+    } catch (error) {
+      runtime.log.warn('agent.housekeeping-failed', { error: describe(error) });
+      return;
+    }
+    const present = new Set(datasets.map((d) => relativeName(d.name)));
+    for (const image of IMAGES) {
+      if (present.has(image.id) && present.has(`${image.id}@base`)) continue;
+      await housekeep(this.queue, image.id, () =>
+        this.guarded('agent.image-failed', image.id, () =>
+          this.ensureImage(image.id, image.sizeGb * BYTES_PER_GB),
+        ),
+      );
+    }
+    for (const dataset of datasets) {
+      if (dataset.kind !== 'snapshot') continue;
+      const [volume, snapshot] = splitSnapshot(relativeName(dataset.name));
+      if (!snapshot.startsWith(this.options.snapshotPrefix) || this.queue.busy(snapshot)) continue;
+      await housekeep(this.queue, snapshot, () =>
+        this.guarded('agent.orphan-collect-failed', snapshot, async () => {
+          const why = snapshotOrphanReason(await this.row(snapshot), volume, this.deps.hostId);
+          if (why === null) return;
+          runtime.log.info('agent.orphan', { name: `${volume}@${snapshot}`, why });
+          await this.destroy(`${volume}@${snapshot}`);
+        }),
+      );
+    }
+    for (const dataset of datasets) {
+      if (dataset.kind !== 'volume') continue;
+      const volume = relativeName(dataset.name);
+      if (!volume.startsWith(this.options.volumePrefix) || this.queue.busy(volume)) continue;
+      await housekeep(this.queue, volume, () =>
+        this.guarded('agent.orphan-collect-failed', volume, async () => {
+          const why = volumeOrphanReason(await this.row(volume), this.deps.hostId);
+          if (why === null) return;
+          runtime.log.info('agent.orphan', { name: volume, why });
+          await this.destroy(volume);
+        }),
+      );
+    }
+  }
+
+  /** Creates image volume `imageId` and snapshot `imageId@base` where missing. */
+  private async ensureImage(imageId: string, sizeBytes: number): Promise<void> {
+    const { storage } = this.deps;
+    if ((await this.get(imageId)) === null) {
+      try {
+        await this.call('createVolume', storage.createVolume(imageId, sizeBytes));
+      } catch (error) {
+        if (!hasReason(error, 'exists')) throw error;
+      }
+    }
+    if ((await this.get(`${imageId}@base`)) === null) {
+      try {
+        await this.call('snapshot', storage.snapshot(imageId, 'base'));
+      } catch (error) {
+        if (!hasReason(error, 'exists')) throw error;
+      }
+    }
+  }
+
+  /** Runs `fn`, logging port errors (retried next round) and letting bugs through. */
+  private async guarded(event: string, name: string, fn: () => Promise<void>): Promise<void> {
+    try {
+      await fn();
+    } catch (error) {
+      rethrowBug(error);
+      this.deps.runtime.log.warn(event, { name, error: describe(error) });
+    }
+  }
+
+  // ---- inventory ----
+
+  private async publishInventory(): Promise<void> {
+    const { runtime, bus, storage, hostId } = this.deps;
+    // Taken before the listing: the background drops an inventory older than one it has seen.
+    const atMs = runtime.clock.nowMs();
+    let pool: PoolInfo;
+    let datasets: readonly DatasetInfo[];
+    try {
+      pool = await this.call('pool', storage.pool());
+      datasets = await this.call('list', storage.list());
+    } catch (error) {
+      // No inventory while the pool is unreachable: silence is what marks a node down.
+      runtime.log.warn('agent.inventory-failed', { error: describe(error) });
+      return;
+    }
+    const report: InventoryReport = {
+      type: 'inventory',
+      hostId,
+      kind: 'storage',
+      datasets: datasets.map((d) => ({
+        name: d.name,
+        kind: d.kind,
+        sizeBytes: d.sizeBytes,
+        origin: d.origin,
+      })),
+      capacity: { poolSizeBytes: pool.sizeBytes, poolFreeBytes: pool.freeBytes },
+    };
+    await publishQuietly(runtime, bus, CHANNELS.reports, {
+      ...(report as unknown as BusMessage),
+      atMs,
+    });
+  }
+}
+
+/** A dataset name relative to its pool: `cloudbed/vol-1@snap-2` → `vol-1@snap-2`; relative names pass. */
+export function relativeName(name: string): string {
+  const at = name.indexOf('@');
+  const slash = name.indexOf('/');
+  return slash >= 0 && (at < 0 || slash < at) ? name.slice(slash + 1) : name;
+}
+
+/** `vol@snap` → [`vol`, `snap`]. */
+function splitSnapshot(relative: string): [string, string] {
+  const at = relative.indexOf('@');
+  assert(at > 0, `not a snapshot name: ${relative}`);
+  return [relative.slice(0, at), relative.slice(at + 1)];
+}
+
+/**
+ * Why a volume dataset on `hostId` is an orphan given its row, or null if it belongs here. A row
+ * without placement is not an orphan (a dataset only exists after a placed command; be safe).
+ */
+export function volumeOrphanReason(row: Projection | null, hostId: string): string | null {
+  if (row === null) return 'no-row';
+  if (row.type !== 'volume') return 'not-a-volume';
+  const volume = row.data as unknown as VolumeRow;
+  if (volume.removed !== null && volume.removed !== undefined) return 'removed';
+  if (volume.storageNodeId !== null && volume.storageNodeId !== hostId) return 'placed-elsewhere';
+  return null;
+}
+
+/** Why snapshot `<volumeId>@<row id>` on `hostId` is an orphan given its row, or null. */
+export function snapshotOrphanReason(
+  row: Projection | null,
+  volumeId: string,
+  hostId: string,
+): string | null {
+  if (row === null) return 'no-row';
+  if (row.type !== 'snapshot') return 'not-a-snapshot';
+  const snapshot = row.data as unknown as SnapshotRow;
+  if (snapshot.removed !== null && snapshot.removed !== undefined) return 'removed';
+  if (snapshot.volumeId !== volumeId) return 'other-volume';
+  if (snapshot.storageNodeId !== null && snapshot.storageNodeId !== hostId)
+    return 'placed-elsewhere';
+  return null;
+}

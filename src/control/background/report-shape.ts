@@ -1,0 +1,124 @@
+/**
+ * Checks the shape of agent reports as they arrive from the bus. Anyone may publish on the reports
+ * channel (an older agent, a corrupt payload), and a report the background misreads could record a
+ * false observation, so a report is used only if every field it relies on has the right type;
+ * anything else is dropped and logged.
+ *
+ * Reports may carry `atMs`, the agent's clock when it took the inventory: the background uses it to
+ * drop an inventory that arrives after a newer one from the same host (bus delay and reordering).
+ */
+import type {
+  InventoryDataset,
+  InventoryDomain,
+  InventoryReport,
+  ResultReport,
+} from '../../model/commands.ts';
+import type { BusMessage } from '../../ports/bus.ts';
+
+/** A checked report, with the agent's `atMs` when it sent one. */
+export type CheckedReport =
+  | { readonly report: ResultReport; readonly atMs: number | null }
+  | { readonly report: InventoryReport; readonly atMs: number | null };
+
+type Fields = { readonly [key: string]: unknown };
+
+const isObject = (v: unknown): v is Fields =>
+  v !== null && typeof v === 'object' && !Array.isArray(v);
+const isName = (v: unknown): v is string => typeof v === 'string' && v.length > 0;
+const isCount = (v: unknown): v is number =>
+  typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
+const optionalCount = (v: unknown): boolean => v === undefined || v === null || isCount(v);
+const DOMAIN_STATES = new Set(['shutoff', 'running', 'paused', 'crashed']);
+
+function domainOf(v: unknown): InventoryDomain | null {
+  if (!isObject(v) || !isName(v['name']) || typeof v['state'] !== 'string') return null;
+  if (!DOMAIN_STATES.has(v['state'])) return null;
+  if (!isCount(v['vcpus']) || !isCount(v['memoryMb']) || !Array.isArray(v['disks'])) return null;
+  const disks: { target: string; source: string }[] = [];
+  for (const d of v['disks'] as unknown[]) {
+    if (!isObject(d) || typeof d['target'] !== 'string' || typeof d['source'] !== 'string')
+      return null;
+    disks.push({ target: d['target'], source: d['source'] });
+  }
+  return {
+    name: v['name'],
+    state: v['state'] as InventoryDomain['state'],
+    vcpus: v['vcpus'],
+    memoryMb: v['memoryMb'],
+    disks,
+  };
+}
+
+function datasetOf(v: unknown): InventoryDataset | null {
+  if (!isObject(v) || !isName(v['name'])) return null;
+  if (v['kind'] !== 'volume' && v['kind'] !== 'snapshot') return null;
+  if (!isCount(v['sizeBytes'])) return null;
+  const origin = v['origin'];
+  if (origin !== null && typeof origin !== 'string') return null;
+  return { name: v['name'], kind: v['kind'], sizeBytes: v['sizeBytes'], origin };
+}
+
+/** The report in `message`, or why it is unusable. */
+export function checkReport(message: BusMessage): CheckedReport | string {
+  const m = message as Fields;
+  const atMs = typeof m['atMs'] === 'number' && Number.isFinite(m['atMs']) ? m['atMs'] : null;
+  if (message.type === 'result') {
+    if (!isName(m['commandId'])) return 'result without commandId';
+    if (!isName(m['resource'])) return 'result without resource';
+    if (typeof m['ok'] !== 'boolean') return 'result without ok';
+    const error = m['error'];
+    if (error !== undefined && error !== null && typeof error !== 'string')
+      return 'result error is not text';
+    const hostId = m['hostId'];
+    if (hostId !== undefined && !isName(hostId)) return 'result hostId is not text';
+    const report: ResultReport = {
+      type: 'result',
+      commandId: m['commandId'],
+      resource: m['resource'],
+      ok: m['ok'],
+      ...(typeof error === 'string' ? { error } : {}),
+      ...(typeof hostId === 'string' ? { hostId } : {}),
+    };
+    return { report, atMs };
+  }
+  if (message.type !== 'inventory') return `not a report: ${message.type}`;
+  if (!isName(m['hostId'])) return 'inventory without hostId';
+  const capacity = m['capacity'];
+  if (!isObject(capacity)) return 'inventory without capacity';
+  for (const key of ['vcpus', 'memoryMb', 'poolSizeBytes', 'poolFreeBytes']) {
+    if (!optionalCount(capacity[key])) return `inventory capacity.${key} is not a count`;
+  }
+  const cap = {
+    ...(isCount(capacity['vcpus']) ? { vcpus: capacity['vcpus'] } : {}),
+    ...(isCount(capacity['memoryMb']) ? { memoryMb: capacity['memoryMb'] } : {}),
+    ...(isCount(capacity['poolSizeBytes']) ? { poolSizeBytes: capacity['poolSizeBytes'] } : {}),
+    ...(isCount(capacity['poolFreeBytes']) ? { poolFreeBytes: capacity['poolFreeBytes'] } : {}),
+  };
+  if (m['kind'] === 'compute') {
+    if (!Array.isArray(m['domains'])) return 'compute inventory without domains';
+    const domains: InventoryDomain[] = [];
+    for (const raw of m['domains'] as unknown[]) {
+      const domain = domainOf(raw);
+      if (domain === null) return 'compute inventory with a malformed domain';
+      domains.push(domain);
+    }
+    return {
+      report: { type: 'inventory', hostId: m['hostId'], kind: 'compute', domains, capacity: cap },
+      atMs,
+    };
+  }
+  if (m['kind'] === 'storage') {
+    if (!Array.isArray(m['datasets'])) return 'storage inventory without datasets';
+    const datasets: InventoryDataset[] = [];
+    for (const raw of m['datasets'] as unknown[]) {
+      const dataset = datasetOf(raw);
+      if (dataset === null) return 'storage inventory with a malformed dataset';
+      datasets.push(dataset);
+    }
+    return {
+      report: { type: 'inventory', hostId: m['hostId'], kind: 'storage', datasets, capacity: cap },
+      atMs,
+    };
+  }
+  return 'inventory of unknown kind';
+}
