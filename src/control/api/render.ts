@@ -1,0 +1,81 @@
+/**
+ * Resource and collection representations: the JSON a GDAPI client reads. A resource shows the
+ * fields its schema publishes (never internal bookkeeping such as secret hashes), ISO-8601 UTC
+ * dates, absolute `links` (self, one per non-null `xxxId` field, one per reachable collection)
+ * and the `actions` its lifecycle machine accepts in its current state.
+ */
+import { availableActions } from '../../model/lifecycle.ts';
+import {
+  fieldOf,
+  referenceTarget,
+  representedFields,
+  schemaOf,
+  type JsonObject,
+  type JsonValue,
+} from '../../model/gdapi-schema.ts';
+import type { ResourceType } from '../../model/resources.ts';
+import { assert } from '../../lib/assert.ts';
+
+/** The URL of a collection: `<base>/v1/<collection>`. */
+export function collectionUrl(base: string, type: string): string {
+  const collection = schemaOf(type)?.collection;
+  assert(collection !== undefined, `type ${type} has no collection`);
+  return `${base}/v1/${collection}`;
+}
+
+/** The URL of a resource: `<base>/v1/<collection>/<id>`. */
+export function resourceUrl(base: string, type: string, id: string): string {
+  return `${collectionUrl(base, type)}/${encodeURIComponent(id)}`;
+}
+
+/** An ISO-8601 UTC date for ms since the epoch. */
+export function isoDate(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/**
+ * The representation of one resource of `type` from its row `data`. Missing fields are null.
+ * `extra` adds members shown once (the secret of a new api key).
+ */
+export function renderResource(
+  base: string,
+  type: string,
+  data: Readonly<Record<string, JsonValue>>,
+  extra: Readonly<Record<string, JsonValue>> = {},
+): JsonObject {
+  const schema = schemaOf(type);
+  assert(schema !== undefined, `no schema for ${type}`);
+  const id = data['id'];
+  assert(typeof id === 'string', `${type} row without an id`);
+  const self = resourceUrl(base, type, id);
+  const out: JsonObject = {};
+  for (const name of representedFields(type)) {
+    const field = fieldOf(type, name)!;
+    let value = data[name] ?? null;
+    if (name === 'type') value = type;
+    if (field.type === 'date' && typeof value === 'number') value = isoDate(value);
+    out[name] = value;
+  }
+  for (const [name, value] of Object.entries(extra)) out[name] = value;
+
+  const links: Record<string, string> = { self };
+  for (const name of representedFields(type)) {
+    const target = referenceTarget(fieldOf(type, name)!.type);
+    const value = data[name];
+    if (target === undefined || typeof value !== 'string' || !name.endsWith('Id')) continue;
+    if (schemaOf(target)?.collection === undefined) continue;
+    links[name.slice(0, -2)] = resourceUrl(base, target, value);
+  }
+  for (const linkName of Object.keys(schema.collectionLinks))
+    links[linkName] = `${self}/${linkName}`;
+  out['links'] = links;
+
+  const actions: Record<string, string> = {};
+  const state = data['state'];
+  if (typeof state === 'string' && data['removed'] === null) {
+    for (const action of availableActions(type as ResourceType, state))
+      actions[action] = `${self}?action=${encodeURIComponent(action)}`;
+  }
+  out['actions'] = actions;
+  return out;
+}

@@ -1,0 +1,322 @@
+/**
+ * The bus inside the simulator: the production Redis adapter (src/adapters/redis-bus.ts) over
+ * ioredis-mock, with the network between the Redis server and each process routed through the
+ * scheduler. The same adapter code runs here and in staging; only the wire is simulated.
+ *
+ * A {@link SimBus} is one Redis server, held as world state. {@link SimBus.busFor} gives a process
+ * incarnation its own connections (a publisher and a subscriber client) wrapped so that:
+ * - every command runs at the server when called, and its reply comes back after a latency as an
+ *   event owned by the incarnation (and through `guard`): a crashed process never sees a reply, a
+ *   paused one sees it on resume;
+ * - every message the server pushes to a subscriber becomes a scheduler event owned by the
+ *   subscriber's incarnation, after a latency drawn from the bus's own PRNG fork. Delivery happens
+ *   in the scheduler's total order; a crashed subscriber receives nothing, a paused one later.
+ *   What the server sends on one connection — pushed messages and replies — keeps the server's
+ *   order (one TCP stream), as Redis guarantees;
+ * - a dead incarnation's connections are closed at the server before the next command, as the
+ *   operating system closes a crashed process's sockets, so PUBLISH stops counting them.
+ *
+ * The fault seam is {@link DeliveryFilter}: it sees each message on its way to one subscriber and
+ * returns when to deliver its copies — none (drop), several (duplicate), later (delay), out of
+ * order (reorder); a window of drops for one subscriber is a disconnect (ioredis reconnects and
+ * resubscribes by itself, losing what was published meanwhile). Publish-side faults (a failing or
+ * slow PUBLISH) decorate the Bus port instead. {@link SimBus.publishRaw} injects arbitrary
+ * payloads, e.g. corrupt ones.
+ *
+ * ioredis-mock shares one server per `host:port/db` across the whole Node process, so each SimBus
+ * uses a host name of its own; ioredis-mock has no other isolation option (and no way to drop a
+ * server: each SimBus leaves a small, empty entry in its process-wide map). We use pub/sub only:
+ * key expiry would read `Date.now()`. ioredis-mock pushes messages with `process.nextTick`, which
+ * the scheduler drains within the step (quiesce.ts).
+ */
+import RedisMock from 'ioredis-mock';
+import { createRedisBus, type RedisBus, type RedisPubSubClient } from '../adapters/redis-bus.ts';
+import { assert } from '../lib/assert.ts';
+import type { Prng } from '../lib/prng.ts';
+import type { Incarnation } from './process.ts';
+import type { Simulation } from './simulation.ts';
+
+/** One message on its way from the server to one subscriber connection. */
+export interface BusDelivery {
+  /** The channel as on the wire, prefix included. */
+  readonly channel: string;
+  /** The encoded message exactly as published. */
+  readonly payload: string;
+  /** The subscribing incarnation's label, e.g. `agent-h1#2`. */
+  readonly subscriber: string;
+  /** The delay the healthy network would apply, in virtual ms from now (>= 0, FIFO per connection). */
+  readonly delayMs: number;
+}
+
+/**
+ * Decides the fate of one delivery: the delays, in virtual ms from now (each >= 0), at which to
+ * deliver copies. `[]` drops it, two entries duplicate it, a delay beyond later messages' reorders
+ * it. The healthy network is `(d) => [d.delayMs]`. Must be deterministic (draw from a PRNG fork).
+ */
+export type DeliveryFilter = (delivery: BusDelivery) => readonly number[];
+
+/** A range of one-way latencies in virtual ms, drawn uniformly. */
+export interface LatencyRange {
+  readonly minMs: number;
+  readonly maxMs: number;
+}
+
+/** Default server-to-subscriber latency: a fast local network. */
+export const BUS_LATENCY_DEFAULT: LatencyRange = { minMs: 0.2, maxMs: 2 };
+
+/** Options for {@link SimBus}. */
+export interface SimBusOptions {
+  readonly sim: Simulation;
+  /**
+   * The ioredis-mock host name of this server. Must be unique among the buses alive in the Node
+   * process. Default: a fresh name per SimBus (it never appears in the trace).
+   */
+  readonly host?: string;
+  /** Server-to-subscriber latency. Default {@link BUS_LATENCY_DEFAULT}. */
+  readonly latency?: LatencyRange;
+  /** Initial delivery filter; none means the healthy network. See {@link SimBus.setDeliveryFilter}. */
+  readonly deliveryFilter?: DeliveryFilter;
+}
+
+/** Options for {@link SimBus.busFor}. */
+export interface SimBusConnectOptions {
+  /** Channel prefix, as {@link RedisBusOptions.prefix}. Default `''`. */
+  readonly prefix?: string;
+}
+
+/** Counters for checkers and reports. */
+export interface SimBusStats {
+  /** PUBLISH commands that reached the server (including raw ones). */
+  readonly published: number;
+  /** Copies handed to a subscriber connection. */
+  readonly delivered: number;
+  /** Deliveries the filter dropped. */
+  readonly dropped: number;
+  /** Extra copies the filter created. */
+  readonly duplicated: number;
+  /** Deliveries that found the subscriber's connection closed (or the subscriber dead) on arrival. */
+  readonly discarded: number;
+}
+
+/** Makes default host names unique within the Node process; never observable in a run. */
+let hostCounter = 0;
+
+/** ioredis-mock's client, as its typings describe it (an ioredis `Redis`). */
+type MockClient = InstanceType<typeof RedisMock>;
+
+/** One TCP stream from the server to a client: what it sends arrives in order. */
+interface Link {
+  /** Virtual time the last message on this link is due; later ones may not overtake it. */
+  lastDueMs: number;
+}
+
+/** One process's pair of connections to the server. */
+interface Connection {
+  readonly incarnation: Incarnation;
+  readonly publisher: MockClient;
+  readonly subscriber: MockClient;
+  /** Replies to the publisher's commands. */
+  readonly publisherLink: Link;
+  /** Replies to the subscriber's commands and pushed messages, in one order, as on one socket. */
+  readonly subscriberLink: Link;
+  open: boolean;
+}
+
+/** A simulated Redis server whose pub/sub is delivered through the scheduler. */
+export class SimBus {
+  private readonly sim: Simulation;
+  private readonly host: string;
+  private readonly random: Prng;
+  private readonly latency: LatencyRange;
+  private filter: DeliveryFilter | null;
+  /** Open connections in creation order, so sweeps run in a deterministic order. */
+  private readonly connections = new Set<Connection>();
+  /** A client that only publishes raw payloads for {@link SimBus.publishRaw}. */
+  private injector: MockClient | null = null;
+  private counters = { published: 0, delivered: 0, dropped: 0, duplicated: 0, discarded: 0 };
+
+  constructor(options: SimBusOptions) {
+    this.sim = options.sim;
+    this.host = options.host ?? `sim-bus-${++hostCounter}`;
+    this.random = options.sim.random.fork('bus');
+    this.latency = options.latency ?? BUS_LATENCY_DEFAULT;
+    assert(
+      Number.isFinite(this.latency.minMs) &&
+        this.latency.minMs >= 0 &&
+        this.latency.maxMs >= this.latency.minMs,
+      `bad bus latency range [${this.latency.minMs}, ${this.latency.maxMs}]`,
+    );
+    this.filter = options.deliveryFilter ?? null;
+  }
+
+  /**
+   * A Bus for `incarnation`: the production adapter over two fresh connections owned by it. Its
+   * results and deliveries reach the incarnation only while it lives; log lines go to its trace.
+   */
+  busFor(incarnation: Incarnation, options: SimBusConnectOptions = {}): RedisBus {
+    assert(incarnation.alive, `busFor: ${incarnation.label} is not alive`);
+    const connection: Connection = {
+      incarnation,
+      publisher: this.newClient(),
+      subscriber: this.newClient(),
+      publisherLink: { lastDueMs: 0 },
+      subscriberLink: { lastDueMs: 0 },
+      open: true,
+    };
+    this.connections.add(connection);
+    return createRedisBus({
+      publisher: this.wrap(connection, connection.publisher, connection.publisherLink),
+      subscriber: this.wrap(connection, connection.subscriber, connection.subscriberLink),
+      prefix: options.prefix ?? '',
+      log: incarnation.runtime.log,
+    });
+  }
+
+  /** Replaces the delivery filter (null: the healthy network), e.g. when a fault phase starts or heals. */
+  setDeliveryFilter(filter: DeliveryFilter | null): void {
+    this.filter = filter;
+  }
+
+  /**
+   * Publishes `payload` verbatim on wire channel `channel` (prefix included), as a foreign client
+   * would: for injecting malformed or foreign messages. Resolves with the receiver count.
+   */
+  publishRaw(channel: string, payload: string): Promise<number> {
+    this.sweep();
+    this.injector ??= this.newClient();
+    this.counters.published++;
+    return this.injector.publish(channel, payload);
+  }
+
+  /** Counters since the bus was created. */
+  stats(): SimBusStats {
+    return { ...this.counters };
+  }
+
+  /** Number of connection pairs open at the server (those of dead incarnations are closed first). */
+  openConnectionCount(): number {
+    this.sweep();
+    return this.connections.size;
+  }
+
+  /** Closes every connection at the server. For tearing a world down; handles become inert. */
+  close(): void {
+    for (const connection of [...this.connections]) this.closeAtServer(connection);
+    this.injector?.disconnect();
+    this.injector = null;
+  }
+
+  private newClient(): MockClient {
+    // lazyConnect false: the mock is "connected" at once and emits `connect` on a nextTick.
+    return new RedisMock({ host: this.host, port: 6379, lazyConnect: false });
+  }
+
+  /**
+   * The client a process sees. A command runs at the server when called (ioredis-mock executes it
+   * synchronously); its reply travels back on the connection's link as an event owned by the
+   * incarnation, behind any message already pushed on that link — so an UNSUBSCRIBE reply arrives
+   * after the messages the server sent before processing it, as on a real socket.
+   */
+  private wrap(connection: Connection, client: MockClient, link: Link): RedisPubSubClient {
+    const { incarnation } = connection;
+    const command = <T>(label: string, send: () => Promise<T>): Promise<T> => {
+      // A dead incarnation's code cannot reach the server: its calls go nowhere and never settle.
+      if (!incarnation.alive) return new Promise<T>(() => {});
+      this.sweep();
+      const reply = send().then(
+        (value) =>
+          new Promise<T>((resolve) => {
+            incarnation.schedule(this.linkDelay(link), label, () => resolve(value));
+          }),
+      );
+      return incarnation.guard(reply);
+    };
+    return {
+      publish: (channel, message) =>
+        command('bus.publish.reply', () => {
+          this.counters.published++;
+          return client.publish(channel, message);
+        }),
+      subscribe: (...channels) =>
+        command('bus.subscribe.reply', () => client.subscribe(...channels)),
+      unsubscribe: (...channels) =>
+        command('bus.unsubscribe.reply', () => client.unsubscribe(...channels)),
+      on: (_event, listener) =>
+        client.on('message', (channel: string, payload: string) =>
+          this.route(connection, channel, payload, listener),
+        ),
+      // Closing either client closes the process's whole connection pair at the server.
+      quit: () =>
+        command('bus.quit.reply', async () => {
+          const reply = await client.quit();
+          this.closeAtServer(connection);
+          return reply;
+        }),
+      disconnect: () => this.closeAtServer(connection),
+    };
+  }
+
+  /** The delay of the next message on `link`: a latency sample, but never before the previous one. */
+  private linkDelay(link: Link): number {
+    const now = this.sim.scheduler.now;
+    const latency =
+      this.latency.minMs + this.random.float() * (this.latency.maxMs - this.latency.minMs);
+    const due = Math.max(now + latency, link.lastDueMs);
+    link.lastDueMs = due;
+    return due - now;
+  }
+
+  /** Turns a message the server pushed to `connection` into scheduled deliveries. */
+  private route(
+    connection: Connection,
+    channel: string,
+    payload: string,
+    listener: (channel: string, payload: string) => void,
+  ): void {
+    const { incarnation } = connection;
+    if (!connection.open || !incarnation.alive) {
+      this.counters.discarded++;
+      return;
+    }
+    const delivery: BusDelivery = {
+      channel,
+      payload,
+      subscriber: incarnation.label,
+      delayMs: this.linkDelay(connection.subscriberLink),
+    };
+    const delays = this.filter === null ? [delivery.delayMs] : this.filter(delivery);
+    if (delays.length === 0) this.counters.dropped++;
+    else this.counters.duplicated += delays.length - 1;
+    for (const delayMs of delays) {
+      assert(Number.isFinite(delayMs) && delayMs >= 0, `delivery filter returned delay ${delayMs}`);
+      incarnation.schedule(delayMs, 'bus.deliver', () => {
+        if (!connection.open) {
+          this.counters.discarded++;
+          return;
+        }
+        this.counters.delivered++;
+        listener(channel, payload);
+      });
+    }
+  }
+
+  /** Closes the connections of incarnations that have died, as their sockets would be closed. */
+  private sweep(): void {
+    for (const connection of [...this.connections]) {
+      if (!connection.incarnation.alive) this.closeAtServer(connection);
+    }
+  }
+
+  private closeAtServer(connection: Connection): void {
+    if (!connection.open) return;
+    // UNSUBSCRIBE first: ioredis-mock's disconnect leaves channel listeners behind. The mock runs
+    // commands synchronously, so the subscription is gone before this returns.
+    connection.subscriber.unsubscribe().catch(ignore);
+    connection.subscriber.disconnect();
+    connection.publisher.disconnect();
+    connection.open = false;
+    this.connections.delete(connection);
+  }
+}
+
+function ignore(): void {}

@@ -1,0 +1,120 @@
+// Goal: HTTP Basic authentication with api key pairs — 401 (with WWW-Authenticate) for missing,
+// malformed, unknown or wrong credentials and for revoked keys; secrets stored only hashed and
+// compared in constant time; the admin seeding is idempotent and refuses contradictory
+// configuration. Method: createApi over the in-memory store; direct checks of the helpers.
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- API responses are untyped JSON; the assertions are what check their shape. */
+import { describe, expect, it } from 'vitest';
+import { bootstrapAdmin, BootstrapError } from '../../../src/control/api/index.ts';
+import { constantTimeEqual, parseBasicAuth } from '../../../src/control/api/auth.ts';
+import { createMemoryEventStore } from '../../../src/adapters/memory-event-store.ts';
+import { projector } from '../../../src/model/projector.ts';
+import { basic, createTestRuntime, createWorld } from './harness.ts';
+
+describe('authentication', () => {
+  it('401 Unauthorized with a Basic challenge for every kind of bad credential', async () => {
+    const w = await createWorld();
+    const cases: (string | undefined)[] = [
+      undefined,
+      '',
+      'Bearer abc',
+      'Basic',
+      'Basic !!!notbase64',
+      `Basic ${Buffer.from('no-colon').toString('base64')}`,
+      `Basic ${Buffer.from(':secret').toString('base64')}`,
+      basic(w.admin.accessKey, `${w.admin.secretKey}x`),
+      basic(w.admin.accessKey, w.admin.secretKey.slice(0, -1)),
+      basic(w.admin.accessKey.toLowerCase(), w.admin.secretKey),
+      basic('UNKNOWNKEY', w.admin.secretKey),
+      `Basic ${Buffer.from([0xff, 0x3a, 0x41]).toString('base64')}`,
+    ];
+    for (const authorization of cases) {
+      const headers: Record<string, string> = authorization === undefined ? {} : { authorization };
+      for (const [method, path] of [
+        ['GET', '/v1'],
+        ['GET', '/v1/schemas'],
+        ['POST', '/v1/volumes'],
+        ['GET', '/v1/nothing'],
+      ] as const) {
+        const r = await w.call(method, path, { as: null, headers, body: { sizeGb: 1 } });
+        expect(r.status, `${authorization} ${method} ${path}`).toBe(401);
+        expect(r.json).toMatchObject({ type: 'error', status: 401, code: 'Unauthorized' });
+        expect(r.headers['www-authenticate']).toMatch(/^Basic realm="cloudbed"/);
+      }
+    }
+    expect(
+      (await w.events()).filter(
+        (e) => !e.type.startsWith('account') && !e.type.startsWith('apikey'),
+      ),
+    ).toHaveLength(0);
+  });
+
+  it('accepts the scheme name in any case', async () => {
+    const w = await createWorld();
+    const header = `basic ${Buffer.from(`${w.admin.accessKey}:${w.admin.secretKey}`).toString('base64')}`;
+    expect(
+      (await w.call('GET', '/v1', { as: null, headers: { authorization: header } })).status,
+    ).toBe(200);
+  });
+
+  it('stores secrets only hashed and salted', async () => {
+    const w = await createWorld();
+    const key = (await w.call('POST', '/v1/apikeys', { body: { name: 'k' } })).json;
+    const events = JSON.stringify(await w.events());
+    expect(events).not.toContain(key.secretValue);
+    expect(events).not.toContain(w.admin.secretKey);
+    const row = (await w.store.get(key.id))!.data as { secretHash: string; salt: string };
+    expect(row.secretHash).toMatch(/^[0-9a-f]{64}$/);
+    expect(row.salt).toMatch(/^[0-9a-f]{32}$/);
+  });
+
+  it('parses Basic credentials and compares in constant time', () => {
+    expect(parseBasicAuth(`Basic ${Buffer.from('AK:se:cret').toString('base64')}`)).toEqual({
+      access: 'AK',
+      secret: 'se:cret',
+    });
+    expect(parseBasicAuth(undefined)).toBeNull();
+    expect(parseBasicAuth(`Basic ${'A'.repeat(2000)}`)).toBeNull();
+    expect(constantTimeEqual('abc', 'abc')).toBe(true);
+    expect(constantTimeEqual('abc', 'abd')).toBe(false);
+    expect(constantTimeEqual('abc', 'abcd')).toBe(false);
+    expect(constantTimeEqual('', '')).toBe(true);
+  });
+});
+
+describe('bootstrapAdmin', () => {
+  it('creates the admin once, then finds it; given keys are used and checked', async () => {
+    const runtime = createTestRuntime(5);
+    const store = createMemoryEventStore({ projector });
+    const first = await bootstrapAdmin({
+      store,
+      runtime,
+      accessKey: 'ADMINKEY',
+      secretKey: 's3cret',
+    });
+    expect(first).toMatchObject({ accessKey: 'ADMINKEY', secretKey: 's3cret', created: true });
+    const n = (await store.readAll(0, 1000)).length;
+    expect(n).toBe(2);
+    const again = await bootstrapAdmin({
+      store,
+      runtime,
+      accessKey: 'ADMINKEY',
+      secretKey: 's3cret',
+    });
+    expect(again).toEqual({ ...first, created: false });
+    const found = await bootstrapAdmin({ store, runtime });
+    expect(found).toMatchObject({
+      accountId: first.accountId,
+      accessKey: 'ADMINKEY',
+      secretKey: null,
+      created: false,
+    });
+    expect((await store.readAll(0, 1000)).length).toBe(n);
+    await expect(
+      bootstrapAdmin({ store, runtime, accessKey: 'ADMINKEY', secretKey: 'other' }),
+    ).rejects.toThrow(BootstrapError);
+    const second = await bootstrapAdmin({ store, runtime, accessKey: 'SECONDKEY' });
+    expect(second.created).toBe(true);
+    expect(second.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
+    expect(second.accountId).toBe(first.accountId);
+  });
+});

@@ -1,0 +1,347 @@
+// Goal: updates, deletes and actions follow GDAPI and the lifecycle — actions only where the state
+// allows them (else 404 ActionNotAvailable), 409 on a stale rev (body or If-Match), idempotent PUT
+// and DELETE, `?_method=`, the volume and snapshot operations, admin-only hosts, and accounts that
+// never reach each other's resources (403) — and that nothing is written when a request fails.
+// Method: createApi over the in-memory store; the main loop's part is played by appending events.
+/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call -- API responses are untyped JSON; the assertions are what check their shape. */
+import { beforeEach, describe, expect, it } from 'vitest';
+import { BASE, createWorld, type Credentials, type World } from './harness.ts';
+
+let w: World;
+let alice: Credentials;
+let bob: Credentials;
+
+beforeEach(async () => {
+  w = await createWorld({ seed: 3 });
+  alice = await w.newUser('alice');
+  bob = await w.newUser('bob');
+});
+
+async function vmOf(who: Credentials, body: Record<string, unknown> = {}) {
+  const r = await w.call('POST', '/v1/virtualmachines', {
+    as: who,
+    body: { name: 'web', imageId: 'img-00000001', ...body },
+  });
+  expect(r.status, r.body).toBe(202);
+  return r.json as { id: string; rootVolumeId: string };
+}
+
+async function count() {
+  return (await w.events()).length;
+}
+
+describe('actions', () => {
+  it('runs an available action: 202, the new state and rev, a change notice', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const before = await w.call('GET', `/v1/virtualmachines/${vm.id}`, { as: alice });
+    w.bus.published.length = 0;
+    const r = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=stop`, { as: alice });
+    expect(r.status).toBe(202);
+    expect(r.json).toMatchObject({
+      state: 'stopping',
+      desired: 'stopped',
+      rev: before.json.rev + 1,
+    });
+    expect(r.headers['location']).toBe(`${BASE}/v1/virtualmachines/${vm.id}`);
+    expect(w.bus.published.map((p) => p.message)).toEqual([
+      { type: 'changed', stream: vm.id, resourceType: 'virtualMachine' },
+    ]);
+  });
+
+  it('answers 404 ActionNotAvailable for an action the state does not allow, writing nothing', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const n = await count();
+    const r = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=start`, { as: alice });
+    expect(r.status).toBe(404);
+    expect(r.json).toMatchObject({ code: 'ActionNotAvailable' });
+    expect(r.json.detail).toContain('stop');
+    const unknown = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=fly`, { as: alice });
+    expect(unknown.json.code).toBe('ActionNotAvailable');
+    const snapshotAction = await w.call('POST', `/v1/accounts/${alice.accountId}?action=x`);
+    expect(snapshotAction.json.code).toBe('ActionNotAvailable');
+    expect(await count()).toBe(n);
+  });
+
+  it('409 on a stale rev in the body or If-Match; the current rev works', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const current = (await w.call('GET', `/v1/virtualmachines/${vm.id}`, { as: alice })).json;
+    const n = await count();
+    const stale = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=stop`, {
+      as: alice,
+      body: { rev: current.rev - 1 },
+    });
+    expect(stale.status).toBe(409);
+    expect(stale.json.code).toBe('Conflict');
+    const staleHeader = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=stop`, {
+      as: alice,
+      headers: { 'if-match': `"${current.rev - 1}"` },
+    });
+    expect(staleHeader.status).toBe(409);
+    const badHeader = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=stop`, {
+      as: alice,
+      headers: { 'if-match': 'yesterday' },
+    });
+    expect(badHeader.status).toBe(422);
+    const badRev = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=stop`, {
+      as: alice,
+      body: { rev: 'x' },
+    });
+    expect(badRev.json).toMatchObject({ code: 'InvalidFormat', fieldName: 'rev' });
+    expect(await count()).toBe(n);
+    const ok = await w.call('POST', `/v1/virtualmachines/${vm.id}?action=stop`, {
+      as: alice,
+      headers: { 'if-match': `W/"${current.rev}"` },
+    });
+    expect(ok.status).toBe(202);
+  });
+
+  it('volume operations: attach, grow, snapshot, restore, detach', async () => {
+    const vm = await vmOf(alice, { startOnCreate: false });
+    await w.settleVm(vm.id, 'shutoff');
+    expect((await w.call('GET', `/v1/virtualmachines/${vm.id}`, { as: alice })).json.state).toBe(
+      'stopped',
+    );
+    const vol = (
+      await w.call('POST', '/v1/volumes', { as: alice, body: { name: 'data', sizeGb: 10 } })
+    ).json;
+    await w.settleVolume(vol.id);
+
+    const attached = await w.call('POST', `/v1/volumes/${vol.id}?action=attach`, {
+      as: alice,
+      body: { virtualMachineId: vm.id },
+    });
+    expect(attached.status, attached.body).toBe(202);
+    expect(attached.json).toMatchObject({ state: 'attached', virtualMachineId: vm.id });
+    expect(attached.json.links.virtualMachine).toBe(`${BASE}/v1/virtualmachines/${vm.id}`);
+
+    const grown = await w.call('POST', `/v1/volumes/${vol.id}?action=grow`, {
+      as: alice,
+      body: { sizeGb: 20 },
+    });
+    expect(grown.json).toMatchObject({ state: 'growing', sizeGb: 20 });
+    const shrink = await w.call('POST', `/v1/volumes/${vol.id}?action=grow`, {
+      as: alice,
+      body: { sizeGb: 20 },
+    });
+    expect(shrink.status).toBe(404); // growing: no further grow until it is done
+    await w.settleVolume(vol.id);
+
+    const snap = await w.call('POST', `/v1/volumes/${vol.id}?action=snapshot`, {
+      as: alice,
+      body: { name: 's1' },
+    });
+    expect(snap.status).toBe(202);
+    expect(snap.json).toMatchObject({ type: 'snapshot', name: 's1', volumeId: vol.id, sizeGb: 20 });
+    expect(snap.headers['location']).toBe(`${BASE}/v1/snapshots/${snap.json.id}`);
+    await w.settleSnapshot(snap.json.id);
+
+    const restored = await w.call('POST', `/v1/volumes/${vol.id}?action=restore`, {
+      as: alice,
+      body: { snapshotId: snap.json.id },
+    });
+    expect(restored.status, restored.body).toBe(202);
+    expect(restored.json.state).toBe('restoring');
+
+    const vol2 = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 1 } })).json;
+    await w.settleVolume(vol2.id);
+    const detachFree = await w.call('POST', `/v1/volumes/${vol2.id}?action=detach`, { as: alice });
+    expect(detachFree.json.code).toBe('ActionNotAvailable');
+  });
+
+  it("refuses references to another account's resources as InvalidReference", async () => {
+    const vm = await vmOf(bob, { startOnCreate: false });
+    await w.settleVm(vm.id, 'shutoff');
+    const vol = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 1 } })).json;
+    await w.settleVolume(vol.id);
+    const n = await count();
+    const r = await w.call('POST', `/v1/volumes/${vol.id}?action=attach`, {
+      as: alice,
+      body: { virtualMachineId: vm.id },
+    });
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ code: 'InvalidReference', fieldName: 'virtualMachineId' });
+    const snap = await w.call('POST', '/v1/snapshots', { as: bob, body: { volumeId: vol.id } });
+    expect(snap.json).toMatchObject({ code: 'InvalidReference', fieldName: 'volumeId' });
+    expect(await count()).toBe(n);
+  });
+});
+
+describe('isolation between accounts', () => {
+  it("403 for another account's resource, for reads, writes, actions and links", async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const n = await count();
+    for (const [method, path] of [
+      ['GET', `/v1/virtualmachines/${vm.id}`],
+      ['GET', `/v1/virtualmachines/${vm.id}/volumes`],
+      ['POST', `/v1/virtualmachines/${vm.id}?action=stop`],
+      ['PUT', `/v1/virtualmachines/${vm.id}`],
+      ['DELETE', `/v1/virtualmachines/${vm.id}`],
+      ['GET', `/v1/accounts/${alice.accountId}`],
+      ['GET', `/v1/volumes/${vm.rootVolumeId}`],
+    ] as const) {
+      const r = await w.call(method, path, { as: bob, body: {} });
+      expect(r.status, `${method} ${path}`).toBe(403);
+      expect(r.json.code).toBe('PermissionDenied');
+    }
+    expect(await count()).toBe(n);
+    expect((await w.call('GET', `/v1/virtualmachines/${vm.id}`)).status).toBe(200);
+  });
+
+  it('keeps hosts and account management to administrators', async () => {
+    const host = await w.call('POST', '/v1/hosts', {
+      body: { name: 'c1', kind: 'compute', vcpus: 16, memoryMb: 65536 },
+    });
+    expect(host.status).toBe(201);
+    expect(host.json).toMatchObject({ state: 'registering', kind: 'compute', vcpus: 16 });
+    const n = await count();
+    for (const [method, path, body] of [
+      ['GET', '/v1/hosts', undefined],
+      ['GET', `/v1/hosts/${host.json.id}`, undefined],
+      ['POST', '/v1/hosts', { name: 'c2', kind: 'storage', poolSizeGb: 100 }],
+      ['POST', `/v1/hosts/${host.json.id}?action=maintenance`, undefined],
+      ['POST', '/v1/accounts', { name: 'mallory' }],
+      ['PUT', `/v1/accounts/${alice.accountId}`, {}],
+    ] as const) {
+      const r = await w.call(method, path, { as: alice, body });
+      expect(r.status, `${method} ${path}`).toBe(403);
+    }
+    expect(await count()).toBe(n);
+    const keyForBob = await w.call('POST', '/v1/apikeys', {
+      as: alice,
+      body: { accountId: bob.accountId },
+    });
+    expect(keyForBob.json).toMatchObject({ code: 'InvalidReference', fieldName: 'accountId' });
+    const ownKey = await w.call('POST', '/v1/apikeys', { as: alice, body: {} });
+    expect(ownKey.status).toBe(201);
+    expect(ownKey.json.accountId).toBe(alice.accountId);
+  });
+
+  it('runs host actions for administrators', async () => {
+    const host = (
+      await w.call('POST', '/v1/hosts', { body: { name: 's1', kind: 'storage', poolSizeGb: 500 } })
+    ).json;
+    expect(Object.keys(host.actions).sort()).toEqual(['maintenance', 'remove']);
+    const m = await w.call('POST', `/v1/hosts/${host.id}?action=maintenance`);
+    expect(m.status).toBe(200);
+    expect(m.json.state).toBe('maintenance');
+    const removed = await w.call('POST', `/v1/hosts/${host.id}?action=remove`);
+    expect(removed.json).toMatchObject({ state: 'removed' });
+    expect(removed.json.removed).not.toBeNull();
+    expect((await w.call('DELETE', `/v1/hosts/${host.id}`)).status).toBe(405);
+  });
+});
+
+describe('update (PUT)', () => {
+  it('is idempotent: an echo of the resource changes nothing and answers it', async () => {
+    const vm = await vmOf(alice);
+    const current = (await w.call('GET', `/v1/virtualmachines/${vm.id}`, { as: alice })).json;
+    const n = await count();
+    const r = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, { as: alice, body: current });
+    expect(r.status).toBe(200);
+    expect(r.json).toEqual(current);
+    const partial = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { name: current.name },
+    });
+    expect(partial.status).toBe(200);
+    const viaForm = await w.call('POST', `/v1/virtualmachines/${vm.id}?_method=PUT`, {
+      as: alice,
+      raw: `name=${current.name}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(viaForm.status).toBe(200);
+    expect(await count()).toBe(n);
+  });
+
+  it('refuses changes of fields that cannot be updated, and a stale rev', async () => {
+    const vm = await vmOf(alice);
+    const n = await count();
+    const r = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { vcpus: 4 },
+    });
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ code: 'InvalidBodyContent', fieldName: 'vcpus' });
+    const stale = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { rev: 99 },
+    });
+    expect(stale.status).toBe(409);
+    expect(await count()).toBe(n);
+  });
+});
+
+describe('delete', () => {
+  it('deletes a VM asynchronously and is idempotent', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const r = await w.call('DELETE', `/v1/virtualmachines/${vm.id}`, { as: alice });
+    expect(r.status).toBe(202);
+    expect(r.json).toMatchObject({ state: 'deleting', desired: 'deleted', actions: {} });
+    const n = await count();
+    const again = await w.call('DELETE', `/v1/virtualmachines/${vm.id}`, { as: alice });
+    expect(again.status).toBe(202);
+    expect(again.json.state).toBe('deleting');
+    const viaOverride = await w.call('POST', `/v1/virtualmachines/${vm.id}?_method=DELETE`, {
+      as: alice,
+    });
+    expect(viaOverride.status).toBe(202);
+    expect(await count()).toBe(n);
+  });
+
+  it('refuses deleting a root or attached volume as InvalidState (422)', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const n = await count();
+    const r = await w.call('DELETE', `/v1/volumes/${vm.rootVolumeId}`, { as: alice });
+    expect(r.status).toBe(422);
+    expect(r.json.code).toBe('InvalidState');
+    const withBody = await w.call('DELETE', `/v1/volumes/${vm.rootVolumeId}`, {
+      as: alice,
+      body: { force: true },
+    });
+    expect(withBody.json.code).toBe('InvalidBodyContent');
+    expect(await count()).toBe(n);
+  });
+
+  it('refuses deleting a snapshot a live volume was cloned from, naming the volume', async () => {
+    const vol = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 2 } })).json;
+    await w.settleVolume(vol.id);
+    const snap = (
+      await w.call('POST', '/v1/snapshots', { as: alice, body: { volumeId: vol.id, name: 's' } })
+    ).json;
+    await w.settleSnapshot(snap.id);
+    const clone = await w.call('POST', '/v1/volumes', {
+      as: alice,
+      body: { name: 'clone', sourceSnapshotId: snap.id },
+    });
+    expect(clone.status, clone.body).toBe(202);
+    expect(clone.json).toMatchObject({ sizeGb: 2, sourceSnapshotId: snap.id });
+    expect(clone.json.links.sourceSnapshot).toBe(`${BASE}/v1/snapshots/${snap.id}`);
+    const r = await w.call('DELETE', `/v1/snapshots/${snap.id}`, { as: alice });
+    expect(r.status).toBe(422);
+    expect(r.json.code).toBe('InvalidState');
+    expect(r.json.message).toContain(clone.json.id);
+    const clones = await w.call('GET', `/v1/snapshots/${snap.id}/volumes`, { as: alice });
+    expect(clones.json.data.map((v: { id: string }) => v.id)).toEqual([clone.json.id]);
+  });
+
+  it('revokes an api key: it stops authenticating', async () => {
+    const key = (await w.call('POST', '/v1/apikeys', { as: alice, body: { name: 'temp' } })).json;
+    const creds = {
+      accountId: alice.accountId,
+      accessKey: key.publicValue,
+      secretKey: key.secretValue,
+    };
+    expect((await w.call('GET', '/v1', { as: creds })).status).toBe(200);
+    const r = await w.call('DELETE', `/v1/apikeys/${key.id}`, { as: alice });
+    expect(r.status).toBe(200);
+    expect(r.json).toMatchObject({ state: 'removed' });
+    expect((await w.call('GET', '/v1', { as: creds })).status).toBe(401);
+    expect((await w.call('DELETE', `/v1/apikeys/${key.id}`, { as: alice })).status).toBe(200);
+  });
+});
