@@ -47,8 +47,9 @@ export class Incarnation implements EventOwner {
       sleep: (delayMs) => this.sleep(delayMs),
     };
     const log: Log = {
-      info: (message, fields) => this.record({ kind: 'log', level: 'info', message, ...fields }),
-      warn: (message, fields) => this.record({ kind: 'log', level: 'warn', message, ...fields }),
+      // Fields first, so a field named `kind`, `level` or `message` cannot disguise the entry.
+      info: (message, fields) => this.record({ ...fields, kind: 'log', level: 'info', message }),
+      warn: (message, fields) => this.record({ ...fields, kind: 'log', level: 'warn', message }),
     };
     this.runtime = { clock, random: random satisfies Random, ids: host.ids, log };
   }
@@ -134,6 +135,7 @@ export class Incarnation implements EventOwner {
 /** A named process: its main function and its current incarnation. */
 export class SimProcess {
   private incarnationCount = 0;
+  private pauseCount = 0;
   private currentIncarnation: Incarnation | null = null;
   private state: ProcessStatus = 'exited';
 
@@ -219,18 +221,25 @@ export class SimProcess {
     });
   }
 
-  /** Pauses the live incarnation; with `resumeAfterMs`, resumes it after that delay. */
+  /**
+   * Pauses the live incarnation; with `resumeAfterMs`, resumes it after that delay — unless this
+   * pause has ended by then (an explicit resume or a crash), so a stale resume never cuts a later
+   * pause, of this or a later incarnation, short.
+   */
   pause(options: { readonly resumeAfterMs?: number } = {}): void {
     const incarnation = this.current;
     if (incarnation === null || incarnation.paused) return;
     incarnation.pause();
+    const pause = ++this.pauseCount;
     this.state = 'paused';
     this.host.record({ kind: 'proc.pause', proc: incarnation.label });
     if (options.resumeAfterMs !== undefined) {
       this.host.scheduler.schedule({
         delayMs: options.resumeAfterMs,
         label: 'proc.resume',
-        run: () => this.resume(),
+        run: () => {
+          if (this.pauseCount === pause) this.resume();
+        },
       });
     }
   }

@@ -119,45 +119,56 @@ export class Scheduler {
   /** Puts held events back at the current instant, keeping their relative order. */
   requeue(events: readonly ScheduledEvent[]): void {
     for (const held of events) {
-      this.queue.push({ ...held, time: this.current, seq: this.nextSeq++ });
-    }
-  }
-
-  /** Time of the next live event, or undefined if none is queued. Discards dead events on the way. */
-  peekTime(): number | undefined {
-    for (;;) {
-      const next = this.queue.peek();
-      if (next === undefined) return undefined;
-      if (!next.cancelled && (next.owner === null || next.owner.alive)) return next.time;
-      this.queue.pop();
+      // The same object goes back, with a new place in the order: the handle returned by
+      // `schedule` refers to it, so the event stays cancellable after a pause.
+      const event = held as { time: number; seq: number };
+      event.time = this.current;
+      event.seq = this.nextSeq++;
+      this.queue.push(held);
     }
   }
 
   /**
-   * Runs the next event and everything it sets off, to quiescence. Returns false when the queue is
-   * empty. Events of paused owners are handed over without counting as a step.
+   * Time of the next event that will run, or undefined if there is none. On the way it discards
+   * cancelled events and those of dead owners, and hands events of paused owners over to them:
+   * a paused owner's event is not the next step, and treating it as one would let a run's budget
+   * check look at the wrong time. Handing over does not move the clock; a resume happens inside a
+   * later event, at or after the held event's time.
+   */
+  peekTime(): number | undefined {
+    for (;;) {
+      const next = this.queue.peek();
+      if (next === undefined) return undefined;
+      if (next.cancelled || (next.owner !== null && !next.owner.alive)) {
+        this.queue.pop();
+      } else if (next.owner !== null && next.owner.paused) {
+        this.queue.pop();
+        next.owner.hold(next);
+      } else {
+        return next.time;
+      }
+    }
+  }
+
+  /**
+   * Runs the next event and everything it sets off, to quiescence. Returns false when no event is
+   * left to run. Events of paused owners are handed over without counting as a step.
    */
   async step(): Promise<boolean> {
-    for (;;) {
-      if (this.peekTime() === undefined) return false;
-      const event = this.queue.pop() as ScheduledEvent;
-      assert(event.time >= this.current, 'virtual time must never go backwards');
-      this.current = event.time;
-      if (event.owner !== null && event.owner.paused) {
-        event.owner.hold(event);
-        continue;
-      }
-      this.executed++;
-      this.hooks.observe?.(event, this.executed);
-      try {
-        event.run();
-      } catch (error) {
-        if (this.hooks.onError === undefined) throw error;
-        this.hooks.onError(error, event);
-      }
-      await quiesce();
-      return true;
+    if (this.peekTime() === undefined) return false;
+    const event = this.queue.pop() as ScheduledEvent;
+    assert(event.time >= this.current, 'virtual time must never go backwards');
+    this.current = event.time;
+    this.executed++;
+    this.hooks.observe?.(event, this.executed);
+    try {
+      event.run();
+    } catch (error) {
+      if (this.hooks.onError === undefined) throw error;
+      this.hooks.onError(error, event);
     }
+    await quiesce();
+    return true;
   }
 }
 

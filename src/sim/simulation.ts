@@ -8,6 +8,7 @@ import { assert } from '../lib/assert.ts';
 import { Prng } from '../lib/prng.ts';
 import type { Ids } from '../ports/runtime.ts';
 import { describeError, SimProcess, type ProcessHost, type ProcessMain } from './process.ts';
+import { quiesce } from './quiesce.ts';
 import { Scheduler, type ScheduleOptions, type EventHandle } from './scheduler.ts';
 import { Trace, type TraceOptions, type TraceRecord } from './trace.ts';
 import type { Verdict } from './verdict.ts';
@@ -144,6 +145,13 @@ export class Simulation implements ProcessHost {
         traceHash: this.trace.digest(),
       };
     };
+    // Processes started before the run have begun their work outside any event: let it settle
+    // first, as after a step, or it would spill into the first event or past the run's end.
+    try {
+      await quiesce();
+    } catch (error) {
+      this.fail(error, 'scheduler');
+    }
     for (;;) {
       if (this.failure !== null) return end(this.failure.verdict, this.failure.reason);
       const message = check?.();

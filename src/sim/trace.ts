@@ -36,7 +36,8 @@ export class Trace {
 
   /** Appends an entry at sim time `timeMs` (relative to the run's start). */
   append(timeMs: number, record: TraceRecord): void {
-    const line = toCanonicalJson({ i: this.hash.records, t: timeMs, ...record });
+    // Index and time come last: a record's own `i` or `t` field must not rewrite them.
+    const line = toCanonicalJson({ ...record, i: this.hash.records, t: timeMs });
     this.hash.update(line);
     if (this.kept !== null) {
       this.kept.push(line);
