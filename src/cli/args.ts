@@ -10,17 +10,29 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
+/** Options that take a value (`--seed 7`) and flags (`--swarm`). */
 export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
 
+/** Parsed options: strings for value options, booleans for flags. */
+export type ParsedOptions<O extends OptionSpec> = {
+  [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string;
+};
+
 /** Parses `argv` against `options`; unknown options and missing values become {@link UsageError}s. */
-export function parse(command: string, argv: readonly string[], options: OptionSpec) {
+export function parse<O extends OptionSpec>(
+  command: string,
+  argv: readonly string[],
+  options: O,
+): { values: ParsedOptions<O>; positionals: string[] } {
   try {
-    return parseArgs({
+    const parsed = parseArgs({
       args: [...argv],
       options: { ...options, help: { type: 'boolean', short: 'h' } },
       allowPositionals: true,
       strict: true,
     });
+    const values: ParsedOptions<O> = parsed.values;
+    return { values, positionals: parsed.positionals };
   } catch (error) {
     const message =
       error instanceof Error

@@ -17,6 +17,7 @@ import {
   required,
   str,
   json,
+  suggest,
   formatPath,
   type FieldPath,
 } from '../lib/shape.ts';
@@ -248,6 +249,12 @@ export function toScenario(data: unknown): Scenario {
         );
       }
     }
+    for (const [where, text] of stringsIn(step.body, [...path, 'body'])) {
+      for (const match of text.matchAll(/\{([^}]*)\}/g)) {
+        if (!saved.has(match[1] ?? ''))
+          throw new ShapeError(where, `uses {${match[1]}} before any earlier step saved it`);
+      }
+    }
     if (step.save !== undefined) saved.add(step.save);
     workload.push({
       atMs,
@@ -260,6 +267,18 @@ export function toScenario(data: unknown): Scenario {
     });
   });
   const workloadEndMs = workload.at(-1)?.atMs ?? 0;
+  const computeCount = raw.topology?.compute?.count ?? 3;
+  const storageCount = raw.topology?.storage?.count ?? 1;
+  const hostNames = [
+    ...Array.from({ length: computeCount }, (_, i) => `compute-${i + 1}`),
+    ...Array.from({ length: storageCount }, (_, i) => `storage-${i + 1}`),
+  ];
+  const processNames = [
+    'api',
+    ...Array.from({ length: raw.topology?.mainLoops ?? 2 }, (_, i) => `mainloop-${i + 1}`),
+    'background',
+    ...hostNames.map((h) => `agent-${h}`),
+  ];
   const schedule: ScheduledFault[] = (raw.faults?.schedule ?? []).map((f, index) => {
     if (f.kind !== 'crash' && f.restartAfter !== undefined) {
       throw new ShapeError(
@@ -269,6 +288,15 @@ export function toScenario(data: unknown): Scenario {
     }
     if (f.kind !== 'crash' && f.for === undefined) {
       throw new ShapeError(['faults', 'schedule', index, 'for'], `is required for kind ${f.kind}`);
+    }
+    const targets = f.kind === 'crash' || f.kind === 'pause' ? processNames : hostNames;
+    if (!targets.includes(f.target)) {
+      const hint = suggest(f.target, targets);
+      const what = f.kind === 'crash' || f.kind === 'pause' ? 'process' : 'host';
+      throw new ShapeError(
+        ['faults', 'schedule', index, 'target'],
+        `names no ${what} of this topology${hint === undefined ? '' : ` (did you mean '${hint}'?)`}; choose from ${targets.join(', ')}`,
+      );
     }
     return {
       atMs: f.at,
@@ -316,6 +344,38 @@ export function toScenario(data: unknown): Scenario {
     },
     expect: { verdict: raw.expect?.verdict ?? 'ok' },
   } as Scenario;
+}
+
+/** Every string inside a JSON value, with its path. */
+function stringsIn(value: unknown, path: FieldPath): [FieldPath, string][] {
+  if (typeof value === 'string') return [[path, value]];
+  if (Array.isArray(value)) return value.flatMap((v, i) => stringsIn(v, [...path, i]));
+  if (value !== null && typeof value === 'object') {
+    return Object.entries(value).flatMap(([k, v]) => stringsIn(v, [...path, k]));
+  }
+  return [];
+}
+
+/** Replaces `{name}` placeholders in the strings of a JSON value; pushes names not found to `missing`. */
+export function substitute(
+  value: unknown,
+  saved: ReadonlyMap<string, string>,
+  missing: string[],
+): unknown {
+  if (typeof value === 'string') {
+    return value.replace(/\{([^}]*)\}/g, (_, name: string) => {
+      const id = saved.get(name);
+      if (id === undefined) missing.push(name);
+      return id ?? '';
+    });
+  }
+  if (Array.isArray(value)) return value.map((v) => substitute(v, saved, missing));
+  if (value !== null && typeof value === 'object') {
+    return Object.fromEntries(
+      Object.entries(value).map(([k, v]) => [k, substitute(v, saved, missing)]),
+    );
+  }
+  return value;
 }
 
 /** The 1-based line of the node at `path`, or of its nearest existing ancestor. */

@@ -208,7 +208,16 @@ export class SimBus {
 
   private newClient(): MockClient {
     // lazyConnect false: the mock is "connected" at once and emits `connect` on a nextTick.
-    return new RedisMock({ host: this.host, port: 6379, lazyConnect: false });
+    const client = new RedisMock({ host: this.host, port: 6379, lazyConnect: false });
+    // Every client of one mock server listens on the server's shared "modified" emitter; a cloud
+    // has two clients per process, more than Node's default warning threshold of ten listeners.
+    const context = (
+      client as unknown as {
+        context?: { modifiedKeyEvents?: { setMaxListeners(n: number): void } };
+      }
+    ).context;
+    context?.modifiedKeyEvents?.setMaxListeners(0);
+    return client;
   }
 
   /**
