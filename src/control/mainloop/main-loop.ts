@@ -1,0 +1,503 @@
+/**
+ * The main loop: the crash-only process that reconciles every VM, volume and snapshot toward what
+ * its users asked for. Level-triggered: a change notice on `CHANNELS.changes` or the periodic sweep
+ * wakes it, and it re-derives what to do from the store every time, so a lost, duplicated or late
+ * notice, a crash at any await, or a second instance running the same code only repeats or skips
+ * steps. Recovery is a normal start: the first thing it does is a sweep.
+ *
+ * Per resource: tryAcquire its lock (skip when another instance holds it) → re-read its row →
+ * `plan` (pure, src/model/plan.ts) → append the step's events with `fence: {resource, token}` →
+ * publish the command with the same token on `CHANNELS.agent(hostId)` → release the lock. A
+ * ConcurrencyError or StaleTokenError means someone else moved first: move on, the next wake looks
+ * again. Work per wake is bounded; what is left waits for the next wake, which comes at once.
+ *
+ * Only ports: the same code runs in the simulator and in staging.
+ */
+import { assert } from '../../lib/assert.ts';
+import { MinHeap } from '../../lib/heap.ts';
+import {
+  DEFAULT_RETRY_POLICY,
+  assertRetryPolicy,
+  retryDelayMs,
+  type RetryPolicy,
+} from '../../model/backoff.ts';
+import { plan, relatedIds, stepWrite, type Step } from '../../model/plan.ts';
+import {
+  RECONCILED_TYPES,
+  anyRowOf,
+  rowOf,
+  type ReconciledRow,
+  type Row,
+} from '../../model/resources.ts';
+import { World } from '../../model/world.ts';
+import { CHANNELS, type Bus, type BusMessage, type Subscription } from '../../ports/bus.ts';
+import { PortError } from '../../ports/errors.ts';
+import {
+  ConcurrencyError,
+  StaleTokenError,
+  type EventStore,
+  type Projection,
+} from '../../ports/event-store.ts';
+import type { Lease, LockSession, Locks } from '../../ports/locks.ts';
+import type { Runtime } from '../../ports/runtime.ts';
+
+/** Tuning of the main loop. */
+export interface MainLoopOptions {
+  /** Period of the full sweep over every resource, ms. Default 5000. */
+  readonly sweepIntervalMs: number;
+  /** Lock session timeout, ms (ZooKeeper's negotiated timeout). Default 10000. */
+  readonly lockSessionTimeoutMs: number;
+  /** Backoff and attempt limit of every goal. Default {@link DEFAULT_RETRY_POLICY}. */
+  readonly retry: RetryPolicy;
+  /** Most resources reconciled per wake. Default 200. */
+  readonly maxResourcesPerWake: number;
+  /** Most steps taken for one resource under one lock grant (e.g. place, then send). Default 4. */
+  readonly maxStepsPerResource: number;
+  /** Most change notices remembered between wakes; beyond, the next wake sweeps. Default 10000. */
+  readonly maxPendingNotices: number;
+  /** Pause after a failed store, bus or lock call before the next wake, ms. Default 1000. */
+  readonly errorBackoffMs: number;
+  /** Name of this instance in the `actor` of its events and in logs. Default `mainloop`. */
+  readonly instance: string;
+}
+
+export const DEFAULT_MAIN_LOOP_OPTIONS: MainLoopOptions = {
+  sweepIntervalMs: 5_000,
+  lockSessionTimeoutMs: 10_000,
+  retry: DEFAULT_RETRY_POLICY,
+  maxResourcesPerWake: 200,
+  maxStepsPerResource: 4,
+  maxPendingNotices: 10_000,
+  errorBackoffMs: 1_000,
+  instance: 'mainloop',
+};
+
+/** What the main loop runs on: ports only. */
+export interface MainLoopDeps {
+  readonly runtime: Runtime;
+  readonly store: EventStore;
+  readonly bus: Bus;
+  readonly locks: Locks;
+  readonly options?: Partial<MainLoopOptions>;
+  /** Checked between wakes; the loop returns once it is true. Production runs until killed. */
+  readonly shouldStop?: () => boolean;
+}
+
+/** Counters for tests and logs. */
+export interface MainLoopStats {
+  wakes: number;
+  sweeps: number;
+  reconciled: number;
+  writes: number;
+  commandsSent: number;
+  conflicts: number;
+  lockBusy: number;
+  portErrors: number;
+  sessionsOpened: number;
+}
+
+/** Runs the main loop until `shouldStop` (never, in production). The process body. */
+export async function runMainLoop(deps: MainLoopDeps): Promise<void> {
+  const loop = new MainLoop(deps);
+  await loop.run();
+}
+
+/** True for a row the main loop reconciles. */
+function isReconciled(row: Row): row is ReconciledRow {
+  return (RECONCILED_TYPES as readonly string[]).includes(row.type);
+}
+
+/** True when a step has something to write (or a message to show). */
+function isActionable(step: Step, row: ReconciledRow): boolean {
+  switch (step.kind) {
+    case 'none':
+      return false;
+    case 'wait':
+      return step.message !== null && step.message !== row.transitioningMessage;
+    default:
+      return true;
+  }
+}
+
+/**
+ * One main loop instance. {@link MainLoop.run} is the process body; {@link MainLoop.wakeOnce} runs
+ * a single wake, for tests that drive the loop step by step.
+ */
+export class MainLoop {
+  readonly options: MainLoopOptions;
+  readonly stats: MainLoopStats = {
+    wakes: 0,
+    sweeps: 0,
+    reconciled: 0,
+    writes: 0,
+    commandsSent: 0,
+    conflicts: 0,
+    lockBusy: 0,
+    portErrors: 0,
+    sessionsOpened: 0,
+  };
+  private readonly runtime: Runtime;
+  private readonly store: EventStore;
+  private readonly bus: Bus;
+  private readonly locks: Locks;
+  private readonly shouldStop: () => boolean;
+  private readonly actor: string;
+
+  private session: LockSession | null = null;
+  private sessionExpired = false;
+  private subscription: Subscription | null = null;
+  /** Streams named by change notices since the last wake; their related rows are looked at too. */
+  private readonly noticed = new Set<string>();
+  /** Resources to reconcile, in arrival order (bounded work: the rest waits for the next wake). */
+  private readonly queue = new Set<string>();
+  private overflow = false;
+  /** The rows planning looks at, kept between wakes; reloaded in full on every sweep. */
+  private world: World | null = null;
+  /** Set when a write lost a race: the next wake reloads the world instead of trusting it. */
+  private worldStale = false;
+  private nextSweepAtMs = Number.NEGATIVE_INFINITY;
+  /** Deadlines plans asked to be looked at again (attempt deadlines), earliest first. */
+  private readonly due = new MinHeap<{ readonly atMs: number; readonly id: string }>((a, b) =>
+    a.atMs !== b.atMs ? a.atMs - b.atMs : a.id < b.id ? -1 : a.id > b.id ? 1 : 0,
+  );
+  /** The earliest reminder per resource, so a resource is in {@link due} once per deadline. */
+  private readonly reminded = new Map<string, number>();
+  private timerAtMs = Number.POSITIVE_INFINITY;
+  private waiter: (() => void) | null = null;
+
+  constructor(deps: MainLoopDeps) {
+    this.options = { ...DEFAULT_MAIN_LOOP_OPTIONS, ...deps.options };
+    const o = this.options;
+    assert(o.sweepIntervalMs > 0, 'sweepIntervalMs must be > 0');
+    assert(o.lockSessionTimeoutMs > 0, 'lockSessionTimeoutMs must be > 0');
+    assert(
+      Number.isInteger(o.maxResourcesPerWake) && o.maxResourcesPerWake >= 1,
+      'maxResourcesPerWake must be >= 1',
+    );
+    assert(
+      Number.isInteger(o.maxStepsPerResource) && o.maxStepsPerResource >= 1,
+      'maxStepsPerResource must be >= 1',
+    );
+    assert(o.maxPendingNotices >= 1, 'maxPendingNotices must be >= 1');
+    assert(o.errorBackoffMs >= 0, 'errorBackoffMs must be >= 0');
+    assertRetryPolicy(o.retry);
+    this.runtime = deps.runtime;
+    this.store = deps.store;
+    this.bus = deps.bus;
+    this.locks = deps.locks;
+    this.shouldStop = deps.shouldStop ?? (() => false);
+    this.actor = o.instance === 'mainloop' ? 'mainloop' : `mainloop:${o.instance}`;
+  }
+
+  /** The process body: wake, work, sleep until the next notice, deadline or sweep. */
+  async run(): Promise<void> {
+    try {
+      while (!this.shouldStop()) {
+        const healthy = await this.wakeOnce();
+        if (this.shouldStop()) break;
+        if (!healthy) {
+          await this.runtime.clock.sleep(this.options.errorBackoffMs);
+          continue;
+        }
+        if (this.queue.size > 0 || this.overflow) {
+          // More work is queued: yield to the rest of the world, then continue at once.
+          await this.runtime.clock.sleep(0);
+          continue;
+        }
+        await this.sleepUntil(Math.min(this.nextSweepAtMs, this.due.peek()?.atMs ?? Infinity));
+      }
+    } finally {
+      await this.shutdown();
+    }
+  }
+
+  /**
+   * One wake: make sure the subscription and the lock session exist, sweep if due, then reconcile
+   * up to `maxResourcesPerWake` queued resources. False when a port failed (the caller backs off).
+   */
+  async wakeOnce(): Promise<boolean> {
+    this.stats.wakes++;
+    try {
+      await this.ensureSubscribed();
+      const session = await this.ensureSession();
+      const now = this.runtime.clock.nowMs();
+      const sweep = now >= this.nextSweepAtMs || this.overflow;
+      // A full listing on sweeps (and after a lost race); in between, the cached world plus fresh
+      // copies of the rows notices name. Plans re-read their own row under the lock. A host row is
+      // never refreshed alone: a placement must see the host's version from before the VM and
+      // volume lists it counts (see loadWorld), so a host notice reloads everything.
+      let world = this.world;
+      if (!sweep && world !== null && !this.worldStale) {
+        for (const stream of this.noticed) {
+          const fresh = await this.store.get(stream);
+          if (fresh === null) continue;
+          const row = anyRowOf(fresh);
+          if (row.type === 'host') {
+            this.worldStale = true;
+            break;
+          }
+          world.put(row);
+        }
+      }
+      if (sweep || world === null || this.worldStale) {
+        world = await this.loadWorld();
+        this.world = world;
+        this.worldStale = false;
+      }
+      if (sweep) {
+        this.stats.sweeps++;
+        this.overflow = false;
+        this.nextSweepAtMs = now + this.options.sweepIntervalMs;
+        for (const row of world.reconciled()) this.consider(row, world, now);
+      }
+      // Deadlines that passed: look at those resources again.
+      for (
+        let next = this.due.peek();
+        next !== undefined && next.atMs <= now;
+        next = this.due.peek()
+      ) {
+        this.due.pop();
+        if (this.reminded.get(next.id) === next.atMs) this.reminded.delete(next.id);
+        this.queue.add(next.id);
+      }
+      // Notices name a stream; what depends on it may have work now as well.
+      for (const stream of this.noticed) {
+        this.queue.add(stream);
+        const row =
+          world.vm(stream) ?? world.volume(stream) ?? world.snapshot(stream) ?? world.host(stream);
+        if (row !== undefined) for (const id of relatedIds(row, world)) this.queue.add(id);
+      }
+      this.noticed.clear();
+      let budget = this.options.maxResourcesPerWake;
+      for (const id of this.queue) {
+        if (budget-- <= 0) break;
+        this.queue.delete(id);
+        if (this.sessionExpired || session.expired) break;
+        await this.reconcile(id, session, world);
+      }
+      return true;
+    } catch (error) {
+      if (!(error instanceof PortError)) throw error;
+      this.stats.portErrors++;
+      this.runtime.log.warn('mainloop: port failure, backing off', {
+        code: error.code,
+        message: error.message,
+      });
+      return false;
+    }
+  }
+
+  /** Queues a row if its plan has something to do; remembers its next deadline. */
+  private consider(row: ReconciledRow, world: World, now: number): void {
+    const step = plan(row, { nowMs: now, world, policy: this.options.retry });
+    if (step.kind === 'wait' && step.untilMs !== null) this.remind(row.id, step.untilMs);
+    if (isActionable(step, row)) this.queue.add(row.id);
+  }
+
+  /** Remembers to look at `id` again at `atMs` (bounded: beyond the bound the sweep covers it). */
+  private remind(id: string, atMs: number): void {
+    if ((this.reminded.get(id) ?? Number.POSITIVE_INFINITY) <= atMs) return;
+    if (this.due.size >= this.options.maxPendingNotices) return;
+    this.reminded.set(id, atMs);
+    this.due.push({ atMs, id });
+  }
+
+  /**
+   * Every host, then every VM, volume and snapshot. Hosts come first: a placement expects the host
+   * version read here, and every placement after this read bumps it, so capacity computed from the
+   * later (fresher) VM and volume lists can only be conservative or conflict, never overcommit.
+   */
+  private async loadWorld(): Promise<World> {
+    const hosts = (await this.store.list({ type: 'host' })).map((p) => rowOf(p, 'host'));
+    const vms = (await this.store.list({ type: 'virtualMachine' })).map((p) =>
+      rowOf(p, 'virtualMachine'),
+    );
+    const volumes = (await this.store.list({ type: 'volume' })).map((p) => rowOf(p, 'volume'));
+    const snapshots = (await this.store.list({ type: 'snapshot' })).map((p) =>
+      rowOf(p, 'snapshot'),
+    );
+    return new World({ hosts, vms, volumes, snapshots });
+  }
+
+  /** Reconciles one resource under its lock: up to `maxStepsPerResource` steps. */
+  private async reconcile(id: string, session: LockSession, world: World): Promise<void> {
+    let lease: Lease | null;
+    try {
+      lease = await session.tryAcquire(id);
+    } catch (error) {
+      // The lock service is unreachable: keep the resource queued and let the wake back off.
+      if (error instanceof PortError) this.noteSessionTrouble(session);
+      this.queue.add(id);
+      throw error;
+    }
+    if (lease === null) {
+      // Another instance holds it and will do the work (or its session expires and we come back).
+      this.stats.lockBusy++;
+      return;
+    }
+    this.stats.reconciled++;
+    try {
+      for (let i = 0; i < this.options.maxStepsPerResource; i++) {
+        const more = await this.step(id, lease, world);
+        if (!more) break;
+      }
+    } catch (error) {
+      if (error instanceof ConcurrencyError || error instanceof StaleTokenError) {
+        // Someone else wrote first (an api request, the background, another instance with a newer
+        // lock): the row will be looked at again on the next wake. Level-triggered, nothing lost.
+        this.stats.conflicts++;
+        this.worldStale = true;
+        this.runtime.log.info('mainloop: write lost a race', { resource: id, code: error.code });
+        if (error instanceof StaleTokenError) this.noteSessionTrouble(session);
+      } else if (error instanceof PortError) {
+        this.stats.portErrors++;
+        this.runtime.log.warn('mainloop: port failure', {
+          resource: id,
+          code: error.code,
+          message: error.message,
+        });
+      } else {
+        throw error;
+      }
+    } finally {
+      await session.release(lease).catch((error: unknown) => {
+        if (!(error instanceof PortError)) throw error;
+        this.runtime.log.warn('mainloop: release failed', { resource: id, code: error.code });
+      });
+    }
+  }
+
+  /** One step for a locked resource. True when another step may follow at once. */
+  private async step(id: string, lease: Lease, world: World): Promise<boolean> {
+    const projection = await this.store.get(id);
+    if (projection === null) return false;
+    const row = anyRowOf(projection);
+    if (!isReconciled(row)) return false;
+    world.put(row);
+    const nowMs = this.runtime.clock.nowMs();
+    const step = plan(row, { nowMs, world, policy: this.options.retry });
+    if (step.kind === 'wait' && step.untilMs !== null) this.remind(id, step.untilMs);
+    if (!isActionable(step, row)) return false;
+    const write = stepWrite(row, step, {
+      nowMs,
+      commandId: step.kind === 'send' ? this.runtime.ids.next('cmd') : '',
+      token: lease.token,
+      policy: this.options.retry,
+      actor: this.actor,
+    });
+    if (write.appends.length === 0) return false;
+    await this.store.append({
+      appends: write.appends,
+      fence: { resource: id, token: lease.token },
+    });
+    this.stats.writes++;
+    // Keep the world current for the next steps and resources of this wake.
+    for (const append of write.appends) {
+      const fresh: Projection | null = await this.store.get(append.stream);
+      if (fresh !== null) world.put(anyRowOf(fresh));
+    }
+    if (write.command !== null && write.hostId !== null) {
+      await this.publish(CHANNELS.agent(write.hostId), write.command as unknown as BusMessage);
+      this.stats.commandsSent++;
+      this.remind(id, nowMs + retryDelayMs(this.options.retry, row.attempts + 1));
+      // The deadline of this attempt is when to look again.
+      return false;
+    }
+    if (step.kind === 'place' || step.kind === 'finish' || step.kind === 'fail') {
+      // Dependents (a VM's volumes, a volume's snapshots, another instance) may act on this now.
+      await this.publish(CHANNELS.changes, { type: 'changed', stream: id, resourceType: row.type });
+    }
+    return step.kind === 'place' || step.kind === 'finish';
+  }
+
+  /** Publishes, treating a bus failure as a lost message (the attempt deadline resends). */
+  private async publish(channel: string, message: BusMessage): Promise<void> {
+    try {
+      await this.bus.publish(channel, message);
+    } catch (error) {
+      if (!(error instanceof PortError)) throw error;
+      this.stats.portErrors++;
+      this.runtime.log.warn('mainloop: publish failed', { channel, code: error.code });
+    }
+  }
+
+  private onNotice(message: BusMessage): void {
+    if (message.type !== 'changed' || typeof message['stream'] !== 'string') return;
+    if (this.noticed.size >= this.options.maxPendingNotices) this.overflow = true;
+    else this.noticed.add(message['stream']);
+    this.wake();
+  }
+
+  private async ensureSubscribed(): Promise<void> {
+    if (this.subscription !== null) return;
+    this.subscription = await this.bus.subscribe(CHANNELS.changes, (message) =>
+      this.onNotice(message),
+    );
+  }
+
+  /** The current lock session; a new one once the old one expired (its leases are void). */
+  private async ensureSession(): Promise<LockSession> {
+    const current = this.session;
+    if (current !== null && !current.expired && !this.sessionExpired) return current;
+    if (current !== null) {
+      this.runtime.log.info('mainloop: lock session expired, opening a new one', {
+        session: current.id,
+      });
+      this.session = null;
+      await current.close().catch((error: unknown) => {
+        if (!(error instanceof PortError)) throw error;
+      });
+    }
+    const session = await this.locks.openSession({ timeoutMs: this.options.lockSessionTimeoutMs });
+    this.stats.sessionsOpened++;
+    this.session = session;
+    this.sessionExpired = false;
+    session.onExpired(() => {
+      if (this.session === session) {
+        this.sessionExpired = true;
+        this.wake();
+      }
+    });
+    return session;
+  }
+
+  /** A lock call failed or a write was fenced off: check whether the session is still alive. */
+  private noteSessionTrouble(session: LockSession): void {
+    if (session.expired && this.session === session) this.sessionExpired = true;
+  }
+
+  private wake(): void {
+    const waiter = this.waiter;
+    this.waiter = null;
+    waiter?.();
+  }
+
+  /**
+   * Sleeps until `atMs` or until a notice or session expiry wakes it. Keeps at most one pending
+   * clock sleep for the earliest deadline, so notice storms do not pile up timers.
+   */
+  private async sleepUntil(atMs: number): Promise<void> {
+    const now = this.runtime.clock.nowMs();
+    if (atMs <= now) return;
+    if (this.noticed.size > 0 || this.overflow || this.sessionExpired) return;
+    return new Promise<void>((resolve) => {
+      this.waiter = resolve;
+      if (atMs < this.timerAtMs && Number.isFinite(atMs)) {
+        this.timerAtMs = atMs;
+        void this.runtime.clock.sleep(atMs - now).then(() => {
+          if (this.timerAtMs === atMs) this.timerAtMs = Number.POSITIVE_INFINITY;
+          this.wake();
+        });
+      }
+    });
+  }
+
+  private async shutdown(): Promise<void> {
+    const subscription = this.subscription;
+    this.subscription = null;
+    const session = this.session;
+    this.session = null;
+    await subscription?.unsubscribe().catch(() => undefined);
+    await session?.close().catch(() => undefined);
+  }
+}

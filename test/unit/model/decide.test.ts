@@ -1,0 +1,316 @@
+/**
+ * Goal: each decide function returns the documented appends for a valid request (one atomic batch,
+ * expected versions from the rows) and the documented GDAPI error otherwise: ActionNotAvailable
+ * when the state's machine refuses the action, InvalidState for cross-resource rules (VM not
+ * stopped, dependents, non-empty host), limits, uniqueness and references.
+ *
+ * Method: examples over the Ledger test bed with the real projector.
+ */
+import { describe, expect, it } from 'vitest';
+import * as d from '../../../src/model/decide.ts';
+import {
+  LIMITS,
+  type AccountRow,
+  type HostRow,
+  type VmRow,
+  type VolumeRow,
+} from '../../../src/model/resources.ts';
+import { Agents, addHost, CountingIds, Ledger, reconcileAll } from './harness.ts';
+
+function bed() {
+  const ledger = new Ledger();
+  const ids = new CountingIds();
+  const agents = new Agents(ledger);
+  const compute = addHost(ledger, agents, ids, { kind: 'compute', vcpus: 8, memoryMb: 8192 });
+  addHost(ledger, agents, ids, { kind: 'storage', poolSizeGb: 3000 });
+  const ctx = { nowMs: 5, ids, actor: 'api:acct-1', correlationId: 'req-1' };
+  const vmInput = {
+    accountId: 'acct-1',
+    name: 'web',
+    imageId: 'img-00000001',
+    vcpus: 2,
+    memoryMb: 1024,
+  };
+  return {
+    ledger,
+    ids,
+    agents,
+    compute,
+    ctx,
+    vmInput,
+    settle: () => reconcileAll(ledger, agents, ids, 5),
+  };
+}
+
+function errorOf(decision: d.Decision) {
+  expect(decision.ok).toBe(false);
+  return decision.ok ? undefined : decision.error;
+}
+
+describe('decide: virtual machines', () => {
+  it('creates the VM, its root volume and its extra volumes in one batch', () => {
+    const { ctx, vmInput } = bed();
+    const decision = d.decideCreateVm(
+      { ...vmInput, volumes: [{ sizeGb: 10 }, { name: 'logs', sizeGb: 20 }] },
+      ctx,
+    );
+    expect(decision.ok).toBe(true);
+    if (!decision.ok) return;
+    expect(decision.appends.map((a) => [a.expectedVersion, a.events.map((e) => e.type)])).toEqual([
+      [0, ['vm.created']],
+      [0, ['volume.created']],
+      [0, ['volume.created']],
+      [0, ['volume.created']],
+    ]);
+    const vm = decision.appends[0]!.events[0]!;
+    expect(vm.data).toMatchObject({
+      rootDiskGb: 40,
+      desired: 'running',
+      volumeIds: [decision.appends[2]!.stream, decision.appends[3]!.stream],
+    });
+    expect(vm.meta).toEqual({ atMs: 5, actor: 'api:acct-1', correlationId: 'req-1' });
+    expect(decision.appends[3]!.events[0]!.data).toMatchObject({
+      name: 'logs',
+      virtualMachineId: decision.id,
+      root: false,
+    });
+  });
+
+  it('refuses unknown images, small root disks and too much extra storage', () => {
+    const { ctx, vmInput } = bed();
+    expect(errorOf(d.decideCreateVm({ ...vmInput, imageId: 'img-nope' }, ctx))).toMatchObject({
+      code: 'InvalidReference',
+      fieldName: 'imageId',
+    });
+    expect(
+      errorOf(d.decideCreateVm({ ...vmInput, imageId: 'img-00000005', rootDiskGb: 10 }, ctx)),
+    ).toMatchObject({ code: 'MinLimitExceeded', fieldName: 'rootDiskGb' });
+    expect(
+      errorOf(d.decideCreateVm({ ...vmInput, volumes: [{ sizeGb: 1000 }, { sizeGb: 230 }] }, ctx)),
+    ).toMatchObject({ code: 'MaxLimitExceeded', fieldName: 'volumes' });
+    expect(
+      d.decideCreateVm({ ...vmInput, volumes: [{ sizeGb: 1000 }, { sizeGb: 229 }] }, ctx).ok,
+    ).toBe(true);
+    expect(
+      errorOf(d.decideCreateVm({ ...vmInput, memoryMb: LIMITS.memoryMbMax + 1 }, ctx)),
+    ).toMatchObject({ code: 'MaxLimitExceeded', fieldName: 'memoryMb' });
+  });
+
+  it('offers actions by state and answers ActionNotAvailable otherwise', () => {
+    const { ledger, ctx, vmInput, settle } = bed();
+    const id = ledger.commit(d.decideCreateVm(vmInput, ctx));
+    const vm = () => ledger.row(id) as VmRow;
+    expect(errorOf(d.decideStartVm(vm(), ctx))).toMatchObject({ code: 'ActionNotAvailable' });
+    settle();
+    expect(vm().state).toBe('running');
+    expect(errorOf(d.decideStartVm(vm(), ctx))?.message).toMatch(/available: restart, stop/);
+    const stop = d.decideStopVm(vm(), ctx);
+    expect(stop.ok && stop.appends).toEqual([
+      {
+        stream: id,
+        expectedVersion: vm().rev,
+        events: [expect.objectContaining({ type: 'vm.stop-requested' })],
+      },
+    ]);
+  });
+
+  it('refuses to delete a VM whose root volume has cloned snapshots', () => {
+    const { ledger, ctx, vmInput, settle } = bed();
+    const id = ledger.commit(d.decideCreateVm(vmInput, ctx));
+    settle();
+    const root = ledger.row((ledger.row(id) as VmRow).rootVolumeId) as VolumeRow;
+    const snap = ledger.commit(d.decideSnapshotVolume(root, { name: 's' }, ctx));
+    settle();
+    const clone = ledger.commit(
+      d.decideCreateVolume(
+        { accountId: 'acct-1', name: 'c', sourceSnapshotId: snap },
+        ledger.row(snap) as never,
+        ctx,
+      ),
+    );
+    const refused = errorOf(
+      d.decideDeleteVm(
+        ledger.row(id) as VmRow,
+        { snapshots: ledger.list('snapshot'), volumes: ledger.list('volume') },
+        ctx,
+      ),
+    );
+    expect(refused).toMatchObject({ code: 'InvalidState' });
+    expect(refused?.message).toContain(clone);
+  });
+});
+
+describe('decide: volumes', () => {
+  it('attaches only to a stopped VM of the same account within the extra storage limit', () => {
+    const { ledger, ctx, vmInput, settle } = bed();
+    const vmId = ledger.commit(d.decideCreateVm({ ...vmInput, volumes: [{ sizeGb: 1200 }] }, ctx));
+    const big = ledger.commit(
+      d.decideCreateVolume({ accountId: 'acct-1', name: 'big', sizeGb: 30 }, null, ctx),
+    );
+    const other = ledger.commit(
+      d.decideCreateVolume({ accountId: 'acct-2', name: 'x', sizeGb: 1 }, null, ctx),
+    );
+    settle();
+    const vm = () => ledger.row(vmId) as VmRow;
+    const vol = (id: string) => ledger.row(id) as VolumeRow;
+    const extras = () => ledger.list('volume').filter((v) => vm().volumeIds.includes(v.id));
+    expect(errorOf(d.decideAttachVolume(vol(big), vm(), extras(), ctx))?.message).toMatch(
+      /must be stopped/,
+    );
+    ledger.commit(d.decideStopVm(vm(), ctx));
+    settle();
+    expect(errorOf(d.decideAttachVolume(vol(big), vm(), extras(), ctx))).toMatchObject({
+      code: 'MaxLimitExceeded',
+    });
+    expect(errorOf(d.decideAttachVolume(vol(other), vm(), extras(), ctx))).toMatchObject({
+      code: 'InvalidReference',
+    });
+    const root = vol(vm().rootVolumeId);
+    expect(errorOf(d.decideDetachVolume(root, vm(), ctx))?.message).toMatch(
+      /root volume cannot be detached/,
+    );
+    expect(
+      errorOf(d.decideDeleteVolume(root, { snapshots: [], volumes: [] }, ctx))?.message,
+    ).toMatch(/deleted with its VM/);
+    expect(
+      errorOf(d.decideDeleteVolume(vol(vm().volumeIds[0]!), { snapshots: [], volumes: [] }, ctx))
+        ?.message,
+    ).toMatch(/detach it first/);
+  });
+
+  it('grows only upward and restores only the most recent snapshot', () => {
+    const { ledger, ctx, settle } = bed();
+    const id = ledger.commit(
+      d.decideCreateVolume({ accountId: 'acct-1', name: 'v', sizeGb: 10 }, null, ctx),
+    );
+    settle();
+    const vol = () => ledger.row(id) as VolumeRow;
+    expect(errorOf(d.decideGrowVolume(vol(), 10, { vm: null, vmVolumes: [] }, ctx))).toMatchObject({
+      code: 'MinLimitExceeded',
+      fieldName: 'sizeGb',
+    });
+    const s1 = ledger.commit(d.decideSnapshotVolume(vol(), { name: 's1' }, { ...ctx, nowMs: 6 }));
+    const s2 = ledger.commit(d.decideSnapshotVolume(vol(), { name: 's2' }, { ...ctx, nowMs: 7 }));
+    settle();
+    const snaps = ledger.list('snapshot');
+    expect(d.latestSnapshot(id, snaps)?.id).toBe(s2);
+    expect(
+      errorOf(d.decideRestoreVolume(vol(), s1, { snapshots: snaps, vm: null }, ctx))?.message,
+    ).toMatch(/most recent/);
+    expect(
+      errorOf(d.decideRestoreVolume(vol(), 'snap-x', { snapshots: snaps, vm: null }, ctx)),
+    ).toMatchObject({ code: 'InvalidReference' });
+    expect(d.decideRestoreVolume(vol(), s2, { snapshots: snaps, vm: null }, ctx).ok).toBe(true);
+  });
+
+  it('clones a snapshot onto its node, at least its size', () => {
+    const { ledger, ctx, settle } = bed();
+    const id = ledger.commit(
+      d.decideCreateVolume({ accountId: 'acct-1', name: 'v', sizeGb: 10 }, null, ctx),
+    );
+    settle();
+    const s = ledger.commit(
+      d.decideSnapshotVolume(ledger.row(id) as VolumeRow, { name: 's' }, ctx),
+    );
+    const snapRow = () => ledger.row(s) as never;
+    expect(
+      errorOf(
+        d.decideCreateVolume(
+          { accountId: 'acct-1', name: 'c', sourceSnapshotId: s },
+          snapRow(),
+          ctx,
+        ),
+      ),
+    ).toMatchObject({ code: 'InvalidState' });
+    settle();
+    expect(
+      errorOf(
+        d.decideCreateVolume(
+          { accountId: 'acct-1', name: 'c', sourceSnapshotId: s, sizeGb: 5 },
+          snapRow(),
+          ctx,
+        ),
+      ),
+    ).toMatchObject({ code: 'MinLimitExceeded' });
+    expect(
+      errorOf(
+        d.decideCreateVolume(
+          { accountId: 'acct-2', name: 'c', sourceSnapshotId: s },
+          snapRow(),
+          ctx,
+        ),
+      ),
+    ).toMatchObject({ code: 'InvalidReference' });
+    const ok = d.decideCreateVolume(
+      { accountId: 'acct-1', name: 'c', sourceSnapshotId: s },
+      snapRow(),
+      ctx,
+    );
+    expect(ok.ok && ok.appends[0]!.events[0]!.data).toMatchObject({
+      sizeGb: 10,
+      sourceSnapshotId: s,
+      storageNodeId: (ledger.row(id) as VolumeRow).storageNodeId,
+    });
+  });
+});
+
+describe('decide: hosts, accounts, keys', () => {
+  it('requires capacity fields and unique names, and removes only empty hosts', () => {
+    const { ledger, ctx, compute, vmInput, settle } = bed();
+    expect(
+      errorOf(d.decideCreateHost({ name: 'x', kind: 'compute', vcpus: 4 }, [], ctx)),
+    ).toMatchObject({ code: 'MissingRequired', fieldName: 'memoryMb' });
+    expect(
+      errorOf(
+        d.decideCreateHost(
+          { name: 'h1', kind: 'storage', poolSizeGb: 1 },
+          ledger.list('host'),
+          ctx,
+        ),
+      ),
+    ).toMatchObject({ code: 'NotUnique' });
+    const vmId = ledger.commit(d.decideCreateVm(vmInput, ctx));
+    settle();
+    const host = () => ledger.row(compute) as HostRow;
+    const placed = () => ({ vms: ledger.list('virtualMachine'), volumes: ledger.list('volume') });
+    expect(errorOf(d.decideHostRemove(host(), placed(), ctx))?.message).toContain(vmId);
+    expect(errorOf(d.decideHostActivate(host(), ctx))).toMatchObject({
+      code: 'ActionNotAvailable',
+    });
+    ledger.commit(d.decideHostMaintenance(host(), ctx));
+    settle();
+    // Evacuated even with nowhere to go: the VM gives up with a reason and the host is empty.
+    expect(ledger.row(vmId)).toMatchObject({ state: 'error', hostId: null });
+    expect(ledger.row(vmId).lastError).toMatch(/no compute host/);
+    expect(d.decideHostRemove(host(), placed(), ctx).ok).toBe(true);
+  });
+
+  it('stores only a salted hash of an api key secret', () => {
+    const { ledger, ctx } = bed();
+    const acct = ledger.commit(d.decideCreateAccount({ name: 'alice', kind: 'user' }, [], ctx));
+    expect(
+      errorOf(
+        d.decideCreateAccount(
+          { name: 'alice', kind: 'user' },
+          [ledger.row(acct) as AccountRow],
+          ctx,
+        ),
+      ),
+    ).toMatchObject({ code: 'NotUnique' });
+    const key = ledger.commit(
+      d.decideCreateApiKey(
+        { accountId: acct, name: 'k', publicValue: 'AK1', secret: 'sekrit', salt: 'salt' },
+        ledger.row(acct) as AccountRow,
+        [],
+        ctx,
+      ),
+    );
+    const row = ledger.row(key);
+    expect(row).toMatchObject({
+      accountId: acct,
+      publicValue: 'AK1',
+      secretHash: d.hashSecret('salt', 'sekrit'),
+    });
+    expect(JSON.stringify(ledger.log)).not.toContain('sekrit');
+  });
+});
