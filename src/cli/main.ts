@@ -8,6 +8,7 @@ import { runCommand, RUN_HELP } from './run.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { checkDeterminismCommand, CHECK_DETERMINISM_HELP } from './check-determinism.ts';
 import { TraceFileError } from './trace-file.ts';
+import { serveCommand, SERVE_HELP } from './serve.ts';
 import { EXIT_BAD_INPUT } from '../sim/verdict.ts';
 
 const HELP = `cloudbed — an event-sourced cloud control plane and its deterministic test bed
@@ -18,6 +19,7 @@ Commands:
   run <scenario.yaml>                 run a scenario in the simulator and print its verdict
   replay <trace.jsonl>                re-run a recorded trace and check it reproduces exactly
   check-determinism <scenario.yaml>   run seeds twice each and report the first divergence
+  serve [--port N]                    serve the API over HTTP with every component embedded
 
 Run 'cloudbed <command> --help' for a command's options.
 
@@ -27,13 +29,14 @@ Exit codes: 0 ok (or the verdict the scenario expects), 2 bad input, 3 correctne
 
 interface Command {
   readonly help: string;
-  readonly run: (argv: readonly string[]) => Promise<number>;
+  readonly run: (argv: readonly string[]) => Promise<number | undefined>;
 }
 
 const COMMANDS: Readonly<Record<string, Command>> = {
   run: { help: RUN_HELP, run: runCommand },
   replay: { help: REPLAY_HELP, run: replayCommand },
   'check-determinism': { help: CHECK_DETERMINISM_HELP, run: checkDeterminismCommand },
+  serve: { help: SERVE_HELP, run: serveCommand },
 };
 
 /** Runs the command line `argv` (without `node` and the script). Resolves to the exit code. */

@@ -116,6 +116,18 @@ export class Scheduler {
     };
   }
 
+  /**
+   * Moves the clock forward to `time` while nothing is due before it. A driver that paces the
+   * simulation to the wall clock calls this when idle, so work injected from outside (an HTTP
+   * request) is stamped with the right time. Never moves time backwards or past a queued event.
+   */
+  advanceTo(time: number): void {
+    assert(Number.isFinite(time), `advanceTo: time must be finite, got ${time}`);
+    if (time <= this.current) return;
+    const next = this.peekTime();
+    this.current = next === undefined ? time : Math.min(time, next);
+  }
+
   /** Puts held events back at the current instant, keeping their relative order. */
   requeue(events: readonly ScheduledEvent[]): void {
     for (const held of events) {

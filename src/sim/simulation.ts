@@ -23,6 +23,11 @@ export interface SimulationOptions {
   readonly trace?: TraceOptions;
   /** Trace every executed event (label and owner), not only explicit records. Default true. */
   readonly traceEvents?: boolean;
+  /**
+   * The wall-clock instant virtual time 0 stands for, ms since the epoch. Default
+   * {@link SIM_EPOCH_MS}, so runs are reproducible; `cloudbed serve` passes the real start time.
+   */
+  readonly epochMs?: number;
 }
 
 /** Budgets: every run ends within them. */
@@ -68,7 +73,7 @@ export class Simulation implements ProcessHost {
     this.random = new Prng(options.seed);
     this.trace = new Trace(options.trace);
     const traceEvents = options.traceEvents ?? true;
-    this.scheduler = new Scheduler(SIM_EPOCH_MS, {
+    this.scheduler = new Scheduler(options.epochMs ?? SIM_EPOCH_MS, {
       observe: (event) => {
         if (traceEvents)
           this.trace.append(this.scheduler.now, {
@@ -89,6 +94,11 @@ export class Simulation implements ProcessHost {
   /** Appends a record to the trace at the current virtual time. */
   record(record: TraceRecord): void {
     this.trace.append(this.scheduler.now, record);
+  }
+
+  /** The first failure recorded so far (`crash` or `correctness`), as `verdict: reason`, or undefined. */
+  failureReason(): string | undefined {
+    return this.failure === null ? undefined : `${this.failure.verdict}: ${this.failure.reason}`;
   }
 
   /** Ends the run with verdict `crash`: an uncaught error or a failed assertion. First failure wins. */
