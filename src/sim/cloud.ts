@@ -47,6 +47,8 @@ export interface CloudTopology {
 export interface CloudOptions {
   readonly topology: CloudTopology;
   readonly store: StoreKind;
+  /** The admin's key pair; default `admin` / `admin-secret` (a simulated cloud needs no secrets). */
+  readonly admin?: { readonly accessKey: string; readonly secretKey: string };
   /** Called with every committed batch and its stored events, in commit order (checkers). */
   readonly onCommit?: (batch: AppendBatch, events: readonly StoredEvent[]) => void;
 }
@@ -104,8 +106,8 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
   const admin = await bootstrapAdmin({
     store,
     runtime: setupRuntime,
-    accessKey: 'admin',
-    secretKey: 'admin-secret',
+    accessKey: options.admin?.accessKey ?? 'admin',
+    secretKey: options.admin?.secretKey ?? 'admin-secret',
   });
   assert(admin.secretKey !== null, 'bootstrap must create the admin key');
   const accounts = new Map<string, AccountKeys>([
