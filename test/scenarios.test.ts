@@ -1,0 +1,37 @@
+// Goal: every scenario shipped in scenarios/ keeps doing what it says — it ends with the verdict it
+// expects, and it is deterministic (same seed, same trace hash).
+// Method: parse each scenarios/*.yaml (regressions have their own suite), run its own seed twice
+// in-process and compare the results; a divergence is reported with the first differing entry.
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parseScenario } from '../src/sim/scenario.ts';
+import { runScenario } from '../src/sim/run-scenario.ts';
+import { findDivergence } from '../src/sim/determinism.ts';
+
+const files = readdirSync('scenarios')
+  .filter((f) => f.endsWith('.yaml'))
+  .sort();
+
+describe('shipped scenarios', () => {
+  it('exist', () => {
+    expect(files).toContain('quickstart.yaml');
+  });
+
+  for (const file of files) {
+    it(`${file} ends with its expected verdict, deterministically`, async () => {
+      const path = join('scenarios', file);
+      const scenario = parseScenario(readFileSync(path, 'utf8'), path);
+      const seed = scenario.seed ?? 1;
+      const store = scenario.store ?? 'memory';
+      const first = await runScenario(scenario, { seed, store, keepTrace: true });
+      const second = await runScenario(scenario, { seed, store, keepTrace: true });
+      expect(first.result.verdict, `${first.result.verdict}: ${first.result.reason}`).toBe(
+        scenario.expect.verdict,
+      );
+      const divergence = findDivergence(first.trace.lines, second.trace.lines);
+      expect(divergence, JSON.stringify(divergence)).toBeUndefined();
+      expect(second.result.traceHash).toBe(first.result.traceHash);
+    });
+  }
+});
