@@ -20,7 +20,10 @@ export type CommandDisk = {
   /** `vda` (root), `vdb`, … */
   readonly target: string;
   readonly volumeId: string;
-  /** Disk image path for the hypervisor: diskSource(volumeId) = `cloudbed/<vol>/disk.raw`. */
+  /**
+   * Disk image path for the hypervisor: diskSource(volumeId) = `/cloudbed/<vol>/disk.raw`, the
+   * storage node's `diskPath(volumeId)`.
+   */
   readonly source: string;
   /** The storage node that holds the volume. */
   readonly storageNodeId: string;
@@ -154,7 +157,12 @@ export type InventoryCapacity = {
   readonly poolFreeBytes?: number;
 };
 
-/** Full state of one agent's host, after every command, periodically and at start. */
+/**
+ * Full state of one agent's host, after every command, periodically and at start. `atMs` is the
+ * agent's clock (ms since the epoch) when it began taking the inventory; the background drops an
+ * inventory older than one it already applied from the same host (the bus may reorder or delay).
+ * Optional so that a report without it (an older agent) is still used, just not ordered.
+ */
 export type InventoryReport =
   | {
       readonly type: 'inventory';
@@ -162,6 +170,7 @@ export type InventoryReport =
       readonly kind: 'compute';
       readonly domains: readonly InventoryDomain[];
       readonly capacity: InventoryCapacity;
+      readonly atMs?: number;
     }
   | {
       readonly type: 'inventory';
@@ -169,6 +178,7 @@ export type InventoryReport =
       readonly kind: 'storage';
       readonly datasets: readonly InventoryDataset[];
       readonly capacity: InventoryCapacity;
+      readonly atMs?: number;
     };
 
 export type AgentReport = ResultReport | InventoryReport;

@@ -42,6 +42,7 @@ export function isConverged(row: Row): boolean {
     case 'account':
     case 'apiKey':
     case 'usage':
+    case 'accessKey':
       return true;
   }
 }

@@ -8,12 +8,17 @@
  * `changed` notice for each appended stream after the commit, and answers with `id`. A
  * ConcurrencyError means a row changed in between: re-read and decide again (or 409). Decide
  * re-checks every rule that spans resources (state, ownership, limits, dependents); the api checks
- * permissions (403) and existence (404) before calling. Errors are data, never thrown.
+ * permissions (403) and existence (404) before calling. An ok decision with no appends (a rename
+ * to the current name) means there is nothing to change: the api writes nothing. Errors are data,
+ * never thrown.
  */
+import { assert } from '../lib/assert.ts';
 import { sha256Hex } from '../lib/hash.ts';
 import { newEvent, type EventDataMap, type EventType } from './events.ts';
+import { validateField } from './gdapi-schema.ts';
 import { accepts, availableActions, USER_EVENTS } from './lifecycle.ts';
 import {
+  accessKeyStreamId,
   findImage,
   ID_PREFIX,
   isRemoved,
@@ -41,6 +46,11 @@ export type DecideErrorCode =
   | 'NotUnique'
   | 'MissingRequired'
   | 'InvalidOption'
+  /** Field rules (a new name): as the api's schema validation reports them. */
+  | 'InvalidFormat'
+  | 'MinLengthExceeded'
+  | 'MaxLengthExceeded'
+  | 'InvalidCharacters'
   /** 403. */
   | 'PermissionDenied';
 
@@ -188,7 +198,11 @@ export function hashSecret(salt: string, secret: string): string {
   return sha256Hex(salt + secret);
 }
 
-/** POST /v1/apikeys. Public values are unique. */
+/**
+ * POST /v1/apikeys. Public values are unique: checked against `existing`, and atomically by the
+ * access key's lookup stream (see accessKeyStreamId), claimed at version 0 in the same batch, so
+ * two concurrent creates with one access key cannot both commit.
+ */
 export function decideCreateApiKey(
   input: CreateApiKeyInput,
   account: AccountRow,
@@ -218,6 +232,11 @@ export function decideCreateApiKey(
         ),
       ],
     },
+    {
+      stream: accessKeyStreamId(input.publicValue),
+      expectedVersion: 0,
+      events: [ev('accesskey.claimed', { keyId: id }, ctx)],
+    },
   ]);
 }
 
@@ -226,6 +245,130 @@ export function decideRevokeApiKey(key: ApiKeyRow, ctx: DecideContext): Decision
   if (isRemoved(key)) return fail('InvalidState', `api key ${key.id} is already revoked`);
   return ok(key.id, [
     { stream: key.id, expectedVersion: key.rev, events: [ev('apikey.revoked', {}, ctx)] },
+  ]);
+}
+
+/**
+ * DELETE /v1/accounts/{id} (admin): only when the account owns no live VM, volume or snapshot
+ * (deleting them is the owner's decision and takes the control plane's work), and never the last
+ * live admin account (nobody could manage the cloud any more). Its live keys are revoked in the
+ * same batch; the row stays as a tombstone, so the account's history and usage remain readable.
+ * `related`: every account, and the api keys, VMs, volumes and snapshots of this account (or all).
+ *
+ * A resource created by a request that authenticated just before the deletion committed can still
+ * land afterwards (creates do not write the account's stream); it stays visible to admins, who can
+ * delete it. Later requests with the account's keys are refused (401).
+ */
+export function decideDeleteAccount(
+  account: AccountRow,
+  related: {
+    readonly accounts: readonly AccountRow[];
+    readonly apiKeys: readonly ApiKeyRow[];
+    readonly vms: readonly VmRow[];
+    readonly volumes: readonly VolumeRow[];
+    readonly snapshots: readonly SnapshotRow[];
+  },
+  ctx: DecideContext,
+): Decision {
+  if (isRemoved(account)) return fail('InvalidState', `account ${account.id} is already removed`);
+  const owned = [...related.vms, ...related.volumes, ...related.snapshots]
+    .filter((r) => r.accountId === account.id && !isRemoved(r))
+    .map((r) => r.id)
+    .sort();
+  if (owned.length > 0)
+    return fail(
+      'InvalidState',
+      `account ${account.id} still owns ${owned.length} live resource(s), delete them first: ` +
+        `${owned.slice(0, 10).join(', ')}${owned.length > 10 ? ', …' : ''}`,
+    );
+  if (
+    account.kind === 'admin' &&
+    !related.accounts.some((a) => a.id !== account.id && a.kind === 'admin' && !isRemoved(a))
+  )
+    return fail('InvalidState', `account ${account.id} is the last admin account`);
+  const keys = related.apiKeys
+    .filter((k) => k.accountId === account.id && !isRemoved(k))
+    .sort((a, b) => (a.id < b.id ? -1 : 1));
+  return ok(account.id, [
+    {
+      stream: account.id,
+      expectedVersion: account.rev,
+      events: [ev('account.removed', {}, ctx)],
+    },
+    ...keys.map((k) => ({
+      stream: k.id,
+      expectedVersion: k.rev,
+      events: [ev('apikey.revoked', {}, ctx)],
+    })),
+  ]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Renames (PUT).
+
+/** Rows that can be renamed. */
+export type RenamableRow = VmRow | VolumeRow | SnapshotRow | HostRow | AccountRow | ApiKeyRow;
+
+const RENAMED = {
+  virtualMachine: 'vm.renamed',
+  volume: 'volume.renamed',
+  snapshot: 'snapshot.renamed',
+  host: 'host.renamed',
+  account: 'account.renamed',
+  apiKey: 'apikey.renamed',
+} as const satisfies Record<RenamableRow['type'], EventType>;
+
+/** Types whose names are unique among their live resources, as on create. */
+const UNIQUE_NAMES: ReadonlySet<string> = new Set<RenamableRow['type']>(['account', 'host']);
+
+/** Codes a field check may give that a decision passes on unchanged. */
+const FIELD_CODES: ReadonlySet<string> = new Set<DecideErrorCode>([
+  'MissingRequired',
+  'InvalidFormat',
+  'MinLengthExceeded',
+  'MaxLengthExceeded',
+  'InvalidCharacters',
+]);
+
+/**
+ * PUT /v1/<collection>/{id} with a new `name`. The same name is a no-op (ok with no appends: the
+ * api answers 200 and writes nothing). Otherwise the name follows the create rules of the type's
+ * schema (length, characters), is unique among live rows where create requires it (accounts,
+ * hosts: pass every row of the type as `existing`), and the resource must not be removed or being
+ * deleted. Moves no lifecycle state.
+ */
+export function decideRename(
+  row: RenamableRow,
+  name: string,
+  ctx: DecideContext,
+  existing?: readonly RenamableRow[],
+): Decision {
+  if (name === row.name) return ok(row.id, []);
+  const invalid = validateField(row.type, 'name', name);
+  if (invalid !== null)
+    return fail(
+      FIELD_CODES.has(invalid.code) ? (invalid.code as DecideErrorCode) : 'InvalidFormat',
+      invalid.message,
+      'name',
+    );
+  if (isRemoved(row)) return fail('InvalidState', `${row.type} ${row.id} is removed`);
+  if (row.desired === 'deleted')
+    return fail('InvalidState', `${row.type} ${row.id} is being deleted`);
+  if (UNIQUE_NAMES.has(row.type)) {
+    assert(existing !== undefined, `decideRename of a ${row.type} needs the existing rows`);
+    if (
+      existing.some(
+        (o) => o.type === row.type && o.id !== row.id && !isRemoved(o) && o.name === name,
+      )
+    )
+      return fail('NotUnique', `a ${row.type} named ${name} exists`, 'name');
+  }
+  return ok(row.id, [
+    {
+      stream: row.id,
+      expectedVersion: row.rev,
+      events: [ev(RENAMED[row.type], { name }, ctx)],
+    },
   ]);
 }
 

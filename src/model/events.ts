@@ -7,8 +7,8 @@
  * gets a new schema version and an upcaster in {@link UPCASTERS}, never a rewrite of old events.
  *
  * Naming: `<prefix>.<past-tense>` where prefix is `vm`, `volume`, `snapshot`, `host`, `account`,
- * `apikey`, `usage`. Every event lives in the stream of the resource it is about (stream id =
- * resource id; usage: `usage-<accountId>`).
+ * `apikey`, `accesskey`, `usage`. Every event lives in the stream of the resource it is about
+ * (stream id = resource id; usage: `usage-<accountId>`; access key lookup: see accessKeyStreamId).
  */
 import { assert } from '../lib/assert.ts';
 import type { HostKind, AccountKind, ObservedDomain, VmDesired } from './resources.ts';
@@ -62,10 +62,22 @@ type ReconcileEvents<P extends string> = {
   };
 };
 
+/** Data of every `*.renamed` event (api, PUT with a new `name`). */
+type Renamed = {
+  /** The new name, valid as on create (see the schemas' name fields). */
+  readonly name: string;
+};
+
 /** Data of every event type. */
 export type EventDataMap = {
   // --- accounts and api keys (api) ---
   'account.created': { readonly name: string; readonly kind: AccountKind };
+  'account.renamed': Renamed;
+  /**
+   * api (admin), only when the account owns no live VM, volume or snapshot; appended in one batch
+   * with `apikey.revoked` for each of its live keys. The row stays as a tombstone.
+   */
+  'account.removed': Record<string, never>;
   'apikey.created': {
     readonly accountId: string;
     readonly name: string;
@@ -75,6 +87,12 @@ export type EventDataMap = {
     readonly salt: string;
   };
   'apikey.revoked': Record<string, never>;
+  'apikey.renamed': Renamed;
+  /**
+   * api, in the batch of `apikey.created`: the lookup stream `accesskey-<sha256(publicValue)>`
+   * (see accessKeyStreamId) names the key that holds this access key. Never removed.
+   */
+  'accesskey.claimed': { readonly keyId: string };
 
   // --- hosts ---
   /** api (admin). State `registering` until the agent's first inventory. */
@@ -89,6 +107,8 @@ export type EventDataMap = {
   'host.maintenance-requested': Record<string, never>;
   /** api (admin): leave maintenance. */
   'host.activate-requested': Record<string, never>;
+  /** api (admin, PUT). */
+  'host.renamed': Renamed;
   /** api (admin), only when nothing is placed on the host. */
   'host.removed': Record<string, never>;
   /** background: first report (registering → active) or reports resumed (down → active). */
@@ -125,6 +145,8 @@ export type EventDataMap = {
   'vm.stop-requested': Record<string, never>;
   'vm.restart-requested': Record<string, never>;
   'vm.delete-requested': Record<string, never>;
+  /** api (PUT). Moves no state. */
+  'vm.renamed': Renamed;
   /** api: an extra volume was attached (the volume's stream gets `volume.attached`). */
   'vm.volume-attached': { readonly volumeId: string };
   /** api or main loop: an extra volume was detached (the volume's stream gets `volume.detached`). */
@@ -162,6 +184,8 @@ export type EventDataMap = {
   /** api: roll back to the volume's most recent snapshot. */
   'volume.restore-requested': { readonly snapshotId: string };
   'volume.delete-requested': Record<string, never>;
+  /** api (PUT). Moves no state. */
+  'volume.renamed': Renamed;
   /** main loop. */
   'volume.placed': { readonly storageNodeId: string };
   /** background, only on change. */
@@ -182,6 +206,8 @@ export type EventDataMap = {
     readonly storageNodeId: string | null;
   };
   'snapshot.delete-requested': Record<string, never>;
+  /** api (PUT). Moves no state. */
+  'snapshot.renamed': Renamed;
   /** main loop: the snapshot's volume got placed after the snapshot was requested. */
   'snapshot.placed': { readonly storageNodeId: string };
   /** background, only on change. */
@@ -284,11 +310,16 @@ export function dataOf<T extends EventType>(
 /** Every event type, for schema publication and exhaustiveness tests. */
 export const EVENT_TYPES: readonly EventType[] = [
   'account.created',
+  'account.renamed',
+  'account.removed',
   'apikey.created',
   'apikey.revoked',
+  'apikey.renamed',
+  'accesskey.claimed',
   'host.created',
   'host.maintenance-requested',
   'host.activate-requested',
+  'host.renamed',
   'host.removed',
   'host.up',
   'host.down',
@@ -298,6 +329,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'vm.stop-requested',
   'vm.restart-requested',
   'vm.delete-requested',
+  'vm.renamed',
   'vm.volume-attached',
   'vm.volume-detached',
   'vm.placed',
@@ -309,10 +341,12 @@ export const EVENT_TYPES: readonly EventType[] = [
   'volume.grow-requested',
   'volume.restore-requested',
   'volume.delete-requested',
+  'volume.renamed',
   'volume.placed',
   'volume.observed',
   'snapshot.created',
   'snapshot.delete-requested',
+  'snapshot.renamed',
   'snapshot.placed',
   'snapshot.observed',
   'usage.recorded',

@@ -221,21 +221,23 @@ const COMMON_FIELDS: Readonly<Record<string, FieldSchema>> = {
 };
 
 /**
- * Whether names can be changed with PUT. The event log has no rename events yet, so no field is
- * updatable and PUT accepts only bodies that change nothing (idempotent read-modify-write).
+ * The name of a resource: settable on create (required or defaulted by the api) and with PUT, which
+ * appends a `*.renamed` event (see decideRename). Never null: a resource always has a name, so null
+ * is refused on create and update alike. Names are the only updatable fields.
  */
-const NAMES_UPDATABLE = false;
-
 const resourceName = (required: boolean, chars = NAME_CHARS, maxLength = 63): FieldSchema => ({
   type: 'string',
   required,
   create: true,
-  update: NAMES_UPDATABLE,
-  nullable: !required,
+  update: true,
+  nullable: false,
   minLength: 1,
   maxLength,
   validChars: chars,
 });
+
+/** The optional name inside an input type (extra volumes, snapshot action): null means "default". */
+const inputName = (): FieldSchema => ({ ...resourceName(false), update: false, nullable: true });
 
 const desired = (options: readonly string[]): FieldSchema =>
   readOnly('enum', { options, description: 'The state the control plane works towards.' });
@@ -273,8 +275,9 @@ const SCHEMAS: readonly TypeSchema[] = [
       },
       desired: desired(['present', 'deleted']),
     },
-    // Accounts are not deleted (no such event): they are kept for their history.
-    resourceMethods: ['GET', 'PUT'],
+    // DELETE (admin) removes an account that owns no live VM, volume or snapshot and is not the
+    // last admin, revoking its keys in the same write; the row stays as a tombstone.
+    resourceMethods: ['GET', 'PUT', 'DELETE'],
     collectionMethods: ['GET', 'POST'],
     resourceActions: noActions,
     collectionActions: noActions,
@@ -557,7 +560,7 @@ const SCHEMAS: readonly TypeSchema[] = [
     asynchronous: true,
   },
   embedded('volumeSpec', {
-    name: { ...resourceName(false), update: false },
+    name: inputName(),
     sizeGb: volumeSize(true),
   }),
   embedded('volumeAttachInput', {
@@ -572,7 +575,7 @@ const SCHEMAS: readonly TypeSchema[] = [
   embedded('volumeGrowInput', {
     sizeGb: volumeSize(true, { description: 'The new size; volumes only grow.' }),
   }),
-  embedded('volumeSnapshotInput', { name: { ...resourceName(false), update: false } }),
+  embedded('volumeSnapshotInput', { name: inputName() }),
   embedded('volumeRestoreInput', {
     snapshotId: {
       type: 'reference[snapshot]',
@@ -1065,6 +1068,19 @@ export function validateUpdate(
   const rest = withoutEcho(body, echoes);
   if (!rest.ok) return rest;
   return checkObject(type, rest.value, 'update', '', 0);
+}
+
+/**
+ * Checks one value against field `name` of type `type` as a create would (type, length, characters,
+ * bounds). Returns null when it passes, the 422 error (naming the field) when not. For rules the
+ * model re-checks outside the api, such as a new name in decideRename.
+ */
+export function validateField(type: string, name: string, value: unknown): GdapiError | null {
+  const field = FIELD_MAPS.get(type)?.get(name);
+  if (field === undefined)
+    return invalid('InvalidBodyContent', name, `unknown field ${quote(name)}`);
+  const checked = checkValue(field, value, name, 0);
+  return checked.ok ? null : checked.error;
 }
 
 /**

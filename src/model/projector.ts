@@ -10,7 +10,11 @@
  * and no new observation will come to move it from `starting` to `running`.
  *
  * Attempts reset whenever the state changes or the user asks for something: a new goal gets the
- * full budget of attempts. Removed resources stay as tombstones (state `removed`, `removed` set).
+ * full budget of attempts. The last failure reason (`lastError`, shown in `transitioningMessage`)
+ * outlives progress toward the same goal — a start that failed for lack of memory still moves the
+ * VM from creating to starting, as the domain got defined — and is cleared only when the resource
+ * settles (the operation succeeded) or a new goal begins (the user asked again, a new placement).
+ * Removed resources stay as tombstones (state `removed`, `removed` set).
  */
 import { assert, assertNever, AssertionError } from '../lib/assert.ts';
 import {
@@ -23,6 +27,7 @@ import {
 import { stepState, transitioningOf, type MachineEventOf } from './lifecycle.ts';
 import {
   BYTES_PER_GB,
+  type AccessKeyRow,
   type AccountRow,
   type ApiKeyRow,
   type HostRow,
@@ -87,6 +92,8 @@ function typeOfEvent(type: string): StreamResourceType {
       return 'apiKey';
     case 'usage':
       return 'usage';
+    case 'accesskey':
+      return 'accessKey';
     default:
       throw new AssertionError(`projector: unknown event prefix in ${type}`);
   }
@@ -138,6 +145,8 @@ export function foldRow(type: StreamResourceType, row: Row | null, event: Stored
       return foldApiKey(row as ApiKeyRow | null, event);
     case 'usage':
       return foldUsage(row as UsageRow | null, event);
+    case 'accessKey':
+      return foldAccessKey(row as AccessKeyRow | null, event);
     default:
       return assertNever(type, 'resource type');
   }
@@ -181,7 +190,13 @@ function foldBookkeeping<R extends Draft<RowCommon>>(
       };
       r.attempts = x.attempt;
       r.nextAttemptAtMs = x.nextAttemptAtMs;
-      r.transitioningMessage = x.attempt > 1 ? `retrying (attempt ${x.attempt})` : null;
+      // The reason the previous attempt failed stays visible while the next one is in flight.
+      r.transitioningMessage =
+        r.lastError !== null
+          ? `retrying (attempt ${x.attempt}) after: ${r.lastError}`
+          : x.attempt > 1
+            ? `retrying (attempt ${x.attempt})`
+            : null;
       return null;
     }
     case 'attempt-failed': {
@@ -204,8 +219,10 @@ function foldBookkeeping<R extends Draft<RowCommon>>(
     case 'command-reported': {
       const x = d(event, `${prefix}.command-reported`);
       r.lastResult = { commandId: x.commandId, ok: x.ok, error: x.error, atMs: event.meta.atMs };
-      if (!x.ok && r.lastCommand?.commandId === x.commandId)
+      if (!x.ok && r.lastCommand?.commandId === x.commandId) {
         r.lastError = x.error ?? 'command failed';
+        if (r.transitioning === 'yes') r.transitioningMessage = r.lastError;
+      }
       return null;
     }
     case 'progress-reported': {
@@ -221,13 +238,15 @@ function foldBookkeeping<R extends Draft<RowCommon>>(
 
 /**
  * Applies `events` to the row's machine in order, then updates the transitioning fields and resets
- * attempts on a state change. `userRequest`: the event was a new user request (resets attempts).
+ * attempts on a state change. `newGoal`: the event starts a new goal (a user request, a new
+ * placement or attachment): attempts reset and the last failure is forgotten. A state change toward
+ * the same goal resets attempts but keeps the last failure reason until the state settles.
  */
 function advance<T extends MachineType, R extends Draft<RowCommon>>(
   type: T,
   r: R,
   events: readonly (MachineEventOf[T] | null)[],
-  userRequest: boolean,
+  newGoal: boolean,
 ): void {
   const before = r.state;
   let state = before;
@@ -236,14 +255,22 @@ function advance<T extends MachineType, R extends Draft<RowCommon>>(
   // Removal is recorded only for a resource being deleted; anything else is a planner bug.
   if (events.some((e) => e?.type === 'REMOVED'))
     assert(state === 'removed', `${type} ${r.id}: removed while ${before}`);
-  if (state !== before || userRequest) {
+  r.transitioning = transitioningOf(type, state);
+  if (state !== before || newGoal) {
     r.attempts = 0;
     r.nextAttemptAtMs = null;
-    if (state !== 'error') r.lastError = null;
-    r.transitioningMessage = null;
     r.transitioningProgress = null;
+    if (state === 'error') {
+      // The error state shows its reason (below).
+    } else if (newGoal || r.transitioning === 'no') {
+      // Asked again, or done: an old failure says nothing about this.
+      r.lastError = null;
+      r.transitioningMessage = null;
+    } else {
+      // Progress toward the same goal: the reason the last attempt failed stays visible.
+      r.transitioningMessage = r.lastError;
+    }
   }
-  r.transitioning = transitioningOf(type, state);
   if (state === 'error') r.transitioningMessage = r.lastError ?? 'failed';
 }
 
@@ -315,6 +342,9 @@ function foldVm(row: VmRow | null, event: StoredEvent): VmRow {
         r.desired = 'deleted';
         primary = { type: 'DELETE' };
         user = true;
+        break;
+      case 'vm.renamed':
+        r.name = d(event, 'vm.renamed').name;
         break;
       case 'vm.volume-attached': {
         const id = d(event, 'vm.volume-attached').volumeId;
@@ -430,6 +460,9 @@ function foldVolume(row: VolumeRow | null, event: StoredEvent): VolumeRow {
         primary = { type: 'DELETE' };
         user = true;
         break;
+      case 'volume.renamed':
+        r.name = d(event, 'volume.renamed').name;
+        break;
       case 'volume.placed':
         r.storageNodeId = d(event, 'volume.placed').storageNodeId;
         user = true;
@@ -504,6 +537,9 @@ function foldSnapshot(row: SnapshotRow | null, event: StoredEvent): SnapshotRow 
         r.desired = 'deleted';
         primary = { type: 'DELETE' };
         user = true;
+        break;
+      case 'snapshot.renamed':
+        r.name = d(event, 'snapshot.renamed').name;
         break;
       case 'snapshot.placed':
         r.storageNodeId = d(event, 'snapshot.placed').storageNodeId;
@@ -593,6 +629,9 @@ function foldHost(row: HostRow | null, event: StoredEvent): HostRow {
     case 'host.placement-recorded':
       // Only the version matters: it serialises placements on this host.
       break;
+    case 'host.renamed':
+      r.name = d(event, 'host.renamed').name;
+      break;
     default:
       throw new AssertionError(`projector: unexpected ${event.type} on a host`);
   }
@@ -624,8 +663,19 @@ function foldAccount(row: AccountRow | null, event: StoredEvent): AccountRow {
       observed: null,
     };
   }
-  requireRow(row, event);
-  throw new AssertionError(`projector: unexpected ${event.type} on an account`);
+  const r: Draft<AccountRow> = { ...requireRow(row, event), rev: event.version };
+  switch (event.type) {
+    case 'account.renamed':
+      r.name = d(event, 'account.renamed').name;
+      return r;
+    case 'account.removed':
+      r.desired = 'deleted';
+      r.state = 'removed';
+      r.removed = event.meta.atMs;
+      return r;
+    default:
+      throw new AssertionError(`projector: unexpected ${event.type} on an account`);
+  }
 }
 
 function foldApiKey(row: ApiKeyRow | null, event: StoredEvent): ApiKeyRow {
@@ -644,13 +694,33 @@ function foldApiKey(row: ApiKeyRow | null, event: StoredEvent): ApiKeyRow {
     };
   }
   const r: Draft<ApiKeyRow> = { ...requireRow(row, event), rev: event.version };
-  if (is(event, 'apikey.revoked')) {
-    r.desired = 'deleted';
-    r.state = 'removed';
-    r.removed = event.meta.atMs;
-    return r;
+  switch (event.type) {
+    case 'apikey.revoked':
+      r.desired = 'deleted';
+      r.state = 'removed';
+      r.removed = event.meta.atMs;
+      return r;
+    case 'apikey.renamed':
+      r.name = d(event, 'apikey.renamed').name;
+      return r;
+    default:
+      throw new AssertionError(`projector: unexpected ${event.type} on an api key`);
   }
-  throw new AssertionError(`projector: unexpected ${event.type} on an api key`);
+}
+
+function foldAccessKey(row: AccessKeyRow | null, event: StoredEvent): AccessKeyRow {
+  assert(
+    is(event, 'accesskey.claimed') && row === null,
+    `projector: unexpected ${event.type} on access key lookup ${event.stream}`,
+  );
+  return {
+    ...common(event.stream, 'accessKey', null, event.stream, event, 'active'),
+    type: 'accessKey',
+    accountId: null,
+    desired: 'present',
+    keyId: d(event, 'accesskey.claimed').keyId,
+    observed: null,
+  };
 }
 
 function foldUsage(row: UsageRow | null, event: StoredEvent): UsageRow {

@@ -11,9 +11,13 @@
  * reconciliation bookkeeping (`attempts`, `nextAttemptAtMs`, `lastError`, `lastCommand`).
  */
 import { assert } from '../lib/assert.ts';
+import { sha256Hex } from '../lib/hash.ts';
 import type { Projection } from './stream.ts';
 
-/** GDAPI resource types (singular camelCase). `usage` is internal: one stream per account. */
+/**
+ * GDAPI resource types (singular camelCase). Two are internal, never served by the api: `usage`
+ * (one stream per account) and `accessKey` (one lookup stream per api key access key).
+ */
 export const RESOURCE_TYPES = [
   'account',
   'apiKey',
@@ -23,6 +27,7 @@ export const RESOURCE_TYPES = [
   'volume',
   'snapshot',
   'usage',
+  'accessKey',
 ] as const;
 export type ResourceType = (typeof RESOURCE_TYPES)[number];
 
@@ -47,6 +52,7 @@ export const ID_PREFIX = {
   volume: 'vol',
   snapshot: 'snap',
   usage: 'usage',
+  accessKey: 'accesskey',
 } as const satisfies Record<ResourceType, string>;
 
 /** GDAPI collection names (plural lowercase). */
@@ -59,6 +65,7 @@ export const COLLECTION = {
   volume: 'volumes',
   snapshot: 'snapshots',
   usage: 'usages',
+  accessKey: 'accesskeys',
 } as const satisfies Record<ResourceType, string>;
 
 /** The resource type an id belongs to, from its prefix; null for an unknown prefix. */
@@ -73,6 +80,17 @@ export function resourceTypeOfId(id: string): ResourceType | null {
 /** The usage stream of an account: `usage-<accountId>`. */
 export function usageStreamId(accountId: string): string {
   return `usage-${accountId}`;
+}
+
+/**
+ * The lookup stream of an api key's access key: `accesskey-<sha256 hex of the access key>`. Its
+ * single `accesskey.claimed` event names the key, so authentication reads one row by id instead of
+ * listing every key, and creating two keys with one access key conflicts in the store (both append
+ * at expected version 0). Hashed because access keys given at bootstrap may hold any character but
+ * `:` and be up to 128 long; stream names stay short and uniform.
+ */
+export function accessKeyStreamId(accessKey: string): string {
+  return `${ID_PREFIX.accessKey}-${sha256Hex(accessKey)}`;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -121,20 +139,26 @@ export function imageBaseSnapshot(imageId: string): string {
 }
 
 /**
- * The disk image path a hypervisor attaches for a volume: `cloudbed/<volumeId>/disk.raw` (a
- * dataset holding a raw file, see docs/real-infra.md). It must equal the storage adapters'
- * `diskPath(volumeId)`.
+ * The disk image path a hypervisor attaches for a volume: `/cloudbed/<volumeId>/disk.raw`, the raw
+ * file in the volume's dataset under the pool's default mountpoint `/cloudbed` (see
+ * docs/real-infra.md). It equals the storage adapters' `diskPath(volumeId)` (the simulated node's,
+ * and the ZFS adapter's mountpoint + `/disk.raw` with default mountpoints).
  */
 export function diskSource(volumeId: string): string {
-  return `${datasetName(volumeId)}/disk.raw`;
+  return `/${datasetName(volumeId)}/disk.raw`;
 }
 
-/** The volume id of a disk source made by {@link diskSource}, or null if it is not one. */
+/**
+ * The volume id of a disk source made by {@link diskSource}, or null if it is not one. Accepts the
+ * absolute form `/cloudbed/<vol>/disk.raw` and the relative form `cloudbed/<vol>/disk.raw` that
+ * domains defined by earlier versions carry.
+ */
 export function volumeIdOfDiskSource(source: string): string | null {
   const prefix = `${POOL_NAME}/`;
   const suffix = '/disk.raw';
-  if (!source.startsWith(prefix) || !source.endsWith(suffix)) return null;
-  const id = source.slice(prefix.length, source.length - suffix.length);
+  const relative = source.startsWith('/') ? source.slice(1) : source;
+  if (!relative.startsWith(prefix) || !relative.endsWith(suffix)) return null;
+  const id = relative.slice(prefix.length, relative.length - suffix.length);
   return id.length > 0 && !id.includes('/') ? id : null;
 }
 
@@ -399,8 +423,23 @@ export type UsageRow = RowCommon & {
   readonly observed: null;
 };
 
+/**
+ * The lookup row of an access key (stream {@link accessKeyStreamId}), written with the key. It is
+ * never removed: an access key is never reused, and authentication checks the key row itself for
+ * revocation.
+ */
+export type AccessKeyRow = RowCommon & {
+  readonly type: 'accessKey';
+  readonly accountId: null;
+  readonly desired: Desired;
+  /** The api key holding this access key. */
+  readonly keyId: string;
+  readonly observed: null;
+};
+
 export type ReconciledRow = VmRow | VolumeRow | SnapshotRow;
-export type Row = VmRow | VolumeRow | SnapshotRow | HostRow | AccountRow | ApiKeyRow | UsageRow;
+export type Row =
+  VmRow | VolumeRow | SnapshotRow | HostRow | AccountRow | ApiKeyRow | UsageRow | AccessKeyRow;
 
 /** Maps a stream resource type to its row type. */
 export type RowOf<T extends StreamResourceType> = Extract<Row, { type: T }>;

@@ -52,7 +52,7 @@ import {
   type ApiRequest,
   type ApiResponse,
 } from './types.ts';
-import { createResource, deleteResource, isDeleted, runAction } from './writes.ts';
+import { createResource, deleteResource, runAction, updateResource } from './writes.ts';
 
 /** Methods the API knows; anything else is 405. */
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
@@ -502,26 +502,28 @@ async function actionRoute(
   return answerWith(ctx, result.id, outputType?.asynchronous === true ? 202 : 200);
 }
 
-function updateRoute(
+/**
+ * PUT: a partial body of updatable fields (today names), optionally with `rev`. Members that are
+ * not updatable may be sent back unchanged (a client PUTs what it read); changing one, or naming an
+ * unknown field, is a 422 naming it. A stale `rev` is a 409. Fields equal to their current value
+ * are no change: a PUT that changes nothing answers 200 without writing.
+ */
+async function updateRoute(
   ctx: RequestContext,
   request: ApiRequest,
   schema: TypeSchema,
   row: Row,
-): Answer {
+): Promise<Answer> {
   const { rev, rest } = splitRev(bodyValue(ctx, request, schema.id));
   const expected = expectedRev(ctx, rev);
   const current = renderResource(ctx.base, schema.id, row.data);
   const changes = unwrap(validateUpdate(schema.id, rest === undefined ? {} : rest, current));
   checkRev(row, expected);
-  const effective = Object.entries(changes).filter(
-    ([name, value]) => !sameJson(value, current[name] ?? null),
-  );
-  if (effective.length > 0 && !isDeleted(row)) {
-    // No field is updatable yet (the event log has no rename events); validation refuses changes
-    // before this point. Reaching here means the schema and this handler disagree.
-    throw new Error(
-      `update of ${schema.id} fields ${effective.map(([n]) => n).join(', ')} is not implemented`,
-    );
-  }
-  return { status: 200, value: current, headers: { etag: `"${row.version}"` } };
+  const effective: JsonObject = {};
+  for (const [name, value] of Object.entries(changes))
+    if (!sameJson(value, current[name] ?? null)) effective[name] = value;
+  if (Object.keys(effective).length === 0)
+    return { status: 200, value: current, headers: { etag: `"${row.version}"` } };
+  const result = await updateResource(ctx, row, effective, expected);
+  return answerWith(ctx, result.id, 200);
 }

@@ -1,14 +1,21 @@
 /**
  * Authentication: HTTP Basic with an api key pair (access key = the key's `publicValue`, secret key
- * = its secret). Secrets are stored only as sha256(salt + secret) (the model's `hashSecret`, over
- * src/lib/hash.ts) and compared in constant time;
- * an unknown access key costs the same hash and comparison as a known one, so timing reveals
- * neither which keys exist nor how much of a secret matched.
+ * = its secret). The key is found through its access key's lookup stream (the model's
+ * `accessKeyStreamId`, written with every key): two reads by id per request, whatever the number of
+ * keys. Secrets are stored only as sha256(salt + secret) (the model's `hashSecret`, over
+ * src/lib/hash.ts) and compared in constant time; an unknown access key costs the same reads, hash
+ * and comparison as a known one, so timing reveals neither which keys exist nor how much of a
+ * secret matched.
  */
 import type { Random } from '../../ports/runtime.ts';
 import type { EventStore } from '../../ports/event-store.ts';
 import { hashSecret } from '../../model/decide.ts';
-import type { AccountRow, ApiKeyRow } from '../../model/resources.ts';
+import {
+  accessKeyStreamId,
+  type AccessKeyRow,
+  type AccountRow,
+  type ApiKeyRow,
+} from '../../model/resources.ts';
 import { fail, type ApiError } from './errors.ts';
 
 /** The authenticated caller of a request. */
@@ -83,6 +90,19 @@ export function unauthorized(message = 'valid api key credentials are required')
 /** A hash of nothing in particular, compared against when the access key is unknown. */
 const DUMMY_SALT = '00000000000000000000000000000000';
 
+/** A stream that never exists, read instead of the key when the access key is unknown. */
+const ABSENT_KEY = 'key-absent';
+
+/** The live api key holding access key `access`, or null. Always two reads by id. */
+async function findKey(store: EventStore, access: string): Promise<ApiKeyRow | null> {
+  const index = await store.get(accessKeyStreamId(access));
+  const keyId = index?.type === 'accessKey' ? (index.data as unknown as AccessKeyRow).keyId : null;
+  const key = await store.get(keyId ?? ABSENT_KEY);
+  if (key?.type !== 'apiKey') return null;
+  const row = key.data as unknown as ApiKeyRow;
+  return row.publicValue === access && row.removed === null ? row : null;
+}
+
 /**
  * Authenticates a request's `Authorization` header against the live api keys in the store. Throws
  * a 401 {@link ApiError} when credentials are missing, malformed or wrong, or when the key or its
@@ -91,12 +111,7 @@ const DUMMY_SALT = '00000000000000000000000000000000';
 export async function authenticate(store: EventStore, header: string | undefined): Promise<Caller> {
   const credentials = parseBasicAuth(header);
   if (credentials === null) throw unauthorized();
-  const keys = await store.list({ type: 'apiKey' });
-  let match: ApiKeyRow | null = null;
-  for (const projection of keys) {
-    const row = projection.data as unknown as ApiKeyRow;
-    if (row.publicValue === credentials.access && row.removed === null) match = row;
-  }
+  const match = await findKey(store, credentials.access);
   const salt = match?.salt ?? DUMMY_SALT;
   // Both paths compute two hashes, so a miss takes as long as a hit.
   const dummy = hashSecret(DUMMY_SALT, '');

@@ -1,10 +1,12 @@
 /**
  * Seeding: the admin account and its api key pair, created when absent. `cloudbed serve` and the
  * simulator call it once before the API takes requests; it is idempotent (a second call finds the
- * account and the key and changes nothing), so a restart is a normal start.
+ * account and the key and changes nothing), so a restart is a normal start. It also writes the
+ * access key lookup stream of any key that lacks one (keys created before lookups existed), since
+ * authentication finds keys only through it.
  */
 import { assert } from '../../lib/assert.ts';
-import type { EventStore } from '../../ports/event-store.ts';
+import { ConcurrencyError, type EventStore } from '../../ports/event-store.ts';
 import type { Runtime } from '../../ports/runtime.ts';
 import {
   decideCreateAccount,
@@ -13,7 +15,8 @@ import {
   type DecideContext,
   type Decision,
 } from '../../model/decide.ts';
-import type { AccountRow, ApiKeyRow } from '../../model/resources.ts';
+import { newEvent } from '../../model/events.ts';
+import { accessKeyStreamId, type AccountRow, type ApiKeyRow } from '../../model/resources.ts';
 import { constantTimeEqual, newAccessKey, newSalt, newSecretKey } from './auth.ts';
 
 /** Options of {@link bootstrapAdmin}. */
@@ -50,6 +53,41 @@ async function commit(store: EventStore, decision: Decision): Promise<string> {
     );
   await store.append({ appends: decision.appends });
   return decision.id;
+}
+
+/**
+ * Writes the lookup stream of every key in `keys` that has none. An access key claimed already (for
+ * this key, or for another key with the same access key) is left alone.
+ */
+async function ensureAccessKeyLookups(
+  store: EventStore,
+  keys: readonly ApiKeyRow[],
+  ctx: DecideContext,
+): Promise<void> {
+  for (const key of [...keys].sort((a, b) => (a.id < b.id ? -1 : 1))) {
+    const stream = accessKeyStreamId(key.publicValue);
+    if ((await store.get(stream)) !== null) continue;
+    try {
+      await store.append({
+        appends: [
+          {
+            stream,
+            expectedVersion: 0,
+            events: [
+              newEvent(
+                'accesskey.claimed',
+                { keyId: key.id },
+                { atMs: ctx.nowMs, actor: 'bootstrap' },
+              ),
+            ],
+          },
+        ],
+      });
+    } catch (error) {
+      // Another instance claimed it in between: the lookup exists, which is all that matters.
+      if (!(error instanceof ConcurrencyError)) throw error;
+    }
+  }
 }
 
 /**
@@ -92,6 +130,7 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<AdminCr
   }
 
   const keys = (await store.list({ type: 'apiKey' })).map((p) => p.data as unknown as ApiKeyRow);
+  await ensureAccessKeyLookups(store, keys, ctx);
   const live = keys.filter((k) => k.removed === null);
   if (options.accessKey !== undefined) {
     const existing = live.find((k) => k.publicValue === options.accessKey);

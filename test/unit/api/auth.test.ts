@@ -1,13 +1,19 @@
 // Goal: HTTP Basic authentication with api key pairs — 401 (with WWW-Authenticate) for missing,
-// malformed, unknown or wrong credentials and for revoked keys; secrets stored only hashed and
-// compared in constant time; the admin seeding is idempotent and refuses contradictory
-// configuration. Method: createApi over the in-memory store; direct checks of the helpers.
+// malformed, unknown or wrong credentials and for revoked keys; keys found through their access key
+// lookup stream, never by listing every key; secrets stored only hashed and compared in constant
+// time; the admin seeding is idempotent, writes missing lookups and refuses contradictory
+// configuration. Method: createApi over the in-memory store (wrapped to count listings); direct
+// checks of the helpers.
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument -- API responses are untyped JSON; the assertions are what check their shape. */
 import { describe, expect, it } from 'vitest';
 import { bootstrapAdmin, BootstrapError } from '../../../src/control/api/index.ts';
 import { constantTimeEqual, parseBasicAuth } from '../../../src/control/api/auth.ts';
 import { createMemoryEventStore } from '../../../src/adapters/memory-event-store.ts';
 import { projector } from '../../../src/model/projector.ts';
+import { newEvent } from '../../../src/model/events.ts';
+import { hashSecret } from '../../../src/model/decide.ts';
+import { accessKeyStreamId } from '../../../src/model/resources.ts';
+import type { EventStore, ProjectionQuery } from '../../../src/ports/event-store.ts';
 import { basic, createTestRuntime, createWorld } from './harness.ts';
 
 describe('authentication', () => {
@@ -43,7 +49,10 @@ describe('authentication', () => {
     }
     expect(
       (await w.events()).filter(
-        (e) => !e.type.startsWith('account') && !e.type.startsWith('apikey'),
+        (e) =>
+          !e.type.startsWith('account') &&
+          !e.type.startsWith('apikey') &&
+          !e.type.startsWith('accesskey'),
       ),
     ).toHaveLength(0);
   });
@@ -81,6 +90,70 @@ describe('authentication', () => {
   });
 });
 
+describe('key lookup', () => {
+  it('finds the key by its access key without listing keys', async () => {
+    const listed: ProjectionQuery[] = [];
+    const inner = createMemoryEventStore({ projector });
+    const store: EventStore = {
+      ...inner,
+      list: (query) => {
+        listed.push(query);
+        return inner.list(query);
+      },
+    };
+    const w = await createWorld({ store });
+    const alice = await w.newUser('alice');
+    const lookup = await w.store.get(accessKeyStreamId(alice.accessKey));
+    expect(lookup).toMatchObject({ type: 'accessKey', accountId: null });
+    expect((lookup!.data as { keyId: string }).keyId).toMatch(/^key-/);
+    listed.length = 0;
+    expect((await w.call('GET', '/v1/images', { as: alice })).status).toBe(200);
+    expect((await w.call('GET', '/v1', { as: { ...alice, accessKey: 'NOSUCHKEY' } })).status).toBe(
+      401,
+    );
+    expect(listed).toEqual([]);
+  });
+
+  it('needs the lookup: a key without one works once bootstrap has written it', async () => {
+    const w = await createWorld();
+    // A key as written before lookups existed: its created event only.
+    const salt = '0123456789abcdef0123456789abcdef';
+    await w.append('key-0ld0ld00', {
+      type: 'apikey.created',
+      data: {
+        accountId: w.admin.accountId,
+        name: 'old',
+        publicValue: 'OLDKEY',
+        secretHash: hashSecret(salt, 'old-secret'),
+        salt,
+      },
+    });
+    const old = { accountId: w.admin.accountId, accessKey: 'OLDKEY', secretKey: 'old-secret' };
+    expect((await w.call('GET', '/v1', { as: old })).status).toBe(401);
+    await bootstrapAdmin({ store: w.store, runtime: w.runtime });
+    expect((await w.call('GET', '/v1', { as: old })).status).toBe(200);
+    const n = (await w.events()).length;
+    await bootstrapAdmin({ store: w.store, runtime: w.runtime });
+    expect((await w.events()).length).toBe(n);
+  });
+
+  it('makes two keys with one access key conflict in the store', async () => {
+    const w = await createWorld();
+    const claim = (keyId: string) =>
+      w.store.append({
+        appends: [
+          {
+            stream: accessKeyStreamId('SAMEKEY'),
+            expectedVersion: 0,
+            events: [newEvent('accesskey.claimed', { keyId }, { atMs: 1 })],
+          },
+        ],
+      });
+    await claim('key-00000001');
+    await expect(claim('key-00000002')).rejects.toThrow(/expected version 0/);
+  });
+});
+
 describe('bootstrapAdmin', () => {
   it('creates the admin once, then finds it; given keys are used and checked', async () => {
     const runtime = createTestRuntime(5);
@@ -93,7 +166,8 @@ describe('bootstrapAdmin', () => {
     });
     expect(first).toMatchObject({ accessKey: 'ADMINKEY', secretKey: 's3cret', created: true });
     const n = (await store.readAll(0, 1000)).length;
-    expect(n).toBe(2);
+    // The account, the key and the key's access key lookup.
+    expect(n).toBe(3);
     const again = await bootstrapAdmin({
       store,
       runtime,

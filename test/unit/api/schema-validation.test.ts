@@ -134,8 +134,37 @@ describe('validateUpdate', () => {
   };
 
   it('accepts an echo of the current representation and an empty body', () => {
-    expect(validateUpdate('virtualMachine', current, current)).toEqual({ ok: true, value: {} });
+    // Updatable fields come back (the api drops those equal to the current value); the rest must
+    // equal the current representation and are dropped here.
+    expect(validateUpdate('virtualMachine', current, current)).toEqual({
+      ok: true,
+      value: { name: 'web-1' },
+    });
     expect(validateUpdate('virtualMachine', {}, current)).toEqual({ ok: true, value: {} });
+  });
+
+  it('checks an updated name as on create, and refuses null', () => {
+    expect(validateUpdate('virtualMachine', { name: 'web-2' }, current)).toEqual({
+      ok: true,
+      value: { name: 'web-2' },
+    });
+    for (const [name, code] of [
+      ['', 'MinLengthExceeded'],
+      ['x'.repeat(64), 'MaxLengthExceeded'],
+      ['web 2', 'InvalidCharacters'],
+      [null, 'MissingRequired'],
+      [7, 'InvalidFormat'],
+    ] as const)
+      expect(validateUpdate('virtualMachine', { name }, current), String(name)).toMatchObject({
+        ok: false,
+        error: { code, fieldName: 'name' },
+      });
+    expect(validateUpdate('volume', { name: null }, { ...current, type: 'volume' })).toMatchObject({
+      ok: false,
+      error: { code: 'InvalidFormat', fieldName: 'name' },
+    });
+    // Account and key names allow spaces and `@`.
+    expect(validateUpdate('account', { name: 'Ops team@x' }, {})).toMatchObject({ ok: true });
   });
 
   it('refuses changes of read-only or create-only fields, naming them', () => {
@@ -210,6 +239,22 @@ describe('schema tables', () => {
       }
     }
     expect(fieldOf('virtualMachine', 'constructor')).toBeUndefined();
+  });
+
+  it('make names, and only names, updatable, on every type that can be renamed', () => {
+    const updatable = resourceSchemas().flatMap((schema) =>
+      Object.entries(schema.resourceFields)
+        .filter(([, f]) => f.update === true)
+        .map(([name]) => `${schema.id}.${name}`),
+    );
+    expect(updatable.sort()).toEqual(
+      ['account', 'apiKey', 'host', 'snapshot', 'virtualMachine', 'volume']
+        .map((t) => `${t}.name`)
+        .sort(),
+    );
+    for (const schema of resourceSchemas())
+      if (schema.id !== 'image') expect(schema.resourceMethods, schema.id).toContain('PUT');
+    expect(schemaOf('account')!.resourceMethods).toContain('DELETE');
   });
 
   it('publish filters with type-appropriate modifiers', () => {

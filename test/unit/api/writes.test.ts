@@ -1,7 +1,9 @@
 // Goal: updates, deletes and actions follow GDAPI and the lifecycle — actions only where the state
 // allows them (else 404 ActionNotAvailable), 409 on a stale rev (body or If-Match), idempotent PUT
-// and DELETE, `?_method=`, the volume and snapshot operations, admin-only hosts, and accounts that
-// never reach each other's resources (403) — and that nothing is written when a request fails.
+// (renames, with the create rules and uniqueness; 422 naming any other field) and DELETE,
+// `?_method=`, the volume and snapshot operations, admin-only hosts, account deletion only when
+// empty, and accounts that never reach each other's resources (403) — and that nothing is written
+// when a request fails.
 // Method: createApi over the in-memory store; the main loop's part is played by appending events.
 /* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-unsafe-call -- API responses are untyped JSON; the assertions are what check their shape. */
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -272,6 +274,225 @@ describe('update (PUT)', () => {
     });
     expect(stale.status).toBe(409);
     expect(await count()).toBe(n);
+  });
+
+  it('renames: 200, the new name and rev, one renamed event, a change notice; state untouched', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    const before = (await w.call('GET', `/v1/virtualmachines/${vm.id}`, { as: alice })).json;
+    const n = await count();
+    w.bus.published.length = 0;
+    const r = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { name: 'web-2', rev: before.rev },
+    });
+    expect(r.status, r.body).toBe(200);
+    expect(r.json).toMatchObject({ name: 'web-2', rev: before.rev + 1, state: 'running' });
+    expect(r.json.actions).toEqual(before.actions);
+    expect(r.headers['etag']).toBe(`"${before.rev + 1}"`);
+    const events = (await w.events()).slice(n);
+    expect(events.map((e) => [e.stream, e.type, e.data])).toEqual([
+      [vm.id, 'vm.renamed', { name: 'web-2' }],
+    ]);
+    expect(w.bus.published.map((p) => p.message)).toEqual([
+      { type: 'changed', stream: vm.id, resourceType: 'virtualMachine' },
+    ]);
+    const read = await w.call('GET', `/v1/virtualmachines/${vm.id}`, { as: alice });
+    expect(read.json.name).toBe('web-2');
+    // The same name again is no change: 200, nothing written, even with the old (now stale) rev
+    // absent; with the stale rev it is a conflict.
+    const again = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { name: 'web-2' },
+    });
+    expect(again.status).toBe(200);
+    expect(again.json.rev).toBe(before.rev + 1);
+    const stale = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { name: 'web-3', rev: before.rev },
+    });
+    expect(stale.status).toBe(409);
+    expect(stale.json.code).toBe('Conflict');
+    const staleHeader = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { name: 'web-3' },
+      headers: { 'if-match': `"${before.rev}"` },
+    });
+    expect(staleHeader.status).toBe(409);
+    expect(await count()).toBe(n + 1);
+  });
+
+  it('accepts a read-modify-write of the whole resource and a form', async () => {
+    const vol = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 3 } })).json;
+    const n = await count();
+    const echoed = await w.call('PUT', `/v1/volumes/${vol.id}`, {
+      as: alice,
+      body: { ...vol, name: 'data-1' },
+    });
+    expect(echoed.status, echoed.body).toBe(200);
+    expect(echoed.json).toMatchObject({ name: 'data-1', sizeGb: 3, rev: vol.rev + 1 });
+    const viaForm = await w.call('POST', `/v1/volumes/${vol.id}?_method=PUT`, {
+      as: alice,
+      raw: `name=data-2&rev=${vol.rev + 1}`,
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(viaForm.status, viaForm.body).toBe(200);
+    expect(viaForm.json.name).toBe('data-2');
+    expect((await w.events()).slice(n).map((e) => e.type)).toEqual([
+      'volume.renamed',
+      'volume.renamed',
+    ]);
+  });
+
+  it('refuses bad names, unknown and read-only fields by name, writing nothing', async () => {
+    const vm = await vmOf(alice);
+    const n = await count();
+    for (const [body, code, fieldName] of [
+      [{ name: 'web 2' }, 'InvalidCharacters', 'name'],
+      [{ name: '' }, 'MinLengthExceeded', 'name'],
+      [{ name: 'x'.repeat(64) }, 'MaxLengthExceeded', 'name'],
+      [{ name: null }, 'MissingRequired', 'name'],
+      [{ name: 'ok', bogus: 1 }, 'InvalidBodyContent', 'bogus'],
+      [{ name: 'ok', memoryMb: 512 }, 'InvalidBodyContent', 'memoryMb'],
+      [{ name: 'ok', state: 'stopped' }, 'InvalidBodyContent', 'state'],
+      [{ name: 'ok', hostId: 'host-00000001' }, 'InvalidBodyContent', 'hostId'],
+    ] as const) {
+      const r = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, { as: alice, body });
+      expect(r.status, JSON.stringify(body)).toBe(422);
+      expect(r.json, JSON.stringify(body)).toMatchObject({ code, fieldName });
+    }
+    expect(await count()).toBe(n);
+  });
+
+  it('keeps account and host names unique; renames keys, hosts and snapshots', async () => {
+    const n = await count();
+    const taken = await w.call('PUT', `/v1/accounts/${alice.accountId}`, {
+      body: { name: 'bob' },
+    });
+    expect(taken.status).toBe(422);
+    expect(taken.json).toMatchObject({ code: 'NotUnique', fieldName: 'name' });
+    expect(await count()).toBe(n);
+    const renamed = await w.call('PUT', `/v1/accounts/${alice.accountId}`, {
+      body: { name: 'alice smith' },
+    });
+    expect(renamed.status, renamed.body).toBe(200);
+    expect(renamed.json.name).toBe('alice smith');
+    // Users may not rename their account (accounts are managed by administrators).
+    const own = await w.call('PUT', `/v1/accounts/${alice.accountId}`, {
+      as: alice,
+      body: { name: 'alice' },
+    });
+    expect(own.status).toBe(403);
+
+    const h1 = (
+      await w.call('POST', '/v1/hosts', { body: { name: 'c1', kind: 'storage', poolSizeGb: 9 } })
+    ).json;
+    await w.call('POST', '/v1/hosts', { body: { name: 'c2', kind: 'storage', poolSizeGb: 9 } });
+    expect((await w.call('PUT', `/v1/hosts/${h1.id}`, { body: { name: 'c2' } })).json.code).toBe(
+      'NotUnique',
+    );
+    const host = await w.call('PUT', `/v1/hosts/${h1.id}`, { body: { name: 'c3' } });
+    expect(host.json).toMatchObject({ name: 'c3', state: 'registering' });
+
+    const key = (await w.call('POST', '/v1/apikeys', { as: alice, body: { name: 'ci' } })).json;
+    const keyRenamed = await w.call('PUT', `/v1/apikeys/${key.id}`, {
+      as: alice,
+      body: { name: 'ci runner' },
+    });
+    expect(keyRenamed.json).toMatchObject({ name: 'ci runner', publicValue: key.publicValue });
+    expect(keyRenamed.json.secretValue).toBeUndefined();
+    expect(
+      (await w.call('PUT', `/v1/apikeys/${key.id}`, { as: bob, body: { name: 'x' } })).status,
+    ).toBe(403);
+
+    const vol = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 2 } })).json;
+    await w.settleVolume(vol.id);
+    const snap = (
+      await w.call('POST', '/v1/snapshots', { as: alice, body: { volumeId: vol.id, name: 's' } })
+    ).json;
+    const snapRenamed = await w.call('PUT', `/v1/snapshots/${snap.id}`, {
+      as: alice,
+      body: { name: 'before-upgrade' },
+    });
+    expect(snapRenamed.json).toMatchObject({ name: 'before-upgrade', state: 'creating' });
+  });
+
+  it('refuses renaming what is removed or being deleted, but answers the same name', async () => {
+    const vm = await vmOf(alice);
+    await w.settleVm(vm.id, 'running');
+    await w.call('DELETE', `/v1/virtualmachines/${vm.id}`, { as: alice });
+    const key = (await w.call('POST', '/v1/apikeys', { as: alice, body: { name: 'k' } })).json;
+    await w.call('DELETE', `/v1/apikeys/${key.id}`, { as: alice });
+    const n = await count();
+    const deleting = await w.call('PUT', `/v1/virtualmachines/${vm.id}`, {
+      as: alice,
+      body: { name: 'late' },
+    });
+    expect(deleting.status).toBe(422);
+    expect(deleting.json.code).toBe('InvalidState');
+    const revoked = await w.call('PUT', `/v1/apikeys/${key.id}`, {
+      as: alice,
+      body: { name: 'late' },
+    });
+    expect(revoked.json.code).toBe('InvalidState');
+    const same = await w.call('PUT', `/v1/apikeys/${key.id}`, { as: alice, body: { name: 'k' } });
+    expect(same.status).toBe(200);
+    expect(await count()).toBe(n);
+  });
+});
+
+describe('account deletion', () => {
+  it('is for administrators, only for accounts without live resources; revokes the keys', async () => {
+    const vol = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 1 } })).json;
+    const n = await count();
+    expect((await w.call('DELETE', `/v1/accounts/${alice.accountId}`, { as: alice })).status).toBe(
+      403,
+    );
+    const busy = await w.call('DELETE', `/v1/accounts/${alice.accountId}`);
+    expect(busy.status).toBe(422);
+    expect(busy.json.code).toBe('InvalidState');
+    expect(busy.json.message).toContain(vol.id);
+    expect(await count()).toBe(n);
+
+    // Once its volume is gone, the account can go.
+    await w.call('DELETE', `/v1/volumes/${vol.id}`, { as: alice });
+    expect((await w.call('DELETE', `/v1/accounts/${alice.accountId}`)).status).toBe(422);
+    await w.append(vol.id, { type: 'volume.removed', data: {} });
+    const extraKey = (await w.call('POST', '/v1/apikeys', { as: alice, body: {} })).json;
+    const before = await count();
+    const r = await w.call('DELETE', `/v1/accounts/${alice.accountId}`);
+    expect(r.status, r.body).toBe(200);
+    expect(r.json).toMatchObject({ state: 'removed', desired: 'deleted' });
+    expect(r.json.removed).not.toBeNull();
+    const written = (await w.events()).slice(before);
+    expect(written.map((e) => e.type).sort()).toEqual([
+      'account.removed',
+      'apikey.revoked',
+      'apikey.revoked',
+    ]);
+    expect(new Set(written.map((e) => e.stream))).toContain(extraKey.id);
+    expect((await w.call('GET', '/v1', { as: alice })).status).toBe(401);
+    // Idempotent, and the name is free again.
+    const after = await count();
+    expect((await w.call('DELETE', `/v1/accounts/${alice.accountId}`)).status).toBe(200);
+    expect(await count()).toBe(after);
+    expect((await w.call('POST', '/v1/accounts', { body: { name: 'alice' } })).status).toBe(201);
+    const rename = await w.call('PUT', `/v1/accounts/${alice.accountId}`, {
+      body: { name: 'gone' },
+    });
+    expect(rename.json.code).toBe('InvalidState');
+    // Bob is untouched.
+    expect((await w.call('GET', '/v1', { as: bob })).status).toBe(200);
+  });
+
+  it('never deletes the last admin account', async () => {
+    const n = await count();
+    const r = await w.call('DELETE', `/v1/accounts/${w.admin.accountId}`);
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ code: 'InvalidState' });
+    expect(r.json.message).toContain('last admin');
+    expect(await count()).toBe(n);
+    expect((await w.call('GET', '/v1')).status).toBe(200);
   });
 });
 

@@ -2,15 +2,18 @@
  * Goal: each decide function returns the documented appends for a valid request (one atomic batch,
  * expected versions from the rows) and the documented GDAPI error otherwise: ActionNotAvailable
  * when the state's machine refuses the action, InvalidState for cross-resource rules (VM not
- * stopped, dependents, non-empty host), limits, uniqueness and references.
+ * stopped, dependents, non-empty host, an account that still owns resources), limits, name rules,
+ * uniqueness and references.
  *
  * Method: examples over the Ledger test bed with the real projector.
  */
 import { describe, expect, it } from 'vitest';
 import * as d from '../../../src/model/decide.ts';
 import {
+  accessKeyStreamId,
   LIMITS,
   type AccountRow,
+  type ApiKeyRow,
   type HostRow,
   type VmRow,
   type VolumeRow,
@@ -312,5 +315,128 @@ describe('decide: hosts, accounts, keys', () => {
       secretHash: d.hashSecret('salt', 'sekrit'),
     });
     expect(JSON.stringify(ledger.log)).not.toContain('sekrit');
+    // The access key's lookup is claimed in the same batch; a second claim conflicts.
+    expect(ledger.row(accessKeyStreamId('AK1'))).toMatchObject({ type: 'accessKey', keyId: key });
+    const twin = d.decideCreateApiKey(
+      { accountId: acct, name: 'k2', publicValue: 'AK1', secret: 's', salt: 'x' },
+      ledger.row(acct) as AccountRow,
+      [],
+      ctx,
+    );
+    expect(() => ledger.commit(twin)).toThrow(/expected 0/);
+  });
+});
+
+describe('decide: renames', () => {
+  it('renames any resource, validating the name as on create; the same name writes nothing', () => {
+    const { ledger, ctx, vmInput } = bed();
+    const vmId = ledger.commit(d.decideCreateVm(vmInput, ctx));
+    const vm = () => ledger.row(vmId) as VmRow;
+    const same = d.decideRename(vm(), 'web', ctx);
+    expect(same).toEqual({ ok: true, id: vmId, appends: [] });
+    const renamed = d.decideRename(vm(), 'web-2', ctx);
+    expect(renamed.ok && renamed.appends).toEqual([
+      {
+        stream: vmId,
+        expectedVersion: vm().rev,
+        events: [expect.objectContaining({ type: 'vm.renamed', data: { name: 'web-2' } })],
+      },
+    ]);
+    ledger.commit(renamed);
+    expect(vm()).toMatchObject({ name: 'web-2', state: 'creating' });
+    expect(errorOf(d.decideRename(vm(), 'web 2', ctx))).toMatchObject({
+      code: 'InvalidCharacters',
+      fieldName: 'name',
+    });
+    expect(errorOf(d.decideRename(vm(), '', ctx))).toMatchObject({ code: 'MinLengthExceeded' });
+    // Account names take spaces; VM names do not.
+    const acct = ledger.commit(d.decideCreateAccount({ name: 'a', kind: 'user' }, [], ctx));
+    const account = ledger.row(acct) as AccountRow;
+    expect(d.decideRename(account, 'Team A', ctx, [account]).ok).toBe(true);
+    ledger.commit(d.decideDeleteVm(vm(), { snapshots: [], volumes: [] }, ctx));
+    expect(errorOf(d.decideRename(vm(), 'web-3', ctx))).toMatchObject({ code: 'InvalidState' });
+  });
+
+  it('keeps account and host names unique among live ones', () => {
+    const { ledger, ctx } = bed();
+    const a = ledger.commit(d.decideCreateAccount({ name: 'a', kind: 'user' }, [], ctx));
+    const b = ledger.commit(d.decideCreateAccount({ name: 'b', kind: 'user' }, [], ctx));
+    const rows = () => [ledger.row(a), ledger.row(b)] as AccountRow[];
+    expect(errorOf(d.decideRename(ledger.row(a) as AccountRow, 'b', ctx, rows()))).toMatchObject({
+      code: 'NotUnique',
+      fieldName: 'name',
+    });
+    expect(() => d.decideRename(ledger.row(a) as AccountRow, 'c', ctx)).toThrow(/existing rows/);
+    ledger.commit(d.decideDeleteAccount(ledger.row(b) as AccountRow, noResources(rows()), ctx));
+    expect(d.decideRename(ledger.row(a) as AccountRow, 'b', ctx, rows()).ok).toBe(true);
+    const hosts = ledger.list('host');
+    expect(
+      errorOf(d.decideRename(hosts[0] as HostRow, (hosts[1] as HostRow).name, ctx, hosts)),
+    ).toMatchObject({ code: 'NotUnique' });
+  });
+});
+
+function noResources(accounts: readonly AccountRow[], apiKeys: readonly ApiKeyRow[] = []) {
+  return { accounts, apiKeys, vms: [], volumes: [], snapshots: [] };
+}
+
+describe('decide: account deletion', () => {
+  it('removes an account without live resources and revokes its live keys in one batch', () => {
+    const { ledger, ctx, vmInput, settle } = bed();
+    const admin = ledger.commit(d.decideCreateAccount({ name: 'root', kind: 'admin' }, [], ctx));
+    const acct = ledger.commit(d.decideCreateAccount({ name: 'alice', kind: 'user' }, [], ctx));
+    const account = () => ledger.row(acct) as AccountRow;
+    const key = (publicValue: string) =>
+      ledger.commit(
+        d.decideCreateApiKey(
+          { accountId: acct, name: publicValue, publicValue, secret: 's', salt: 'x' },
+          account(),
+          [],
+          ctx,
+        ),
+      );
+    const k1 = key('AK1');
+    const k2 = key('AK2');
+    ledger.commit(d.decideRevokeApiKey(ledger.row(k2) as ApiKeyRow, ctx));
+    const vmId = ledger.commit(d.decideCreateVm({ ...vmInput, accountId: acct }, ctx));
+    settle();
+    const related = () => ({
+      accounts: [ledger.row(admin), account()] as AccountRow[],
+      apiKeys: [ledger.row(k1), ledger.row(k2)] as ApiKeyRow[],
+      vms: ledger.list('virtualMachine'),
+      volumes: ledger.list('volume'),
+      snapshots: ledger.list('snapshot'),
+    });
+    const busy = errorOf(d.decideDeleteAccount(account(), related(), ctx));
+    expect(busy).toMatchObject({ code: 'InvalidState' });
+    expect(busy?.message).toContain(vmId);
+    ledger.commit(d.decideDeleteVm(ledger.row(vmId) as VmRow, { snapshots: [], volumes: [] }, ctx));
+    settle();
+    expect(ledger.row(vmId)).toMatchObject({ state: 'removed' });
+    const decision = d.decideDeleteAccount(account(), related(), ctx);
+    expect(
+      decision.ok && decision.appends.map((a) => [a.stream, a.events.map((e) => e.type)]),
+    ).toEqual([
+      [acct, ['account.removed']],
+      [k1, ['apikey.revoked']],
+    ]);
+    ledger.commit(decision);
+    expect(account()).toMatchObject({ state: 'removed', desired: 'deleted' });
+    expect(ledger.row(k1)).toMatchObject({ state: 'removed' });
+    expect(errorOf(d.decideDeleteAccount(account(), related(), ctx))).toMatchObject({
+      code: 'InvalidState',
+    });
+  });
+
+  it('never removes the last live admin account', () => {
+    const { ledger, ctx } = bed();
+    const a1 = ledger.commit(d.decideCreateAccount({ name: 'a1', kind: 'admin' }, [], ctx));
+    const a2 = ledger.commit(d.decideCreateAccount({ name: 'a2', kind: 'admin' }, [], ctx));
+    const rows = () => [ledger.row(a1), ledger.row(a2)] as AccountRow[];
+    ledger.commit(d.decideDeleteAccount(ledger.row(a1) as AccountRow, noResources(rows()), ctx));
+    expect(
+      errorOf(d.decideDeleteAccount(ledger.row(a2) as AccountRow, noResources(rows()), ctx))
+        ?.message,
+    ).toMatch(/last admin/);
   });
 });

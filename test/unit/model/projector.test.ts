@@ -1,8 +1,9 @@
 /**
  * Goal: the projector folds every event into the row the api, the main loop and the checkers
  * read: state through the lifecycle machines (including settling on the current observation),
- * transitioning fields, attempts bookkeeping, tombstones, usage totals; it is pure (never mutates
- * its input) and old schema versions are upcast through the registry.
+ * transitioning fields, attempts bookkeeping, the last failure reason kept through progress,
+ * renames, tombstones, access key lookups, usage totals; it is pure (never mutates its input) and
+ * old schema versions are upcast through the registry.
  *
  * Method: examples over the Ledger test bed (real projector, JSON round trip as a store does), and
  * a direct test of the upcasting hook with an injected registry.
@@ -135,6 +136,94 @@ describe('projector: virtual machines', () => {
       nextAttemptAtMs: null,
       lastError: null,
     });
+  });
+
+  it('keeps the failure reason through progress until the VM settles or the user asks again', () => {
+    const { ledger, compute, vmId, vm, ids } = setup();
+    ledger.emit(vmId, 'vm.placed', { hostId: compute }, 20);
+    const sent = (commandId: string, attempt: number, atMs: number) =>
+      ledger.emit(
+        vmId,
+        'vm.command-sent',
+        {
+          commandId,
+          command: 'vm.ensure',
+          hostId: compute,
+          attempt,
+          nextAttemptAtMs: atMs + 1000,
+          token: 1,
+          goal: 'running:x',
+        },
+        atMs,
+      );
+    sent('cmd-1', 1, 21);
+    // Out of memory: the domain got defined but did not start. The result lands first, then the
+    // inventory moves the VM from creating to starting at the same moment.
+    ledger.emit(
+      vmId,
+      'vm.command-reported',
+      { commandId: 'cmd-1', ok: false, error: 'out-of-memory' },
+      22,
+    );
+    expect(vm()).toMatchObject({ state: 'creating', transitioningMessage: 'out-of-memory' });
+    ledger.emit(vmId, 'vm.observed', { hostId: compute, domain: 'shutoff', disks: null }, 22);
+    expect(vm()).toMatchObject({
+      state: 'starting',
+      transitioning: 'yes',
+      lastError: 'out-of-memory',
+      transitioningMessage: 'out-of-memory',
+      // Progress still earns a fresh budget of attempts.
+      attempts: 0,
+      nextAttemptAtMs: null,
+    });
+    sent('cmd-2', 1, 30);
+    expect(vm()).toMatchObject({
+      lastError: 'out-of-memory',
+      transitioningMessage: 'retrying (attempt 1) after: out-of-memory',
+    });
+    // Success clears it.
+    ledger.emit(vmId, 'vm.observed', { hostId: compute, domain: 'running', disks: null }, 31);
+    expect(vm()).toMatchObject({ state: 'running', lastError: null, transitioningMessage: null });
+
+    // The inventory first, then the result: the reason shows as well; a new request clears it.
+    ledger.commit(decideStopVm(vm(), { nowMs: 40, ids }));
+    ledger.emit(vmId, 'vm.observed', { hostId: compute, domain: 'shutoff', disks: null }, 41);
+    ledger.commit(decideStartVm(vm(), { nowMs: 42, ids }));
+    sent('cmd-3', 1, 43);
+    ledger.emit(
+      vmId,
+      'vm.command-reported',
+      { commandId: 'cmd-3', ok: false, error: 'out-of-memory' },
+      44,
+    );
+    expect(vm()).toMatchObject({ state: 'starting', transitioningMessage: 'out-of-memory' });
+    ledger.commit(decideStopVm(vm(), { nowMs: 45, ids }));
+    expect(vm()).toMatchObject({ state: 'stopped', lastError: null, transitioningMessage: null });
+  });
+
+  it('renames without touching state or attempt bookkeeping', () => {
+    const { ledger, compute, vmId, vm } = setup();
+    ledger.emit(vmId, 'vm.placed', { hostId: compute }, 20);
+    ledger.emit(
+      vmId,
+      'vm.command-sent',
+      {
+        commandId: 'cmd-1',
+        command: 'vm.ensure',
+        hostId: compute,
+        attempt: 2,
+        nextAttemptAtMs: 900,
+        token: 1,
+        goal: 'running:x',
+      },
+      21,
+    );
+    const before = vm();
+    ledger.emit(vmId, 'vm.renamed', { name: 'web-2' }, 22);
+    expect(vm()).toEqual({ ...before, name: 'web-2', rev: before.rev + 1 });
+    const root = before.rootVolumeId;
+    ledger.emit(root, 'volume.renamed', { name: 'root-disk' }, 23);
+    expect(ledger.row(root)).toMatchObject({ name: 'root-disk', state: 'creating' });
   });
 
   it('keeps a removed VM as a tombstone', () => {
@@ -334,6 +423,47 @@ describe('projector: hosts, keys, usage', () => {
     });
   });
 
+  it('renames hosts, accounts and keys; removes accounts into tombstones', () => {
+    const ledger = new Ledger();
+    const ids = new CountingIds();
+    const agents = new Agents(ledger);
+    const h = addHost(ledger, agents, ids, { kind: 'storage', poolSizeGb: 100 });
+    ledger.emit(h, 'host.renamed', { name: 'store-a' }, 5);
+    expect(ledger.row(h)).toMatchObject({ name: 'store-a', state: 'active', online: true });
+    ledger.append([
+      {
+        stream: 'acct-1',
+        expectedVersion: 0,
+        events: [newEvent('account.created', { name: 'a', kind: 'user' }, { atMs: 1 })],
+      },
+    ]);
+    ledger.emit('acct-1', 'account.renamed', { name: 'b' }, 2);
+    expect(ledger.row('acct-1')).toMatchObject({ name: 'b', state: 'active', rev: 2 });
+    ledger.emit('acct-1', 'account.removed', {}, 3);
+    expect(ledger.row('acct-1')).toMatchObject({
+      name: 'b',
+      state: 'removed',
+      desired: 'deleted',
+      removed: 3,
+    });
+  });
+
+  it('folds an access key lookup, once', () => {
+    const ledger = new Ledger();
+    ledger.append([
+      {
+        stream: 'accesskey-abc',
+        expectedVersion: 0,
+        events: [newEvent('accesskey.claimed', { keyId: 'key-1' }, { atMs: 1 })],
+      },
+    ]);
+    expect(ledger.rows.get('accesskey-abc')).toMatchObject({ type: 'accessKey', accountId: null });
+    expect(ledger.row('accesskey-abc')).toMatchObject({ keyId: 'key-1', state: 'active' });
+    expect(() => ledger.emit('accesskey-abc', 'accesskey.claimed', { keyId: 'key-2' }, 2)).toThrow(
+      /unexpected accesskey.claimed/,
+    );
+  });
+
   it('revokes an api key into a tombstone', () => {
     const ledger = new Ledger();
     ledger.append([
@@ -350,8 +480,10 @@ describe('projector: hosts, keys, usage', () => {
       },
     ]);
     expect(ledger.rows.get('key-1')).toMatchObject({ type: 'apiKey', accountId: 'acct-1' });
-    ledger.emit('key-1', 'apikey.revoked', {}, 2);
-    expect(ledger.row('key-1')).toMatchObject({ state: 'removed', removed: 2 });
+    ledger.emit('key-1', 'apikey.renamed', { name: 'ci' }, 2);
+    expect(ledger.row('key-1')).toMatchObject({ name: 'ci', state: 'active' });
+    ledger.emit('key-1', 'apikey.revoked', {}, 3);
+    expect(ledger.row('key-1')).toMatchObject({ state: 'removed', removed: 3, name: 'ci' });
   });
 });
 
