@@ -23,6 +23,9 @@ import { projector } from '../model/projector.ts';
 import { upcast } from '../model/events.ts';
 import type { Bus, BusMessage, Subscription } from '../ports/bus.ts';
 import type { AppendBatch, EventStore, StoredEvent } from '../ports/event-store.ts';
+import type { Hypervisor } from '../ports/hypervisor.ts';
+import type { Locks } from '../ports/locks.ts';
+import type { Storage } from '../ports/storage.ts';
 import type { Runtime } from '../ports/runtime.ts';
 import { bindStore } from './bind-store.ts';
 import { SimComputeHost } from './hosts/compute-host.ts';
@@ -51,6 +54,25 @@ export interface CloudOptions {
   readonly admin?: { readonly accessKey: string; readonly secretKey: string };
   /** Called with every committed batch and its stored events, in commit order (checkers). */
   readonly onCommit?: (batch: AppendBatch, events: readonly StoredEvent[]) => void;
+  /** Wraps the port handles each process incarnation gets (fault injection, observation). */
+  readonly decorate?: PortDecorators;
+}
+
+/**
+ * Decorators over the port handles of one incarnation, applied where the cloud binds them. Each gets
+ * the process name (`api`, `mainloop-1`, `agent-compute-2`), the incarnation and the handle, and
+ * returns the handle the process uses. Missing ones leave handles as they are.
+ */
+export interface PortDecorators {
+  readonly store?: (process: string, incarnation: Incarnation, handle: EventStore) => EventStore;
+  readonly bus?: (process: string, incarnation: Incarnation, handle: Bus) => Bus;
+  readonly locks?: (process: string, incarnation: Incarnation, handle: Locks) => Locks;
+  readonly hypervisor?: (
+    process: string,
+    incarnation: Incarnation,
+    handle: Hypervisor,
+  ) => Hypervisor;
+  readonly storage?: (process: string, incarnation: Incarnation, handle: Storage) => Storage;
 }
 
 /** Credentials of one account, for the workload's HTTP Basic auth. */
@@ -192,8 +214,19 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     );
   }
 
-  const dbFor = (incarnation: Incarnation): EventStore =>
-    bindStore(incarnation, { sim, store, random: dbRandom });
+  const decorate = options.decorate ?? {};
+  const dbFor = (name: string, incarnation: Incarnation): EventStore => {
+    const handle = bindStore(incarnation, { sim, store, random: dbRandom });
+    return decorate.store?.(name, incarnation, handle) ?? handle;
+  };
+  const busFor = (name: string, incarnation: Incarnation): Bus => {
+    const handle = bus.busFor(incarnation);
+    return decorate.bus?.(name, incarnation, handle) ?? handle;
+  };
+  const locksFor = (name: string, incarnation: Incarnation): Locks => {
+    const handle = locks.locksFor(incarnation);
+    return decorate.locks?.(name, incarnation, handle) ?? handle;
+  };
   const processes = new Map<string, SimProcess>();
   let api: ReturnType<typeof createApi> | null = null;
   processes.set(
@@ -201,8 +234,8 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     sim.spawn('api', (incarnation) => {
       api = createApi({
         runtime: incarnation.runtime,
-        store: dbFor(incarnation),
-        bus: bus.busFor(incarnation),
+        store: dbFor('api', incarnation),
+        bus: busFor('api', incarnation),
       });
       // The API serves requests until it is crashed; its work happens in `request` below.
       return new Promise<void>(() => {});
@@ -215,9 +248,9 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
       sim.spawn(name, (incarnation) =>
         runMainLoop({
           runtime: incarnation.runtime,
-          store: dbFor(incarnation),
-          bus: bus.busFor(incarnation),
-          locks: locks.locksFor(incarnation),
+          store: dbFor(name, incarnation),
+          bus: busFor(name, incarnation),
+          locks: locksFor(name, incarnation),
           options: { instance: name },
         }),
       ),
@@ -228,8 +261,8 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     sim.spawn('background', (incarnation) =>
       runBackground({
         runtime: incarnation.runtime,
-        store: dbFor(incarnation),
-        bus: bus.busFor(incarnation),
+        store: dbFor('background', incarnation),
+        bus: busFor('background', incarnation),
       }),
     ),
   );
@@ -239,23 +272,27 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     const processName = `agent-${name}`;
     processes.set(
       processName,
-      sim.spawn(processName, (incarnation) =>
-        compute !== undefined
-          ? runComputeAgent({
-              runtime: incarnation.runtime,
-              hostId: id,
-              hypervisor: compute.hypervisorFor(incarnation),
-              bus: bus.busFor(incarnation),
-              store: dbFor(incarnation),
-            })
-          : runStorageAgent({
-              runtime: incarnation.runtime,
-              hostId: id,
-              storage: (node as SimStorageNode).storageFor(incarnation),
-              bus: bus.busFor(incarnation),
-              store: dbFor(incarnation),
-            }),
-      ),
+      sim.spawn(processName, (incarnation) => {
+        if (compute !== undefined) {
+          const handle = compute.hypervisorFor(incarnation);
+          return runComputeAgent({
+            runtime: incarnation.runtime,
+            hostId: id,
+            hypervisor: decorate.hypervisor?.(processName, incarnation, handle) ?? handle,
+            bus: busFor(processName, incarnation),
+            store: dbFor(processName, incarnation),
+          });
+        }
+        assert(node !== undefined, `host ${name} is neither a compute host nor a storage node`);
+        const handle = node.storageFor(incarnation);
+        return runStorageAgent({
+          runtime: incarnation.runtime,
+          hostId: id,
+          storage: decorate.storage?.(processName, incarnation, handle) ?? handle,
+          bus: busFor(processName, incarnation),
+          store: dbFor(processName, incarnation),
+        });
+      }),
     );
   }
 

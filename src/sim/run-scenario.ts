@@ -1,22 +1,39 @@
 /**
  * Runs one scenario with one seed: builds the simulated cloud, schedules the workload's API calls
- * and the fault schedule, runs the safety phase (faults on) and the liveness phase (faults healed,
- * a budget to converge), checking the safety invariants after every step. The result is a verdict
- * and the run's trace hash; same scenario, seed, store and code ⇒ same hash.
+ * and injects the scenario's faults (its explicit plan, plus a plan drawn for this seed in swarm
+ * mode), runs the safety phase (faults on) and the liveness phase (faults healed, a budget to
+ * converge), checking the safety invariants after every step. The result is a verdict and the
+ * run's trace hash; same scenario, seed, store and code ⇒ same hash.
+ *
+ * Faults reach the control plane only as decorators over the port handles the cloud gives each
+ * process (src/faults) and as events on processes and hosts; the same decorators tap what the
+ * checkers need to see (commands on the bus, agents' operations on their hosts).
  */
-import { assertNever } from '../lib/assert.ts';
+import { assert } from '../lib/assert.ts';
 import { Checkers } from './checkers.ts';
-import { basicAuth, createCloud, SIM_API_ORIGIN, type Cloud } from './cloud.ts';
-import type { ApiResponse } from '../control/api/types.ts';
 import {
-  substitute,
-  type Scenario,
-  type ScheduledFault,
-  type StoreKind,
-  type WorkloadStep,
-} from './scenario.ts';
+  basicAuth,
+  createCloud,
+  SIM_API_ORIGIN,
+  type Cloud,
+  type PortDecorators,
+} from './cloud.ts';
+import type { ApiResponse } from '../control/api/types.ts';
+import type { Bus, BusMessage } from '../ports/bus.ts';
+import type { EventStore } from '../ports/event-store.ts';
+import type { Hypervisor } from '../ports/hypervisor.ts';
+import type { Locks } from '../ports/locks.ts';
+import type { Storage } from '../ports/storage.ts';
+import { substitute, type Scenario, type StoreKind, type WorkloadStep } from './scenario.ts';
 import { Simulation, type RunResult } from './simulation.ts';
-import { createBusFaults } from '../faults/bus-faults.ts';
+import type { Incarnation } from './process.ts';
+import { createBusFaults, createDeliveryFaults, cuttableBus } from '../faults/bus-faults.ts';
+import { faultyHypervisor, faultyStorage } from '../faults/adapter-faults.ts';
+import { faultyStore } from '../faults/store-faults.ts';
+import { createNoticeFaults } from '../faults/lock-faults.ts';
+import { FaultInjector, type FaultWorld } from '../faults/injector.ts';
+import { drawSwarm, mergePlans } from '../faults/swarm.ts';
+import type { FaultPlan, RecordFault } from '../faults/plan.ts';
 
 /** Options for {@link runScenario}. */
 export interface ScenarioRunOptions {
@@ -24,15 +41,25 @@ export interface ScenarioRunOptions {
   readonly store: StoreKind;
   /** Keep every trace entry (for trace files and divergence reports). Default false. */
   readonly keepTrace?: boolean;
+  /**
+   * Extra decorators, applied outermost — between the run's own fault and checker decorators and
+   * the process. For broken variants of the control plane (a decorator that strips what an agent
+   * needs to refuse a stale command, say) and extra observation; the checkers still see the world
+   * as the run's own decorators do.
+   */
+  readonly decorate?: PortDecorators;
 }
 
 /** A finished run. */
 export interface ScenarioRun {
   readonly result: RunResult;
+  /** The faults injected: the scenario's plan, with the seed's swarm draw merged in. */
+  readonly plan: FaultPlan;
   /** Kept trace entries (empty unless `keepTrace`). */
   readonly trace: { readonly lines: readonly string[]; readonly dropped: number };
 }
 
+/** Runs `scenario` with `options.seed` to its verdict. */
 export async function runScenario(
   scenario: Scenario,
   options: ScenarioRunOptions,
@@ -42,7 +69,16 @@ export async function runScenario(
     trace: { keepEntries: options.keepTrace === true },
   });
   sim.record({ kind: 'scenario', name: scenario.name, seed: options.seed });
+  const record: RecordFault = (entry) => sim.record(entry);
   let checkers: Checkers | null = null;
+  // The injector needs the cloud's names (swarm targets) and the decorators need the injector;
+  // decorators run only when processes start, after both exist.
+  let injector: FaultInjector | null = null;
+  const faults = (): FaultInjector => {
+    assert(injector !== null, 'ports decorated before the faults were set up');
+    return injector;
+  };
+  const sessions = new Map<string, string[]>();
   const cloud = await createCloud(sim, {
     topology: scenario.topology,
     store: options.store,
@@ -53,25 +89,45 @@ export async function runScenario(
         events: events.map((e) => `${e.stream}/${e.version}/${e.type}`),
       });
     },
+    decorate: compose(
+      decorators(sim, {
+        faults,
+        checkers: () => {
+          assert(checkers !== null, 'ports decorated before the checkers were set up');
+          return checkers;
+        },
+        sessions,
+        record,
+      }),
+      options.decorate ?? {},
+    ),
   });
   checkers = new Checkers(cloud);
   // Setup wrote before the checkers existed: feed them the log so far.
   for (const event of await cloud.store.readAll(0, 1_000_000))
     checkers.onCommit({ appends: [] }, [event]);
 
-  const { healAtMs } = scenario.faults;
-  const workload = scheduleWorkload(cloud, scenario.workload, checkers);
-  scheduleFaults(cloud, scenario.faults.schedule);
-  if (scenario.faults.bus !== undefined) {
-    cloud.bus.setDeliveryFilter(
-      createBusFaults(scenario.faults.bus, sim.random.fork('faults-bus')),
+  const plan = planFor(scenario, cloud, sim, record);
+  injector = new FaultInjector(plan, faultWorld(cloud, sessions, record));
+  const { healAtMs } = plan;
+  const phase = injector.phase;
+  cloud.bus.setDeliveryFilter(
+    createDeliveryFaults({
+      phase,
+      ...(plan.bus === undefined
+        ? {}
+        : { random: createBusFaults(plan.bus, sim.random.fork('faults-bus'), record) }),
+      cuts: [injector.disconnects, injector.isolation],
+      record,
+    }),
+  );
+  if (plan.locks !== undefined) {
+    cloud.locks.setExpiryNoticeFilter(
+      createNoticeFaults(plan.locks, phase, sim.random.fork('faults-locks'), record),
     );
-    sim.schedule({
-      delayMs: healAtMs,
-      label: 'faults.heal',
-      run: () => cloud.bus.setDeliveryFilter(null),
-    });
   }
+  const workload = scheduleWorkload(cloud, scenario.workload, checkers);
+  injector.start();
   cloud.start();
 
   const checked = checkers;
@@ -94,7 +150,349 @@ export async function runScenario(
     result.verdict === 'liveness' && lastUnconverged !== undefined
       ? { ...result, reason: `${result.reason}: ${lastUnconverged}` }
       : result;
-  return { result: explained, trace: sim.trace.entries() };
+  return { result: explained, plan, trace: sim.trace.entries() };
+}
+
+/** The run's fault plan: the scenario's, plus this seed's swarm draw. Traced as `fault.plan`. */
+function planFor(
+  scenario: Scenario,
+  cloud: Cloud,
+  sim: Simulation,
+  record: RecordFault,
+): FaultPlan {
+  const { swarm, ...explicit } = scenario.faults;
+  let plan: FaultPlan = explicit;
+  if (swarm !== undefined) {
+    const processes = [...cloud.processes.keys()];
+    const draw = drawSwarm(
+      swarm,
+      {
+        processes,
+        mainLoops: processes.filter((name) => name.startsWith('mainloop-')),
+        hosts: [...cloud.hostIds.keys()],
+      },
+      explicit.healAtMs,
+      sim.random.fork('faults-swarm'),
+    );
+    record({ kind: 'fault.swarm', on: draw.on });
+    plan = mergePlans(explicit, draw.plan);
+  }
+  record({ kind: 'fault.plan', plan });
+  return plan;
+}
+
+/** How faults act on the simulated cloud. */
+function faultWorld(
+  cloud: Cloud,
+  sessions: ReadonlyMap<string, readonly string[]>,
+  record: RecordFault,
+): FaultWorld {
+  const { sim } = cloud;
+  return {
+    at(atMs, label, run) {
+      assert(atMs >= sim.scheduler.now, `fault event ${label} at ${atMs} ms is in the past`);
+      sim.schedule({ delayMs: atMs - sim.scheduler.now, label, run });
+    },
+    record,
+    crashProcess(name, restartAfterMs) {
+      processNamed(cloud, name).crash(restartAfterMs === undefined ? {} : { restartAfterMs });
+    },
+    pauseProcess(name, forMs) {
+      processNamed(cloud, name).pause(forMs === undefined ? {} : { resumeAfterMs: forMs });
+    },
+    expireSessions(name) {
+      let expired = 0;
+      for (const id of sessions.get(name) ?? []) {
+        if (cloud.locks.sessionInfo(id)?.state !== 'open') continue;
+        cloud.locks.expireSession(id);
+        expired++;
+      }
+      return expired;
+    },
+    crashHost(name, forMs) {
+      const host = hostNamed(cloud, name);
+      if (forMs === undefined) host.crash();
+      else host.reboot(forMs);
+    },
+    hangHost(name, forMs) {
+      hostNamed(cloud, name).hang(forMs);
+    },
+    agentOf: (host) => `agent-${host}`,
+    healWorld() {
+      cloud.bus.setDeliveryFilter(null);
+      cloud.locks.setExpiryNoticeFilter(null);
+      for (const [name, process] of cloud.processes) {
+        if (process.status === 'paused') {
+          process.resume();
+        } else if (process.status === 'crashed') {
+          record({ kind: 'fault.heal-restart', target: name });
+          process.start();
+        }
+      }
+      for (const name of cloud.hostIds.keys()) {
+        const host = hostNamed(cloud, name);
+        if (host.status === 'down') host.boot();
+      }
+    },
+  };
+}
+
+/** What the port decorators reach. */
+interface DecoratorContext {
+  readonly faults: () => FaultInjector;
+  readonly checkers: () => Checkers;
+  /** Lock sessions opened, by process name (for `session-expire`). */
+  readonly sessions: Map<string, string[]>;
+  readonly record: RecordFault;
+}
+
+/**
+ * The decorators over every process's port handles: faults (the injector's phase, rates and cuts)
+ * and taps for the checkers and for `pause-holder` faults. Taps sit outermost on the bus and the
+ * database (they see what the process asked) and innermost on hypervisors and pools (they see only
+ * the operations that reached the host).
+ */
+function decorators(sim: Simulation, context: DecoratorContext): PortDecorators {
+  const { faults, checkers, record } = context;
+  // One fork per kind of port, drawn in the global step order.
+  const adapterRandom = sim.random.fork('faults-adapters');
+  const dbRandom = sim.random.fork('faults-db');
+  const isAgent = (process: string): boolean => process.startsWith('agent-');
+  const isMainLoop = (process: string): boolean => process.startsWith('mainloop-');
+  const adapterContext = (incarnation: Incarnation) => {
+    const injector = faults();
+    return injector.plan.adapters === undefined
+      ? undefined
+      : {
+          options: injector.plan.adapters,
+          phase: injector.phase,
+          random: adapterRandom,
+          clock: incarnation.runtime.clock,
+          record,
+          who: incarnation.label,
+        };
+  };
+  return {
+    store: (process, incarnation, handle) => {
+      const injector = faults();
+      const faulty = faultyStore(handle, {
+        options: injector.plan.database,
+        phase: injector.phase,
+        random: dbRandom,
+        clock: incarnation.runtime.clock,
+        record,
+        who: incarnation.label,
+        isCut: () => injector.isIsolated(process),
+      });
+      if (isAgent(process)) return tapAgentStore(faulty, incarnation, checkers);
+      if (isMainLoop(process)) {
+        return {
+          ...faulty,
+          append: async (batch) => {
+            const events = await faulty.append(batch);
+            if (batch.fence !== undefined) injector.noteHold(process, 'write');
+            return events;
+          },
+        };
+      }
+      return faulty;
+    },
+    bus: (process, incarnation, handle) => {
+      const injector = faults();
+      const cut = cuttableBus(handle, {
+        isCut: () => injector.isIsolated(process),
+        sleep: (ms) => incarnation.runtime.clock.sleep(ms),
+        record,
+        who: incarnation.label,
+      });
+      return tapBus(cut, process, incarnation, checkers);
+    },
+    locks: (process, _incarnation, handle) => tapLocks(handle, process, context),
+    hypervisor: (_process, incarnation, handle) => {
+      const tapped = tapHypervisor(handle, incarnation, checkers);
+      const adapter = adapterContext(incarnation);
+      return adapter === undefined ? tapped : faultyHypervisor(tapped, adapter);
+    },
+    storage: (_process, incarnation, handle) => {
+      const tapped = tapStorage(handle, incarnation, checkers);
+      const adapter = adapterContext(incarnation);
+      return adapter === undefined ? tapped : faultyStorage(tapped, adapter);
+    },
+  };
+}
+
+/** `inner`'s decorators, then `outer`'s over them. */
+function compose(inner: PortDecorators, outer: PortDecorators): PortDecorators {
+  const chain =
+    <H>(
+      a: ((p: string, i: Incarnation, h: H) => H) | undefined,
+      b: ((p: string, i: Incarnation, h: H) => H) | undefined,
+    ) =>
+    (process: string, incarnation: Incarnation, handle: H): H => {
+      const first = a === undefined ? handle : a(process, incarnation, handle);
+      return b === undefined ? first : b(process, incarnation, first);
+    };
+  return {
+    store: chain(inner.store, outer.store),
+    bus: chain(inner.bus, outer.bus),
+    locks: chain(inner.locks, outer.locks),
+    hypervisor: chain(inner.hypervisor, outer.hypervisor),
+    storage: chain(inner.storage, outer.storage),
+  };
+}
+
+/** The prefix of agent command channels; the rest is the host id. */
+const AGENT_CHANNEL_PREFIX = 'cloudbed.agent.';
+
+/** Shows the checkers what a process publishes and what an agent's handler receives. */
+function tapBus(
+  inner: Bus,
+  process: string,
+  incarnation: Incarnation,
+  checkers: () => Checkers,
+): Bus {
+  const agent = process.startsWith('agent-');
+  return {
+    publish: (channel, message) => {
+      if (incarnation.alive) {
+        if (channel.startsWith(AGENT_CHANNEL_PREFIX)) {
+          checkers().onCommand(
+            channel.slice(AGENT_CHANNEL_PREFIX.length),
+            message,
+            incarnation.label,
+          );
+        }
+        if (agent) {
+          checkers().agents.published(incarnation.label, message);
+          if (message.type === 'result' && message['error'] === 'stale-token') {
+            // Fencing at work: worth seeing in the trace.
+            incarnation.record({
+              kind: 'check.stale-refused',
+              commandId: message['commandId'],
+              resource: message['resource'],
+            });
+          }
+        }
+      }
+      return inner.publish(channel, message);
+    },
+    subscribe: (channel, handler) => {
+      if (!agent) return inner.subscribe(channel, handler);
+      return inner.subscribe(channel, (message: BusMessage, ch: string) => {
+        const fencing = checkers().agents;
+        fencing.delivered(incarnation.label, message);
+        try {
+          handler(message, ch);
+        } finally {
+          fencing.handled(incarnation.label, message);
+        }
+      });
+    },
+    close: () => inner.close(),
+  };
+}
+
+/** Shows the checkers an agent's fencing checks (`fenceOf`) and orphan checks (`get`). */
+function tapAgentStore(
+  inner: EventStore,
+  incarnation: Incarnation,
+  checkers: () => Checkers,
+): EventStore {
+  return {
+    ...inner,
+    fenceOf: (resource) => {
+      if (incarnation.alive) checkers().agents.storeCall(incarnation.label, 'fence', resource);
+      return inner.fenceOf(resource);
+    },
+    get: (stream) => {
+      if (incarnation.alive) checkers().agents.storeCall(incarnation.label, 'get', stream);
+      return inner.get(stream);
+    },
+  };
+}
+
+/** Records lock sessions per process and tells the injector when a main loop holds a lock. */
+function tapLocks(inner: Locks, process: string, context: DecoratorContext): Locks {
+  return {
+    openSession: async (options) => {
+      const session = await inner.openSession(options);
+      const list = context.sessions.get(process) ?? [];
+      list.push(session.id);
+      context.sessions.set(process, list);
+      return {
+        get id() {
+          return session.id;
+        },
+        get expired() {
+          return session.expired;
+        },
+        tryAcquire: async (name) => {
+          const lease = await session.tryAcquire(name);
+          if (lease !== null) context.faults().noteHold(process, 'acquire');
+          return lease;
+        },
+        release: (lease) => session.release(lease),
+        holds: (lease) => session.holds(lease),
+        onExpired: (handler) => session.onExpired(handler),
+        close: () => session.close(),
+      };
+    },
+    close: () => inner.close(),
+  };
+}
+
+/** Shows the checkers the mutating hypervisor operations that reach the host. */
+function tapHypervisor(
+  inner: Hypervisor,
+  incarnation: Incarnation,
+  checkers: () => Checkers,
+): Hypervisor {
+  const note = (op: string, name: string): void => {
+    if (incarnation.alive) checkers().agents.operation(incarnation.label, op, [name]);
+  };
+  return {
+    capacity: () => inner.capacity(),
+    listDomains: () => inner.listDomains(),
+    getDomain: (name) => inner.getDomain(name),
+    define: (spec) => (note('define', spec.name), inner.define(spec)),
+    start: (name) => (note('start', name), inner.start(name)),
+    shutdown: (name) => (note('shutdown', name), inner.shutdown(name)),
+    destroy: (name) => (note('destroy', name), inner.destroy(name)),
+    undefine: (name) => (note('undefine', name), inner.undefine(name)),
+    close: () => inner.close(),
+  };
+}
+
+/** Shows the checkers the mutating storage operations that reach the node. */
+function tapStorage(inner: Storage, incarnation: Incarnation, checkers: () => Checkers): Storage {
+  const note = (op: string, keys: readonly string[]): void => {
+    if (incarnation.alive) checkers().agents.operation(incarnation.label, op, keys);
+  };
+  // `vol@snap` may be on behalf of the snapshot's command or of its volume's.
+  const keysOf = (name: string): readonly string[] => {
+    const at = name.indexOf('@');
+    return at < 0 ? [name] : [name.slice(at + 1), name.slice(0, at)];
+  };
+  return {
+    pool: () => inner.pool(),
+    list: () => inner.list(),
+    get: (name) => inner.get(name),
+    createVolume: (name, size) => (note('create', [name]), inner.createVolume(name, size)),
+    resizeVolume: (name, size) => (note('resize', [name]), inner.resizeVolume(name, size)),
+    snapshot: (volume, snapshot) => (
+      note('snapshot', [snapshot, volume]),
+      inner.snapshot(volume, snapshot)
+    ),
+    clone: (snapshot, target) => (note('clone', [target]), inner.clone(snapshot, target)),
+    // A rollback is on behalf of its volume's restore command.
+    rollback: (snapshot) => (
+      note('rollback', keysOf(snapshot).slice(-1)),
+      inner.rollback(snapshot)
+    ),
+    destroy: (name) => (note('destroy', keysOf(name)), inner.destroy(name)),
+    diskPath: (volume) => inner.diskPath(volume),
+    close: () => inner.close(),
+  };
 }
 
 interface WorkloadProgress {
@@ -189,43 +587,6 @@ function parseJson(text: string): Record<string, unknown> | undefined {
       : undefined;
   } catch {
     return undefined;
-  }
-}
-
-/** Schedules the scenario's explicit faults. */
-function scheduleFaults(cloud: Cloud, faults: readonly ScheduledFault[]): void {
-  for (const fault of faults) {
-    cloud.sim.schedule({
-      delayMs: fault.atMs,
-      label: `fault.${fault.kind}`,
-      run: () => {
-        switch (fault.kind) {
-          case 'crash':
-            processNamed(cloud, fault.target).crash(
-              fault.restartAfterMs === undefined ? {} : { restartAfterMs: fault.restartAfterMs },
-            );
-            return;
-          case 'pause':
-            processNamed(cloud, fault.target).pause({ resumeAfterMs: fault.forMs ?? 0 });
-            return;
-          case 'host-crash': {
-            const host = hostNamed(cloud, fault.target);
-            host.crash();
-            cloud.sim.schedule({
-              delayMs: fault.forMs ?? 0,
-              label: 'fault.host-boot',
-              run: () => host.boot(),
-            });
-            return;
-          }
-          case 'host-hang':
-            hostNamed(cloud, fault.target).hang(fault.forMs ?? 0);
-            return;
-          default:
-            assertNever(fault.kind, 'fault kind');
-        }
-      },
-    });
   }
 }
 

@@ -23,6 +23,26 @@ import {
 } from '../lib/shape.ts';
 import { SEED_MAX } from '../lib/prng.ts';
 import { VERDICTS, type Verdict } from './verdict.ts';
+import {
+  HOLDER_POINTS,
+  SCHEDULED_FAULT_KINDS,
+  SWARM_DEFAULTS,
+  SWARM_KINDS,
+  isProcessFault,
+  type FaultPlan,
+  type ScheduledFault,
+  type SwarmOptions,
+} from '../faults/plan.ts';
+
+export type {
+  AdapterFaults,
+  BusFaults,
+  DatabaseFaults,
+  FaultPlan,
+  LockFaults,
+  ScheduledFault,
+  SwarmOptions,
+} from '../faults/plan.ts';
 
 /** Stores a run can use: the in-memory store (fast) or the SQL store on pg-mem (SQL fidelity). */
 export const STORES = ['memory', 'pgmem'] as const;
@@ -74,13 +94,14 @@ const stepShape = object({
   expectStatus: optional(int({ min: 100, max: 599 })),
 });
 
-/** Process faults: a crash (optionally restarted) or a pause of a named process. */
-const processFaultShape = object({
+/** One explicit fault; see {@link ScheduledFault} for the kinds. */
+const scheduledFaultShape = object({
   at: required(duration()),
-  kind: required(oneOf(['crash', 'pause', 'host-crash', 'host-hang'] as const)),
+  kind: required(oneOf(SCHEDULED_FAULT_KINDS)),
   target: required(str({ pattern: NAME, patternHint: NAME_HINT })),
   restartAfter: optional(duration()),
   for: optional(duration()),
+  point: optional(oneOf(HOLDER_POINTS)),
 });
 
 const busFaultShape = object({
@@ -88,11 +109,45 @@ const busFaultShape = object({
   duplicateProbability: optional(probability(), 0),
   delayProbability: optional(probability(), 0),
   delayMsMax: optional(int({ min: 0, max: 3_600_000 }), 0),
+  reorderProbability: optional(probability(), 0),
+});
+
+const adapterFaultShape = object({
+  failProbability: optional(probability(), 0),
+  timeoutProbability: optional(probability(), 0),
+  timeoutMs: optional(int({ min: 0, max: 3_600_000 }), 10_000),
+  slowProbability: optional(probability(), 0),
+  slowMsMax: optional(int({ min: 0, max: 3_600_000 }), 1_000),
+  lostReplyProbability: optional(probability(), 0),
+});
+
+const databaseFaultShape = object({
+  abortProbability: optional(probability(), 0),
+  connectionLossProbability: optional(probability(), 0),
+  slowProbability: optional(probability(), 0),
+  slowMsMax: optional(int({ min: 0, max: 3_600_000 }), 100),
+});
+
+const lockFaultShape = object({
+  expiryNoticeLossProbability: optional(probability(), 0),
+  expiryNoticeDelayProbability: optional(probability(), 0),
+  expiryNoticeDelayMsMax: optional(int({ min: 0, max: 3_600_000 }), 5_000),
+});
+
+const swarmShape = object({
+  kinds: optional(list(oneOf(SWARM_KINDS), { maxLength: SWARM_KINDS.length * 4 })),
+  kindProbability: optional(probability()),
+  eventsMax: optional(int({ min: 0, max: 1000 })),
+  rateMax: optional(probability()),
 });
 
 const faultsShape = object({
-  schedule: optional(list(processFaultShape, { maxLength: 10_000 }), []),
+  schedule: optional(list(scheduledFaultShape, { maxLength: 10_000 }), []),
   bus: optional(busFaultShape),
+  adapters: optional(adapterFaultShape),
+  database: optional(databaseFaultShape),
+  locks: optional(lockFaultShape),
+  swarm: optional(swarmShape),
   /** Faults stop at this time; the liveness phase starts. Default: the end of the workload. */
   healAt: optional(duration()),
 });
@@ -128,11 +183,8 @@ export interface Scenario {
     readonly accounts: readonly string[];
   };
   readonly workload: readonly WorkloadStep[];
-  readonly faults: {
-    readonly schedule: readonly ScheduledFault[];
-    readonly bus: BusFaults | undefined;
-    readonly healAtMs: number;
-  };
+  /** The explicit plan, plus swarm settings when each seed draws more faults of its own. */
+  readonly faults: FaultPlan & { readonly swarm: SwarmOptions | undefined };
   readonly budgets: {
     readonly maxSteps: number;
     readonly maxSimTimeMs: number;
@@ -152,21 +204,6 @@ export interface WorkloadStep {
   readonly body: unknown;
   readonly save: string | undefined;
   readonly expectStatus: number | undefined;
-}
-
-export interface ScheduledFault {
-  readonly atMs: number;
-  readonly kind: 'crash' | 'pause' | 'host-crash' | 'host-hang';
-  readonly target: string;
-  readonly restartAfterMs: number | undefined;
-  readonly forMs: number | undefined;
-}
-
-export interface BusFaults {
-  readonly dropProbability: number;
-  readonly duplicateProbability: number;
-  readonly delayProbability: number;
-  readonly delayMsMax: number;
 }
 
 /** A scenario file that cannot be used: names the file, the field, its line and the problem. */
@@ -279,22 +316,33 @@ export function toScenario(data: unknown): Scenario {
     'background',
     ...hostNames.map((h) => `agent-${h}`),
   ];
+  const mainLoopNames = processNames.filter((name) => name.startsWith('mainloop-'));
   const schedule: ScheduledFault[] = (raw.faults?.schedule ?? []).map((f, index) => {
+    const path: FieldPath = ['faults', 'schedule', index];
     if (f.kind !== 'crash' && f.restartAfter !== undefined) {
+      throw new ShapeError([...path, 'restartAfter'], `applies only to kind crash`);
+    }
+    if ((f.kind === 'crash' || f.kind === 'session-expire') && f.for !== undefined) {
       throw new ShapeError(
-        ['faults', 'schedule', index, 'restartAfter'],
-        `applies only to kind crash`,
+        [...path, 'for'],
+        f.kind === 'crash'
+          ? `does not apply to kind crash (a crash is instant; use restartAfter)`
+          : `does not apply to kind session-expire (an expiry is instant)`,
       );
     }
-    if (f.kind !== 'crash' && f.for === undefined) {
-      throw new ShapeError(['faults', 'schedule', index, 'for'], `is required for kind ${f.kind}`);
+    if (f.kind !== 'crash' && f.kind !== 'session-expire' && f.for === undefined) {
+      throw new ShapeError([...path, 'for'], `is required for kind ${f.kind}`);
     }
-    const targets = f.kind === 'crash' || f.kind === 'pause' ? processNames : hostNames;
+    if (f.kind !== 'pause-holder' && f.point !== undefined) {
+      throw new ShapeError([...path, 'point'], `applies only to kind pause-holder`);
+    }
+    const lockHolder = f.kind === 'pause-holder' || f.kind === 'session-expire';
+    const targets = lockHolder ? mainLoopNames : isProcessFault(f.kind) ? processNames : hostNames;
     if (!targets.includes(f.target)) {
       const hint = suggest(f.target, targets);
-      const what = f.kind === 'crash' || f.kind === 'pause' ? 'process' : 'host';
+      const what = lockHolder ? 'main loop' : isProcessFault(f.kind) ? 'process' : 'host';
       throw new ShapeError(
-        ['faults', 'schedule', index, 'target'],
+        [...path, 'target'],
         `names no ${what} of this topology${hint === undefined ? '' : ` (did you mean '${hint}'?)`}; choose from ${targets.join(', ')}`,
       );
     }
@@ -304,13 +352,46 @@ export function toScenario(data: unknown): Scenario {
       target: f.target,
       restartAfterMs: f.restartAfter,
       forMs: f.for,
+      point: f.kind === 'pause-holder' ? (f.point ?? 'acquire') : undefined,
     };
   });
   const lastFaultMs = Math.max(
     0,
     ...schedule.map((f) => f.atMs + (f.forMs ?? 0) + (f.restartAfterMs ?? 0)),
   );
-  const healAtMs = raw.faults?.healAt ?? Math.max(workloadEndMs, lastFaultMs);
+  const explicitHealAt = raw.faults?.healAt;
+  const swarm: SwarmOptions | undefined =
+    raw.faults?.swarm === undefined
+      ? undefined
+      : {
+          kinds: dedupe(raw.faults.swarm.kinds ?? SWARM_DEFAULTS.kinds),
+          kindProbability: raw.faults.swarm.kindProbability ?? SWARM_DEFAULTS.kindProbability,
+          eventsMax: raw.faults.swarm.eventsMax ?? SWARM_DEFAULTS.eventsMax,
+          rateMax: raw.faults.swarm.rateMax ?? SWARM_DEFAULTS.rateMax,
+        };
+  const healAtMs = explicitHealAt ?? Math.max(workloadEndMs, lastFaultMs);
+  if (explicitHealAt !== undefined) {
+    schedule.forEach((f, index) => {
+      if (f.atMs >= healAtMs) {
+        throw new ShapeError(
+          ['faults', 'schedule', index, 'at'],
+          `is ${f.atMs} ms, not before faults.healAt (${healAtMs} ms): faults belong to the safety phase`,
+        );
+      }
+      if (f.kind === 'host-hang' && f.atMs + (f.forMs ?? 0) > healAtMs) {
+        throw new ShapeError(
+          ['faults', 'schedule', index, 'for'],
+          `makes the hang end at ${f.atMs + (f.forMs ?? 0)} ms, after faults.healAt (${healAtMs} ms); a hang cannot be healed early`,
+        );
+      }
+    });
+  }
+  if (swarm !== undefined && healAtMs === 0) {
+    throw new ShapeError(
+      ['faults', 'healAt'],
+      'is needed with faults.swarm when the workload takes no time: swarm faults strike before the heal',
+    );
+  }
   const budgets = raw.budgets ?? {
     maxSteps: 2_000_000,
     maxSimTime: 6 * 3_600_000,
@@ -336,7 +417,15 @@ export function toScenario(data: unknown): Scenario {
       accounts,
     },
     workload,
-    faults: { schedule, bus: raw.faults?.bus, healAtMs },
+    faults: {
+      schedule,
+      bus: raw.faults?.bus,
+      adapters: raw.faults?.adapters,
+      database: raw.faults?.database,
+      locks: raw.faults?.locks,
+      swarm,
+      healAtMs,
+    },
     budgets: {
       maxSteps: budgets.maxSteps ?? 2_000_000,
       maxSimTimeMs,
@@ -344,6 +433,11 @@ export function toScenario(data: unknown): Scenario {
     },
     expect: { verdict: raw.expect?.verdict ?? 'ok' },
   } as Scenario;
+}
+
+/** The items of `values` in their first order, without repeats. */
+function dedupe<T>(values: readonly T[]): readonly T[] {
+  return [...new Set(values)];
 }
 
 /** Every string inside a JSON value, with its path. */
