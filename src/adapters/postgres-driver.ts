@@ -5,8 +5,9 @@
  * and failures become port errors that keep the driver's error as `cause` (see {@link toSqlError}:
  * a clash on the events table's `unique (stream, version)` becomes a ConcurrencyError).
  *
- * `pg` ships no type declarations and the project adds no `@types/pg`, so the small part of its
- * API used here is typed below and the module is loaded with `createRequire`.
+ * The small part of `pg`'s API used here is typed below and the module is loaded with
+ * `createRequire`, so the driver depends on no declaration package at run time;
+ * test/real/event-store.real.test.ts checks these types against `@types/pg`.
  */
 import { createRequire } from 'node:module';
 import { assert } from '../lib/assert.ts';

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# Installs and starts ZFS over FUSE (zfs-fuse: no kernel module needed) and the file-backed pool
+# the real storage suites and the staging mode use (docs: real-infra.md). Idempotent: installs only
+# when missing, starts the daemon only when `zpool` cannot reach it, imports the pool if its image
+# exists, creates image and pool only when the image is absent (never overwrites one), and waits
+# (bounded) until `zpool list <pool>` answers. Prints one status line. Non-zero exit when not usable.
+#
+# Environment: CLOUDBED_POOL (default cloudbed), CLOUDBED_POOL_IMAGE (default
+# /var/lib/cloudbed/pool.img), CLOUDBED_POOL_SIZE (sparse image size for truncate, default 4G),
+# CLOUDBED_APT_STAMP — a file shared by the scripts of one scripts/setup-infra.sh run; when set,
+# `apt-get update` runs only if the file is still empty, and fills it afterwards.
+set -euo pipefail
+
+POOL="${CLOUDBED_POOL:-cloudbed}"
+IMAGE="${CLOUDBED_POOL_IMAGE:-/var/lib/cloudbed/pool.img}"
+SIZE="${CLOUDBED_POOL_SIZE:-4G}"
+WAIT_SECONDS_MAX=30
+
+log() { echo "infra/zfs: $*"; }
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'; }
+
+apt_update_once() {
+  local stamp="${CLOUDBED_APT_STAMP:-}"
+  if [[ -n "$stamp" && -s "$stamp" ]]; then return 0; fi
+  apt-get -o DPkg::Lock::Timeout=300 update -qq
+  if [[ -n "$stamp" ]]; then echo updated >"$stamp"; fi
+}
+
+# `zpool list` exits 0 (even with no pools) only when the daemon answers.
+daemon_answers() { timeout 10 zpool list >/dev/null 2>&1; }
+
+pool_answers() { timeout 10 zpool list -H -o name,size,health "$POOL" 2>/dev/null; }
+
+status() { echo "pool $(pool_answers | tr '\t' ' '), mounted at $(zfs get -H -o value mountpoint "$POOL")"; }
+
+# wait_until WHAT COMMAND...: retries COMMAND for up to WAIT_SECONDS_MAX; fails naming WHAT.
+wait_until() {
+  local what="$1" started=$SECONDS
+  shift
+  until "$@" >/dev/null; do
+    if ((SECONDS - started >= WAIT_SECONDS_MAX)); then
+      log "FAILED: $what after ${WAIT_SECONDS_MAX} s" >&2
+      exit 1
+    fi
+    sleep 0.25
+  done
+}
+
+if pool_answers >/dev/null; then
+  log "up ($(status))"
+  exit 0
+fi
+
+started=$SECONDS
+if ! installed zfs-fuse; then
+  apt_update_once
+  # Another install may hold the dpkg lock: wait for it rather than fail.
+  DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -qq zfs-fuse >/dev/null
+fi
+
+if ! daemon_answers; then
+  zfs-fuse
+  wait_until "the zfs-fuse daemon does not answer" daemon_answers
+fi
+
+if ! pool_answers >/dev/null; then
+  if [[ -e "$IMAGE" ]]; then
+    # The image outlived the daemon's state: import it rather than create.
+    if ! zpool import -d "$(dirname "$IMAGE")" "$POOL" >/dev/null; then
+      log "FAILED: $IMAGE exists but pool $POOL cannot be imported; remove the image to recreate" >&2
+      exit 1
+    fi
+  else
+    mkdir -p "$(dirname "$IMAGE")"
+    truncate -s "$SIZE" "$IMAGE"
+    if ! out="$(zpool create "$POOL" "$IMAGE" 2>&1)"; then
+      log "FAILED: zpool create $POOL $IMAGE: $out" >&2
+      exit 1
+    fi
+  fi
+fi
+
+wait_until "pool $POOL does not answer" pool_answers
+log "up after $((SECONDS - started)) s ($(status))"
