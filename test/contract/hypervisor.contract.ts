@@ -4,7 +4,7 @@
 // named with a unique prefix (`cbtest-<random>-`), never assumes the host is empty (it filters
 // listings by prefix and computes free memory from what already runs), and removes what it made.
 // Specs stay minimal (64 MiB, one vCPU, no disks) so a real implementation can fill in XML defaults
-// and boot them without an OS.
+// and boot them without an OS; the disk case uses images the fixture provides, or is skipped.
 import { randomBytes } from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -24,6 +24,11 @@ export interface HypervisorFixture {
   sleep(delayMs: number): Promise<void>;
   /** Releases the fixture (closes connections). Domains are removed by the suite itself. */
   cleanup(): Promise<void>;
+  /**
+   * Paths of a disk image that exists on the host (a small raw file) and of one that does not, for
+   * the disk cases; without them those cases are skipped.
+   */
+  readonly diskImages?: { readonly present: string; readonly missing: string };
 }
 
 /** Options for {@link hypervisorContract}. */
@@ -278,9 +283,28 @@ export function hypervisorContract(
         spec(fresh('novcpu'), { vcpus: 0 }),
         spec(fresh('nomem'), { memoryMb: 0 }),
         spec(fresh('fractional'), { memoryMb: 64.5 }),
+        // Targets libvirt cannot name ("Unknown disk name", "partitions can't appear").
+        spec(fresh('badtarget'), { disks: [{ target: 'foo', source: '/nonexistent/disk.raw' }] }),
+        spec(fresh('partition'), { disks: [{ target: 'vda1', source: '/nonexistent/disk.raw' }] }),
       ];
       for (const s of bad) await expectReason(hv.define(s), 'invalid-definition');
       expect(ours(await fx.settle(hv.listDomains()))).toEqual([]);
+    });
+
+    it('starts with its disk images; a start whose image is missing is invalid-definition', async (ctx) => {
+      const images = fx.diskImages;
+      if (images === undefined) return ctx.skip('the fixture has no disk images');
+      const disks = [{ target: 'vda', source: images.present }];
+      const name = await defined(fresh('disk'), { disks });
+      expect(await fx.settle(hv.getDomain(name))).toMatchObject({ disks, state: 'shutoff' });
+      await fx.settle(hv.start(name));
+      expect(await fx.settle(hv.getDomain(name))).toMatchObject({ disks, state: 'running' });
+      // libvirt checks disk sources when qemu starts, not at define.
+      const broken = await defined(fresh('nodisk'), {
+        disks: [{ target: 'vda', source: images.missing }],
+      });
+      await expectReason(hv.start(broken), 'invalid-definition');
+      expect(await state(broken)).toBe('shutoff');
     });
 
     it('domain errors are not retryable', async () => {

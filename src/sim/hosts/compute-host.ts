@@ -22,7 +22,10 @@
  *   transient domain"). The port's JSDoc says "`domain-active` if it still runs"; the contract
  *   suite pins libvirt's actual behaviour instead.
  * - `crashed` is libvirt's "shut off (crashed)": inactive, startable, not destroyable.
- * - Unknown names: `no-domain`. Invalid specs: `invalid-definition`.
+ * - Unknown names: `no-domain`. Invalid specs: `invalid-definition`, including disk targets libvirt
+ *   cannot name (it accepts `vda`, `sdb`, `hdc`… — a bus prefix and letters, no partition digits).
+ * - A start whose disk image does not exist ({@link SimComputeHostOptions.diskPresent}):
+ *   `invalid-definition` (libvirt: "Cannot access storage file"), and the domain stays shut off.
  *
  * Host faults: {@link SimComputeHost.crash} kills every domain (persistent ones are `shutoff`
  * afterwards, transient ones are gone) and leaves the host down; while down, every operation —
@@ -59,6 +62,12 @@ export interface SimComputeHostOptions {
   readonly capacity: HostCapacity;
   /** Per-operation latencies replacing {@link HYPERVISOR_LATENCY}'s. */
   readonly latency?: Partial<LatencyTable<HypervisorOperation>>;
+  /**
+   * Whether a disk image exists at `source` now, asked at every start (libvirt checks disk sources
+   * when qemu starts, not at define). Must be a pure function of world state. Default: every image
+   * exists.
+   */
+  readonly diskPresent?: (source: string) => boolean;
 }
 
 /** A domain as checkers see it: the port's view plus whether it is persistent. */
@@ -241,6 +250,17 @@ export class SimComputeHost {
       throw new HypervisorError('already-running', `domain '${name}' is already active`);
     const config = d.config;
     assert(config !== null, `inactive domain ${name} must be persistent`);
+    const diskPresent = this.options.diskPresent;
+    const missing =
+      diskPresent === undefined
+        ? undefined
+        : config.disks.find((disk) => !diskPresent(disk.source));
+    if (missing !== undefined) {
+      throw new HypervisorError(
+        'invalid-definition',
+        `domain '${name}' cannot start: cannot access storage file '${missing.source}'`,
+      );
+    }
     const used = this.usage().memoryMb;
     if (used + config.memoryMb > this.capacity.memoryMb) {
       throw new HypervisorError(
@@ -415,6 +435,9 @@ function copySpec(spec: DomainSpec): DomainSpec {
   };
 }
 
+/** Disk target names libvirt can parse (virDiskNameParse): a bus prefix, then letters only. */
+const DISK_TARGET = /^(fd|hd|vd|sd|xvd|ubd)[a-z]+$/;
+
 /** Validates a spec as libvirt's XML parser would; throws `invalid-definition`. */
 function normaliseSpec(spec: DomainSpec): DomainSpec {
   const invalid = (why: string): HypervisorError =>
@@ -433,6 +456,9 @@ function normaliseSpec(spec: DomainSpec): DomainSpec {
   for (const disk of spec.disks) {
     if (disk.target.length === 0 || disk.source.length === 0)
       throw invalid('disk without target or source');
+    // libvirt parses targets as a bus prefix and a disk letter sequence ("Unknown disk name 'foo'";
+    // "partitions can't appear in disk targets").
+    if (!DISK_TARGET.test(disk.target)) throw invalid(`unknown disk name '${disk.target}'`);
     // libvirt: "target 'vda' duplicated for disk sources …".
     if (targets.has(disk.target)) throw invalid(`target '${disk.target}' duplicated`);
     targets.add(disk.target);

@@ -20,7 +20,9 @@
  * - `snapshot` captures the volume's current size; a taken snapshot name is `exists`.
  * - `clone(snapshot, target)` creates a volume with `origin` set, of the snapshot's size.
  * - `destroy` of a snapshot with dependent clones: `busy` ("snapshot has dependent clones"); of a
- *   volume with snapshots: `has-snapshots` ("filesystem has children").
+ *   volume with snapshots: `has-snapshots` ("filesystem has children"); of a volume whose image is
+ *   open ({@link SimStorageNode.holdImage}, a running domain's disk): `busy` (its file system
+ *   cannot be unmounted: "target is busy").
  * - `rollback` only to the volume's most recent snapshot. ZFS refuses an older one without `-r`
  *   ("more recent snapshots or bookmarks exist"); the port has no dedicated code, and the closest
  *   existing one is `has-snapshots` — the refusal is precisely that later snapshots exist. Rollback
@@ -103,6 +105,8 @@ export class SimStorageNode {
   /** Keyed by `<volume>@<snapshot>`. */
   private readonly snapshots = new Map<string, Snapshot>();
   private snapshotSeq = 0;
+  /** Open handles on volume images, by volume: a running domain holds its disks open. */
+  private readonly holds = new Map<string, number>();
 
   constructor(options: SimStorageNodeOptions) {
     assert(
@@ -182,6 +186,23 @@ export class SimStorageNode {
     ];
     // Full names are unique, so the comparator never sees two equal names.
     return all.sort((a, b) => (a.name < b.name ? -1 : 1));
+  }
+
+  /**
+   * Opens the image of `volume` as a running domain does; until the returned release is called
+   * (once; later calls do nothing), destroying the volume is `busy` — its file system cannot be
+   * unmounted. World state, like the faults: not part of the port.
+   */
+  holdImage(volume: string): () => void {
+    this.holds.set(volume, (this.holds.get(volume) ?? 0) + 1);
+    let held = true;
+    return () => {
+      if (!held) return;
+      held = false;
+      const left = (this.holds.get(volume) ?? 1) - 1;
+      if (left > 0) this.holds.set(volume, left);
+      else this.holds.delete(volume);
+    };
   }
 
   // ---- faults ----
@@ -327,6 +348,9 @@ export class SimStorageNode {
     this.volume(name);
     if (this.snapshotsOf(name).length > 0) {
       throw new StorageError('has-snapshots', `dataset '${this.full(name)}' has snapshots`);
+    }
+    if (this.holds.has(name)) {
+      throw new StorageError('busy', `dataset '${this.full(name)}' is busy: its image is open`);
     }
     this.volumes.delete(name);
   }
