@@ -9,6 +9,8 @@ import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { checkDeterminismCommand, CHECK_DETERMINISM_HELP } from './check-determinism.ts';
 import { TraceFileError } from './trace-file.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
+import { stagingCommand, STAGING_HELP } from './staging.ts';
+import { processCommand, PROCESS_HELP } from './process.ts';
 import { EXIT_BAD_INPUT } from '../sim/verdict.ts';
 
 const HELP = `cloudbed — an event-sourced cloud control plane and its deterministic test bed
@@ -20,6 +22,8 @@ Commands:
   replay <trace.jsonl>                re-run a recorded trace and check it reproduces exactly
   check-determinism <scenario.yaml>   run seeds twice each and report the first divergence
   serve [--port N]                    serve the API over HTTP with every component embedded
+  staging up|down|status [--config F] run the control plane as OS processes on real services
+  process <role> --config F           run one control-plane process against real services
 
 Run 'cloudbed <command> --help' for a command's options.
 
@@ -37,6 +41,8 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   replay: { help: REPLAY_HELP, run: replayCommand },
   'check-determinism': { help: CHECK_DETERMINISM_HELP, run: checkDeterminismCommand },
   serve: { help: SERVE_HELP, run: serveCommand },
+  staging: { help: STAGING_HELP, run: stagingCommand },
+  process: { help: PROCESS_HELP, run: processCommand },
 };
 
 /** Runs the command line `argv` (without `node` and the script). Resolves to the exit code. */

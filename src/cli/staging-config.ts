@@ -1,0 +1,395 @@
+/**
+ * The staging file: where the real services are (PostgreSQL, Redis, ZooKeeper, libvirt, ZFS), which
+ * hosts the deployment has and how big they are, the API port and the run prefix that names
+ * everything the deployment creates. Parsed and validated like scenario files: unknown fields are
+ * errors with a spelling hint, and every error is one line naming the file, the line and the field
+ * (exit code 2). staging/staging.example.yaml documents every field.
+ *
+ * Everything a run creates carries its prefix, so runs sharing one machine never collide and a
+ * crashed run can be removed by prefix alone: the database schema `cloudbed_<prefix>`, Redis
+ * channels `<prefix>.…`, the ZooKeeper subtree `/cloudbed-<prefix>`, libvirt domains
+ * `<prefix>-<host>-<vm id>` and ZFS datasets `<pool>/<prefix>-<node>-<volume id>`.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve } from 'node:path';
+import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import {
+  duration,
+  formatPath,
+  int,
+  list,
+  object,
+  oneOf,
+  optional,
+  required,
+  ShapeError,
+  str,
+  type FieldPath,
+  type Shape,
+} from '../lib/shape.ts';
+
+/** A bad staging file: one line, `file:line: field: problem`, exit code 2. */
+export class StagingConfigError extends Error {
+  override name = 'StagingConfigError';
+  constructor(
+    readonly file: string,
+    readonly field: string | undefined,
+    readonly line: number | undefined,
+    readonly problem: string,
+  ) {
+    super(
+      `${file}${line === undefined ? '' : `:${line}`}: ${field === undefined ? '' : `${field}: `}${problem}`,
+    );
+  }
+}
+
+/** One host of the deployment, as the staging file declares it. */
+export type StagingHost =
+  | {
+      readonly name: string;
+      readonly kind: 'compute';
+      /** vCPUs offered to VMs (what the host row declares and the agent reports). */
+      readonly vcpus: number;
+      /** Memory offered to VMs in MiB, before {@link StagingConfig.libvirt} scaling. */
+      readonly memoryMb: number;
+    }
+  | {
+      readonly name: string;
+      readonly kind: 'storage';
+      /** Pool size offered to volumes in GiB; disk images are sparse, so it may exceed the real pool. */
+      readonly poolSizeGb: number;
+    };
+
+/** libvirt's domain type: `kvm` (hardware virtualisation) or `qemu` (TCG emulation). */
+export type DomainType = 'kvm' | 'qemu';
+
+/** A validated staging file. */
+export interface StagingConfig {
+  /** The file it was read from, absolute. */
+  readonly file: string;
+  /** Run prefix: lowercase letters and digits, starting with a letter, at most 20. */
+  readonly prefix: string;
+  /** Where pid files, logs and the admin keys live, absolute: `<stateDir>/<prefix>`. */
+  readonly stateDir: string;
+  readonly database: { readonly url: string };
+  readonly redis: { readonly url: string };
+  /** `host:port` of ZooKeeper. */
+  readonly zookeeper: { readonly address: string };
+  readonly libvirt: {
+    readonly uri: string;
+    /** `auto`: kvm when /dev/kvm is usable, else qemu. */
+    readonly domainType: DomainType | 'auto';
+    /**
+     * A VM's memory is divided by this on the real domain (1024 MB with 16 → 64 MiB), so a laptop
+     * runs many "large" VMs; the agent still sees and reports the VM's own figure. 1 disables it.
+     */
+    readonly memoryDivisor: number;
+    /** Least memory a real domain gets, MiB (qemu needs a few MiB to boot its firmware). */
+    readonly domainMemoryMinMb: number;
+  };
+  readonly zfs: {
+    readonly pool: string;
+    /**
+     * Disk images are this many times smaller than the volumes they stand for (1024: a 40 GB
+     * volume is a 40 MiB sparse image), so a small file-backed pool holds a realistic workload.
+     * Each volume reserves its image size in the pool. 1 disables it.
+     */
+    readonly sizeDivisor: number;
+  };
+  readonly api: { readonly port: number };
+  readonly mainLoop: { readonly sweepIntervalMs: number };
+  readonly agents: {
+    /** Period of inventories and orphan collection, ms. */
+    readonly inventoryIntervalMs: number;
+    /** How long a guest may take to shut down on ACPI before it is destroyed, ms. */
+    readonly shutdownTimeoutMs: number;
+  };
+  readonly hosts: readonly StagingHost[];
+}
+
+/** Defaults of the optional fields. */
+export const STAGING_DEFAULTS = {
+  stateDir: '.cloudbed/staging',
+  databaseUrl: 'postgres://postgres@127.0.0.1:5432/test',
+  redisUrl: 'redis://127.0.0.1:6379',
+  zookeeperAddress: '127.0.0.1:2181',
+  libvirtUri: 'qemu:///system',
+  memoryDivisor: 16,
+  domainMemoryMinMb: 32,
+  pool: 'cloudbed',
+  sizeDivisor: 1024,
+  apiPort: 8480,
+  sweepIntervalMs: 5_000,
+  inventoryIntervalMs: 10_000,
+  // An image without an OS never answers ACPI: every stop would wait this long, then destroy.
+  shutdownTimeoutMs: 5_000,
+} as const;
+
+/** A power of two from 1 to `max`: it divides every whole-GiB size exactly. */
+function powerOfTwo(max: number): Shape<number> {
+  return (value, path) => {
+    const n = int({ min: 1, max })(value, path);
+    if ((n & (n - 1)) !== 0)
+      throw new ShapeError(path, `must be a power of two (1, 2, 4, … ${max}), got ${n}`);
+    return n;
+  };
+}
+
+const NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;
+
+const hostShape = object({
+  name: required(
+    str({
+      pattern: NAME,
+      patternHint: 'lowercase letters, digits and inner dashes, starting with a letter (≤ 32)',
+    }),
+  ),
+  kind: required(oneOf(['compute', 'storage'])),
+  vcpus: optional(int({ min: 1, max: 4096 })),
+  memoryMb: optional(int({ min: 256, max: 16_777_216 })),
+  poolSizeGb: optional(int({ min: 1, max: 1_048_576 })),
+});
+
+const fileShape = object({
+  prefix: required(
+    str({
+      pattern: /^[a-z][a-z0-9]{0,19}$/,
+      patternHint: 'lowercase letters and digits, starting with a letter, at most 20',
+    }),
+  ),
+  stateDir: optional(str()),
+  database: optional(
+    object({
+      url: required(str({ pattern: /^postgres(ql)?:\/\//, patternHint: 'a postgres:// URL' })),
+    }),
+  ),
+  redis: optional(
+    object({ url: required(str({ pattern: /^rediss?:\/\//, patternHint: 'a redis:// URL' })) }),
+  ),
+  zookeeper: optional(
+    object({
+      address: required(
+        str({ pattern: /^[A-Za-z0-9.-]+:\d{1,5}$/, patternHint: 'host:port, e.g. 127.0.0.1:2181' }),
+      ),
+    }),
+  ),
+  libvirt: optional(
+    object({
+      uri: optional(str()),
+      domainType: optional(oneOf(['auto', 'kvm', 'qemu'])),
+      memoryDivisor: optional(int({ min: 1, max: 1024 })),
+      domainMemoryMinMb: optional(int({ min: 16, max: 65_536 })),
+    }),
+  ),
+  zfs: optional(
+    object({
+      pool: optional(
+        str({ pattern: /^[A-Za-z][A-Za-z0-9_.:-]*$/, patternHint: 'a ZFS pool name' }),
+      ),
+      sizeDivisor: optional(powerOfTwo(2 ** 20)),
+    }),
+  ),
+  api: optional(object({ port: optional(int({ min: 1, max: 65_535 })) })),
+  mainLoop: optional(object({ sweepInterval: optional(duration({ min: 100 })) })),
+  agents: optional(
+    object({
+      inventoryInterval: optional(duration({ min: 100 })),
+      shutdownTimeout: optional(duration()),
+    }),
+  ),
+  hosts: required(list(hostShape, { maxLength: 64 })),
+});
+
+/** Checks what the field shapes cannot: host kinds' fields, unique names, at least one of each. */
+function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfig {
+  const hosts: StagingHost[] = [];
+  const seen = new Set<string>();
+  raw.hosts.forEach((host, index) => {
+    const path: FieldPath = ['hosts', index];
+    if (seen.has(host.name))
+      throw new ShapeError([...path, 'name'], `'${host.name}' is taken by an earlier host`);
+    seen.add(host.name);
+    if (host.kind === 'compute') {
+      if (host.vcpus === undefined)
+        throw new ShapeError([...path, 'vcpus'], 'is required for a compute host');
+      if (host.memoryMb === undefined)
+        throw new ShapeError([...path, 'memoryMb'], 'is required for a compute host');
+      if (host.poolSizeGb !== undefined)
+        throw new ShapeError([...path, 'poolSizeGb'], 'applies only to storage hosts');
+      hosts.push({ name: host.name, kind: 'compute', vcpus: host.vcpus, memoryMb: host.memoryMb });
+    } else {
+      if (host.poolSizeGb === undefined)
+        throw new ShapeError([...path, 'poolSizeGb'], 'is required for a storage host');
+      for (const field of ['vcpus', 'memoryMb'] as const)
+        if (host[field] !== undefined)
+          throw new ShapeError([...path, field], 'applies only to compute hosts');
+      hosts.push({ name: host.name, kind: 'storage', poolSizeGb: host.poolSizeGb });
+    }
+  });
+  // Domain and dataset prefixes are `<prefix>-<host>-`: one host's must not start another's.
+  for (const [index, host] of hosts.entries()) {
+    const clash = hosts.find((other) => other.name.startsWith(`${host.name}-`));
+    if (clash !== undefined)
+      throw new ShapeError(
+        ['hosts', index, 'name'],
+        `'${host.name}-' starts the name of host '${clash.name}': its domain names would be ambiguous`,
+      );
+  }
+  if (!hosts.some((h) => h.kind === 'compute'))
+    throw new ShapeError(['hosts'], 'needs at least one host of kind compute');
+  if (!hosts.some((h) => h.kind === 'storage'))
+    throw new ShapeError(['hosts'], 'needs at least one host of kind storage');
+  const stateRoot = raw.stateDir ?? STAGING_DEFAULTS.stateDir;
+  return {
+    file,
+    prefix: raw.prefix,
+    stateDir: resolve(
+      isAbsolute(stateRoot) ? stateRoot : resolve(process.cwd(), stateRoot),
+      raw.prefix,
+    ),
+    database: { url: raw.database?.url ?? STAGING_DEFAULTS.databaseUrl },
+    redis: { url: raw.redis?.url ?? STAGING_DEFAULTS.redisUrl },
+    zookeeper: { address: raw.zookeeper?.address ?? STAGING_DEFAULTS.zookeeperAddress },
+    libvirt: {
+      uri: raw.libvirt?.uri ?? STAGING_DEFAULTS.libvirtUri,
+      domainType: raw.libvirt?.domainType ?? 'auto',
+      memoryDivisor: raw.libvirt?.memoryDivisor ?? STAGING_DEFAULTS.memoryDivisor,
+      domainMemoryMinMb: raw.libvirt?.domainMemoryMinMb ?? STAGING_DEFAULTS.domainMemoryMinMb,
+    },
+    zfs: {
+      pool: raw.zfs?.pool ?? STAGING_DEFAULTS.pool,
+      sizeDivisor: raw.zfs?.sizeDivisor ?? STAGING_DEFAULTS.sizeDivisor,
+    },
+    api: { port: raw.api?.port ?? STAGING_DEFAULTS.apiPort },
+    mainLoop: { sweepIntervalMs: raw.mainLoop?.sweepInterval ?? STAGING_DEFAULTS.sweepIntervalMs },
+    agents: {
+      inventoryIntervalMs: raw.agents?.inventoryInterval ?? STAGING_DEFAULTS.inventoryIntervalMs,
+      shutdownTimeoutMs: raw.agents?.shutdownTimeout ?? STAGING_DEFAULTS.shutdownTimeoutMs,
+    },
+    hosts,
+  };
+}
+
+/** Parses and validates staging YAML. `file` names the file in errors and becomes `config.file`. */
+export function parseStagingConfig(text: string, file: string): StagingConfig {
+  const lineCounter = new LineCounter();
+  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
+  const yamlError = document.errors[0];
+  if (yamlError !== undefined) {
+    throw new StagingConfigError(
+      file,
+      undefined,
+      yamlError.linePos?.[0].line,
+      `invalid YAML: ${(yamlError.message.split('\n')[0] ?? 'syntax error').replace(/ at line \d+, column \d+:?$/, '')}`,
+    );
+  }
+  const data: unknown = document.toJS({ maxAliasCount: 100 });
+  if (data === null || data === undefined)
+    throw new StagingConfigError(file, undefined, undefined, 'the file is empty');
+  try {
+    return toConfig(fileShape(data, []), resolve(file));
+  } catch (error) {
+    if (!(error instanceof ShapeError)) throw error;
+    throw new StagingConfigError(
+      file,
+      formatPath(error.path),
+      lineOf(document.contents, error.path, lineCounter),
+      error.problem,
+    );
+  }
+}
+
+/** Reads and validates the staging file at `file`. */
+export async function loadStagingConfig(file: string): Promise<StagingConfig> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const problem =
+      code === 'ENOENT'
+        ? 'no such file (copy staging/staging.example.yaml to start)'
+        : code === 'EISDIR'
+          ? 'is a directory, not a staging file'
+          : `cannot read (${code ?? String(error)})`;
+    throw new StagingConfigError(file, undefined, undefined, problem);
+  }
+  return parseStagingConfig(text, file);
+}
+
+// ---- names derived from the prefix ----
+
+/** The PostgreSQL schema of the run's event store. */
+export function schemaName(config: Pick<StagingConfig, 'prefix'>): string {
+  return `cloudbed_${config.prefix}`;
+}
+
+/** The Redis channel prefix of the run's bus. */
+export function busPrefix(config: Pick<StagingConfig, 'prefix'>): string {
+  return `${config.prefix}.`;
+}
+
+/** The ZooKeeper subtree holding the run's locks. */
+export function zookeeperRoot(config: Pick<StagingConfig, 'prefix'>): string {
+  return `/cloudbed-${config.prefix}`;
+}
+
+/** Prefix of every libvirt domain of the run (all hosts). */
+export function runDomainPrefix(config: Pick<StagingConfig, 'prefix'>): string {
+  return `${config.prefix}-`;
+}
+
+/** Prefix of the libvirt domains of one compute host: several hosts share one libvirtd. */
+export function hostDomainPrefix(config: Pick<StagingConfig, 'prefix'>, host: string): string {
+  return `${config.prefix}-${host}-`;
+}
+
+/** Prefix of every ZFS dataset of the run (all storage nodes), after `<pool>/`. */
+export function runDatasetPrefix(config: Pick<StagingConfig, 'prefix'>): string {
+  return `${config.prefix}-`;
+}
+
+/** Prefix of the datasets of one storage node, after `<pool>/`: several nodes share one pool. */
+export function nodeDatasetPrefix(config: Pick<StagingConfig, 'prefix'>, node: string): string {
+  return `${config.prefix}-${node}-`;
+}
+
+/** Every control-plane process of the deployment, in start order. */
+export function processNames(config: Pick<StagingConfig, 'hosts'>): string[] {
+  return ['api', 'mainloop', 'background', ...config.hosts.map((h) => `agent-${h.name}`)];
+}
+
+/** The 1-based line of the node at `path`, or of its nearest existing ancestor. */
+function lineOf(
+  root: YamlNode | null,
+  path: FieldPath,
+  lineCounter: LineCounter,
+): number | undefined {
+  let node: unknown = root;
+  let line: number | undefined;
+  const lineAt = (offset: number | undefined): void => {
+    if (offset !== undefined) line = lineCounter.linePos(offset).line;
+  };
+  lineAt((root as { range?: [number] } | null)?.range?.[0]);
+  for (const part of path) {
+    if (isMap(node)) {
+      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === part);
+      if (pair === undefined) break;
+      lineAt((pair.key as { range?: [number] }).range?.[0]);
+      node = pair.value;
+    } else if (
+      node !== null &&
+      typeof node === 'object' &&
+      'items' in node &&
+      typeof part === 'number'
+    ) {
+      const item = (node as { items: unknown[] }).items[part];
+      if (item === undefined) break;
+      lineAt((item as { range?: [number] }).range?.[0]);
+      node = item;
+    } else {
+      break;
+    }
+  }
+  return line;
+}
