@@ -338,7 +338,7 @@ export class MainLoop {
     this.stats.reconciled++;
     try {
       for (let i = 0; i < this.options.maxStepsPerResource; i++) {
-        const more = await this.step(id, lease, world);
+        const more = await this.step(id, session, lease, world);
         if (!more) break;
       }
     } catch (error) {
@@ -368,7 +368,12 @@ export class MainLoop {
   }
 
   /** One step for a locked resource. True when another step may follow at once. */
-  private async step(id: string, lease: Lease, world: World): Promise<boolean> {
+  private async step(
+    id: string,
+    session: LockSession,
+    lease: Lease,
+    world: World,
+  ): Promise<boolean> {
     const projection = await this.store.get(id);
     if (projection === null) return false;
     const row = anyRowOf(projection);
@@ -397,6 +402,17 @@ export class MainLoop {
       if (fresh !== null) world.put(anyRowOf(fresh));
     }
     if (write.command !== null && write.hostId !== null) {
+      // The write above was fenced, but a newer holder may not have written anything yet (a user
+      // request is not fenced): if this instance was paused until its session expired, the
+      // command would undo what was asked since. Only a current holder sends; the next holder
+      // re-sends whatever is still needed.
+      if (session.expired || !(await session.holds(lease))) {
+        this.noteSessionTrouble(session);
+        this.runtime.log.info('mainloop: lock lost before sending; leaving it to the next holder', {
+          resource: id,
+        });
+        return false;
+      }
       await this.publish(CHANNELS.agent(write.hostId), write.command as unknown as BusMessage);
       this.stats.commandsSent++;
       this.remind(id, nowMs + retryDelayMs(this.options.retry, row.attempts + 1));
