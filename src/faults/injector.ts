@@ -74,14 +74,15 @@ export class FaultInjector {
 
   /**
    * Tells the injector that main loop `process` holds a lock at `point`: an armed `pause-holder`
-   * fault fires now (the process stops at its next await, lease in hand).
+   * fault fires now (the process stops at its next await, lease in hand). True when it fired.
    */
-  noteHold(process: string, point: HolderPoint): void {
+  noteHold(process: string, point: HolderPoint): boolean {
     const armed = this.holders.get(process);
-    if (armed === undefined || armed.point !== point || !this.phase.active) return;
+    if (armed === undefined || armed.point !== point || !this.phase.active) return false;
     this.holders.delete(process);
     this.world.record({ kind: 'fault.pause-holder', target: process, point, forMs: armed.forMs });
     this.world.pauseProcess(process, armed.forMs);
+    return true;
   }
 
   private fire(fault: ScheduledFault): void {

@@ -35,7 +35,7 @@ export function isProcessFault(kind: ScheduledFaultKind): kind is ProcessFaultKi
 }
 
 /** Where a `pause-holder` fault stops its main loop: right after a lock grant, or after a fenced write. */
-export const HOLDER_POINTS = ['acquire', 'write'] as const;
+export const HOLDER_POINTS = ['acquire', 'write', 'send'] as const;
 export type HolderPoint = (typeof HOLDER_POINTS)[number];
 
 /**
@@ -46,7 +46,8 @@ export type HolderPoint = (typeof HOLDER_POINTS)[number];
  *   resumes with the beliefs it had.
  * - `pause-holder`: from `atMs` on, the next time the main loop `target` holds a lock (`point`
  *   `acquire`: the grant arrived; `write`: a fenced append succeeded, before it publishes the
- *   command) it is paused for `forMs`. Longer than the lock session timeout, its session expires
+ *   command; `send`: it has just confirmed it still holds the lock and is about to publish) it is
+ *   paused for `forMs`. Longer than the lock session timeout, its session expires
  *   and it resumes acting with a stale token: fencing must stop it.
  * - `bus-disconnect`: for `forMs`, every bus message on its way to the process's subscriptions is
  *   lost (the subscriber's connection dropped and ioredis resubscribed later).

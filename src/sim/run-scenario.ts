@@ -307,7 +307,8 @@ function decorators(sim: Simulation, context: DecoratorContext): PortDecorators 
       });
       return tapBus(cut, process, incarnation, checkers);
     },
-    locks: (process, _incarnation, handle) => tapLocks(handle, process, context),
+    locks: (process, incarnation, handle) =>
+      tapLocks(handle, process, context, () => incarnation.sleep(0)),
     hypervisor: (_process, incarnation, handle) => {
       const tapped = tapHypervisor(handle, incarnation, checkers);
       const adapter = adapterContext(incarnation);
@@ -412,7 +413,12 @@ function tapAgentStore(
 }
 
 /** Records lock sessions per process and tells the injector when a main loop holds a lock. */
-function tapLocks(inner: Locks, process: string, context: DecoratorContext): Locks {
+function tapLocks(
+  inner: Locks,
+  process: string,
+  context: DecoratorContext,
+  yieldToScheduler: () => Promise<void>,
+): Locks {
   return {
     openSession: async (options) => {
       const session = await inner.openSession(options);
@@ -432,7 +438,14 @@ function tapLocks(inner: Locks, process: string, context: DecoratorContext): Loc
           return lease;
         },
         release: (lease) => session.release(lease),
-        holds: (lease) => session.holds(lease),
+        holds: async (lease) => {
+          const held = await session.holds(lease);
+          if (held && context.faults().noteHold(process, 'send')) {
+            // Paused between the check and the send: the answer goes stale while it waits.
+            await yieldToScheduler();
+          }
+          return held;
+        },
         onExpired: (handler) => session.onExpired(handler),
         close: () => session.close(),
       };
