@@ -46,14 +46,26 @@ hypervisorContract(
   'simulated compute host',
   async () => {
     const { sim, caller, settle, sleep } = createWorld(++seed);
-    const host = new SimComputeHost({ sim, id: 'c1', capacity: { vcpus: 8, memoryMb: 2048 } });
+    const images = { present: '/cloudbed/present/disk.raw', missing: '/cloudbed/missing/disk.raw' };
+    const host = new SimComputeHost({
+      sim,
+      id: 'c1',
+      capacity: { vcpus: 8, memoryMb: 2048 },
+      diskPresent: (source) => source === images.present,
+    });
     const hypervisor = host.hypervisorFor(caller);
     // Foreign domains sorting before and after the suite's prefix, one of them using memory.
     for (const name of ['aa-foreign', 'zz-foreign']) {
       await settle(hypervisor.define({ name, vcpus: 1, memoryMb: 256, disks: [] }));
     }
     await settle(hypervisor.start('zz-foreign'));
-    return { hypervisor, settle, sleep, cleanup: () => settle(hypervisor.close()) };
+    return {
+      hypervisor,
+      settle,
+      sleep,
+      diskImages: images,
+      cleanup: () => settle(hypervisor.close()),
+    };
   },
   // The simulated guest's power-off is capped at 60 s (HYPERVISOR_LATENCY['guest-shutdown']).
   { acpiShutdownWithinMs: 61_000 },
@@ -68,5 +80,16 @@ storageContract('simulated storage node', async () => {
     await settle(storage.snapshot(name, 'base'));
   }
   await settle(storage.clone('aa-foreign@base', 'aa-foreign-clone'));
-  return { storage, settle, cleanup: () => settle(storage.close()) };
+  return {
+    storage,
+    settle,
+    holdImage: (volume: string) => {
+      const release = node.holdImage(volume);
+      return Promise.resolve(() => {
+        release();
+        return Promise.resolve();
+      });
+    },
+    cleanup: () => settle(storage.close()),
+  };
 });
