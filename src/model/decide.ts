@@ -692,7 +692,10 @@ export interface CreateVolumeInput {
   readonly sourceSnapshotId?: string;
 }
 
-/** POST /v1/volumes: an empty volume, or a clone of a snapshot (`source`, on its node). */
+/**
+ * POST /v1/volumes: an empty volume, or a clone of a snapshot (`source`, on its node; the batch
+ * also appends `snapshot.clone-registered` at the snapshot's version).
+ */
 export function decideCreateVolume(
   input: CreateVolumeInput,
   source: SnapshotRow | null,
@@ -738,7 +741,7 @@ export function decideCreateVolume(
       'sizeGb',
     );
   const id = ctx.ids.next(ID_PREFIX.volume);
-  return ok(id, [
+  const appends: StreamAppend[] = [
     {
       stream: id,
       expectedVersion: 0,
@@ -759,7 +762,16 @@ export function decideCreateVolume(
         ),
       ],
     },
-  ]);
+  ];
+  // A clone writes its snapshot's stream at the version read: a concurrent delete of the
+  // snapshot (which checks for clones on rows that cannot show this one yet) then conflicts.
+  if (source !== null)
+    appends.push({
+      stream: source.id,
+      expectedVersion: source.rev,
+      events: [ev('snapshot.clone-registered', { volumeId: id }, ctx)],
+    });
+  return ok(id, appends);
 }
 
 /**
@@ -848,7 +860,8 @@ export function decideDetachVolume(
 
 /**
  * POST /v1/volumes/{id}?action=grow {sizeGb}: larger only. `vm`/`vmVolumes`: the VM it is attached
- * to and that VM's extra volumes, for the 1229 GB rule (null/[] when detached).
+ * to and that VM's extra volumes, for the 1229 GB rule (null/[] when detached). Growing an attached
+ * extra volume also appends `vm.storage-changed` at the VM's version.
  */
 export function decideGrowVolume(
   volume: VolumeRow,
@@ -864,9 +877,17 @@ export function decideGrowVolume(
     return fail('MinLimitExceeded', `a volume only grows: it has ${volume.sizeGb} GB`, 'sizeGb');
   const max = volume.root ? LIMITS.rootDiskGbMax : LIMITS.volumeSizeGbMax;
   if (sizeGb > max) return fail('MaxLimitExceeded', `size is at most ${max} GB`, 'sizeGb');
-  if (!volume.root && attachment.vm !== null) {
+  const appends: StreamAppend[] = [
+    {
+      stream: volume.id,
+      expectedVersion: volume.rev,
+      events: [ev('volume.grow-requested', { sizeGb }, ctx)],
+    },
+  ];
+  const vm = attachment.vm;
+  if (!volume.root && vm !== null) {
     const others = attachment.vmVolumes.filter(
-      (v) => attachment.vm?.volumeIds.includes(v.id) === true && v.id !== volume.id,
+      (v) => vm.volumeIds.includes(v.id) && v.id !== volume.id,
     );
     const total = extraGb(others) + sizeGb;
     if (total > LIMITS.extraStorageGbMaxPerVm)
@@ -875,14 +896,16 @@ export function decideGrowVolume(
         `extra storage per VM is at most ${LIMITS.extraStorageGbMaxPerVm} GB (would be ${total})`,
         'sizeGb',
       );
+    // The rule read the VM's other volumes: write the VM's stream at the version read, so a
+    // concurrent grow or attach on the same VM conflicts (and is decided again) instead of
+    // passing the same check on the same stale rows.
+    appends.push({
+      stream: vm.id,
+      expectedVersion: vm.rev,
+      events: [ev('vm.storage-changed', { volumeId: volume.id, extraGb: total }, ctx)],
+    });
   }
-  return ok(volume.id, [
-    {
-      stream: volume.id,
-      expectedVersion: volume.rev,
-      events: [ev('volume.grow-requested', { sizeGb }, ctx)],
-    },
-  ]);
+  return ok(volume.id, appends);
 }
 
 /**

@@ -151,6 +151,16 @@ export type EventDataMap = {
   'vm.volume-attached': { readonly volumeId: string };
   /** api or main loop: an extra volume was detached (the volume's stream gets `volume.detached`). */
   'vm.volume-detached': { readonly volumeId: string };
+  /**
+   * api, in the batch of `volume.grow-requested` of an attached extra volume, with the VM's
+   * expected version: the 1229 GB rule counts the VM's other volumes, so two concurrent changes to
+   * the VM's extra storage (grows, attaches) must conflict on its stream. Moves no state.
+   */
+  'vm.storage-changed': {
+    readonly volumeId: string;
+    /** The VM's extra storage once the change is done, GiB. */
+    readonly extraGb: number;
+  };
   /** main loop: placement on a compute host. */
   'vm.placed': { readonly hostId: string };
   /** main loop: evacuated from a host in maintenance (its domain was observed absent there). */
@@ -206,6 +216,12 @@ export type EventDataMap = {
     readonly storageNodeId: string | null;
   };
   'snapshot.delete-requested': Record<string, never>;
+  /**
+   * api, in the batch of a clone's `volume.created`, with the snapshot's expected version: a
+   * concurrent `snapshot.delete-requested` (which checks for clones) then conflicts, so a snapshot
+   * is never deleted while a clone of it is created. Moves no state.
+   */
+  'snapshot.clone-registered': { readonly volumeId: string };
   /** api (PUT). Moves no state. */
   'snapshot.renamed': Renamed;
   /** main loop: the snapshot's volume got placed after the snapshot was requested. */
@@ -332,6 +348,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'vm.renamed',
   'vm.volume-attached',
   'vm.volume-detached',
+  'vm.storage-changed',
   'vm.placed',
   'vm.unplaced',
   'vm.observed',
@@ -346,6 +363,7 @@ export const EVENT_TYPES: readonly EventType[] = [
   'volume.observed',
   'snapshot.created',
   'snapshot.delete-requested',
+  'snapshot.clone-registered',
   'snapshot.renamed',
   'snapshot.placed',
   'snapshot.observed',

@@ -317,6 +317,8 @@ function foldVm(row: VmRow | null, event: StoredEvent): VmRow {
     };
     return r;
   }
+  // Only the version matters: it serialises changes to the VM's extra storage.
+  if (is(event, 'vm.storage-changed')) return { ...requireRow(row, event), rev: event.version };
   const r: Draft<VmRow> = { ...requireRow(row, event), rev: event.version };
   const bookkeeping = foldBookkeeping(r, event, 'vm');
   let primary: MachineEventOf['virtualMachine'] | null = bookkeeping ?? null;
@@ -527,6 +529,9 @@ function foldSnapshot(row: SnapshotRow | null, event: StoredEvent): SnapshotRow 
     };
     return r;
   }
+  // Only the version matters: it serialises clones against the snapshot's deletion.
+  if (is(event, 'snapshot.clone-registered'))
+    return { ...requireRow(row, event), rev: event.version };
   const r: Draft<SnapshotRow> = { ...requireRow(row, event), rev: event.version };
   const bookkeeping = foldBookkeeping(r, event, 'snapshot');
   let primary: MachineEventOf['snapshot'] | null = bookkeeping ?? null;

@@ -536,6 +536,7 @@ describe('delete', () => {
       await w.call('POST', '/v1/snapshots', { as: alice, body: { volumeId: vol.id, name: 's' } })
     ).json;
     await w.settleSnapshot(snap.id);
+    const revBefore = (await w.call('GET', `/v1/snapshots/${snap.id}`, { as: alice })).json.rev;
     const clone = await w.call('POST', '/v1/volumes', {
       as: alice,
       body: { name: 'clone', sourceSnapshotId: snap.id },
@@ -543,6 +544,12 @@ describe('delete', () => {
     expect(clone.status, clone.body).toBe(202);
     expect(clone.json).toMatchObject({ sizeGb: 2, sourceSnapshotId: snap.id });
     expect(clone.json.links.sourceSnapshot).toBe(`${BASE}/v1/snapshots/${snap.id}`);
+    // The clone is recorded on the snapshot's stream too: a delete decided before it conflicts.
+    const stale = await w.call('DELETE', `/v1/snapshots/${snap.id}`, {
+      as: alice,
+      body: { rev: revBefore },
+    });
+    expect(stale.status, stale.body).toBe(409);
     const r = await w.call('DELETE', `/v1/snapshots/${snap.id}`, { as: alice });
     expect(r.status).toBe(422);
     expect(r.json.code).toBe('InvalidState');

@@ -3,7 +3,9 @@
  * expected versions from the rows) and the documented GDAPI error otherwise: ActionNotAvailable
  * when the state's machine refuses the action, InvalidState for cross-resource rules (VM not
  * stopped, dependents, non-empty host, an account that still owns resources), limits, name rules,
- * uniqueness and references.
+ * uniqueness and references; and that two writes whose rules read each other's rows (grows of one
+ * VM's volumes; a clone and a delete of one snapshot) write a common stream, so the second
+ * conflicts and, decided again, is refused.
  *
  * Method: examples over the Ledger test bed with the real projector.
  */
@@ -15,10 +17,11 @@ import {
   type AccountRow,
   type ApiKeyRow,
   type HostRow,
+  type SnapshotRow,
   type VmRow,
   type VolumeRow,
 } from '../../../src/model/resources.ts';
-import { Agents, addHost, CountingIds, Ledger, reconcileAll } from './harness.ts';
+import { Agents, addHost, Conflict, CountingIds, Ledger, reconcileAll } from './harness.ts';
 
 function bed() {
   const ledger = new Ledger();
@@ -254,6 +257,91 @@ describe('decide: volumes', () => {
       sourceSnapshotId: s,
       storageNodeId: (ledger.row(id) as VolumeRow).storageNodeId,
     });
+  });
+});
+
+describe('decide: concurrent writes that share a rule conflict on a common stream', () => {
+  it('two grows of one VM’s volumes: the second is decided again and refused', () => {
+    const { ledger, ctx, vmInput, settle } = bed();
+    const vmId = ledger.commit(
+      d.decideCreateVm({ ...vmInput, volumes: [{ sizeGb: 600 }, { sizeGb: 500 }] }, ctx),
+    );
+    settle();
+    const vm = () => ledger.row(vmId) as VmRow;
+    const [x, y] = vm().volumeIds as [string, string];
+    const grow = (id: string, sizeGb: number) =>
+      d.decideGrowVolume(
+        ledger.row(id) as VolumeRow,
+        sizeGb,
+        { vm: vm(), vmVolumes: vm().volumeIds.map((v) => ledger.row(v) as VolumeRow) },
+        ctx,
+      );
+    // Both decided on the same rows: each alone keeps the 1229 GB rule.
+    const first = grow(x, 700);
+    const second = grow(y, 600);
+    expect(first.ok && first.appends.map((a) => [a.stream, a.expectedVersion])).toEqual([
+      [x, ledger.row(x).rev],
+      [vmId, vm().rev],
+    ]);
+    expect(first.ok && first.appends[1]!.events[0]).toMatchObject({
+      type: 'vm.storage-changed',
+      data: { volumeId: x, extraGb: 1200 },
+    });
+    ledger.commit(first);
+    expect(() => ledger.commit(second)).toThrow(Conflict);
+    expect(errorOf(grow(y, 600))).toMatchObject({ code: 'MaxLimitExceeded', fieldName: 'sizeGb' });
+    // A root volume is outside the rule: its grow writes only its own stream.
+    const root = grow(vm().rootVolumeId, 50);
+    expect(root.ok && root.appends.map((a) => a.stream)).toEqual([vm().rootVolumeId]);
+  });
+
+  it('a clone and a delete of one snapshot: whichever commits second is refused', () => {
+    const world = () => {
+      const { ledger, ctx, settle } = bed();
+      const vol = ledger.commit(
+        d.decideCreateVolume({ accountId: 'acct-1', name: 'v', sizeGb: 10 }, null, ctx),
+      );
+      settle();
+      const snap = ledger.commit(
+        d.decideSnapshotVolume(ledger.row(vol) as VolumeRow, { name: 's' }, ctx),
+      );
+      settle();
+      const snapshot = () => ledger.row(snap) as SnapshotRow;
+      return {
+        ledger,
+        snap,
+        snapshot,
+        clone: () =>
+          d.decideCreateVolume(
+            { accountId: 'acct-1', name: 'c', sourceSnapshotId: snap },
+            snapshot(),
+            ctx,
+          ),
+        remove: () => d.decideDeleteSnapshot(snapshot(), ledger.list('volume'), ctx),
+      };
+    };
+
+    // Delete first: the clone conflicts, then finds the snapshot being deleted.
+    const a = world();
+    const cloned = a.clone();
+    const deleted = a.remove();
+    if (!cloned.ok) throw new Error('the clone alone is valid');
+    expect(cloned.appends[1]).toMatchObject({
+      stream: a.snap,
+      expectedVersion: a.snapshot().rev,
+      events: [{ type: 'snapshot.clone-registered', data: { volumeId: cloned.id } }],
+    });
+    a.ledger.commit(deleted);
+    expect(() => a.ledger.commit(cloned)).toThrow(Conflict);
+    expect(errorOf(a.clone())).toMatchObject({ code: 'InvalidState' });
+
+    // Clone first: the delete conflicts, then finds the clone.
+    const b = world();
+    const cloning = b.clone();
+    const deleting = b.remove();
+    const cloneId = b.ledger.commit(cloning);
+    expect(() => b.ledger.commit(deleting)).toThrow(Conflict);
+    expect(errorOf(b.remove())?.message).toContain(cloneId);
   });
 });
 

@@ -2,8 +2,9 @@
  * Goal: the projector folds every event into the row the api, the main loop and the checkers
  * read: state through the lifecycle machines (including settling on the current observation),
  * transitioning fields, attempts bookkeeping, the last failure reason kept through progress,
- * renames, tombstones, access key lookups, usage totals; it is pure (never mutates its input) and
- * old schema versions are upcast through the registry.
+ * renames, tombstones, version-only events (storage changes, clone registrations), access key
+ * lookups, usage totals; it is pure (never mutates its input) and old schema versions are upcast
+ * through the registry.
  *
  * Method: examples over the Ledger test bed (real projector, JSON round trip as a store does), and
  * a direct test of the upcasting hook with an injected registry.
@@ -243,6 +244,14 @@ describe('projector: virtual machines', () => {
     ledger.emit(vmId, 'vm.volume-detached', { volumeId: 'vol-b' }, 4);
     expect(vm().volumeIds).toEqual(['vol-a']);
   });
+
+  it('folds a storage change into the version only', () => {
+    const { ledger, vmId, vm } = setup();
+    ledger.emit(vmId, 'vm.volume-attached', { volumeId: 'vol-a' }, 1);
+    const before = vm();
+    ledger.emit(vmId, 'vm.storage-changed', { volumeId: 'vol-a', extraGb: 700 }, 2);
+    expect(vm()).toEqual({ ...before, rev: before.rev + 1 });
+  });
 });
 
 describe('projector: volumes and snapshots', () => {
@@ -360,6 +369,9 @@ describe('projector: volumes and snapshots', () => {
       31,
     );
     expect(ledger.row(snapId)).toMatchObject({ state: 'available', transitioning: 'no' });
+    const before = ledger.row(snapId);
+    ledger.emit(snapId, 'snapshot.clone-registered', { volumeId: 'vol-c' }, 32);
+    expect(ledger.row(snapId)).toEqual({ ...before, rev: before.rev + 1 });
   });
 });
 
