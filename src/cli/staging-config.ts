@@ -10,9 +10,10 @@
  * channels `<prefix>.…`, the ZooKeeper subtree `/cloudbed-<prefix>`, libvirt domains
  * `<prefix>-<host>-<vm id>` and ZFS datasets `<pool>/<prefix>-<node>-<volume id>`.
  */
+import { lineOf } from '../lib/yaml-lines.ts';
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve } from 'node:path';
-import { isMap, isScalar, LineCounter, parseDocument, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import {
   duration,
   formatPath,
@@ -357,39 +358,4 @@ export function nodeDatasetPrefix(config: Pick<StagingConfig, 'prefix'>, node: s
 /** Every control-plane process of the deployment, in start order. */
 export function processNames(config: Pick<StagingConfig, 'hosts'>): string[] {
   return ['api', 'mainloop', 'background', ...config.hosts.map((h) => `agent-${h.name}`)];
-}
-
-/** The 1-based line of the node at `path`, or of its nearest existing ancestor. */
-function lineOf(
-  root: YamlNode | null,
-  path: FieldPath,
-  lineCounter: LineCounter,
-): number | undefined {
-  let node: unknown = root;
-  let line: number | undefined;
-  const lineAt = (offset: number | undefined): void => {
-    if (offset !== undefined) line = lineCounter.linePos(offset).line;
-  };
-  lineAt((root as { range?: [number] } | null)?.range?.[0]);
-  for (const part of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === part);
-      if (pair === undefined) break;
-      lineAt((pair.key as { range?: [number] }).range?.[0]);
-      node = pair.value;
-    } else if (
-      node !== null &&
-      typeof node === 'object' &&
-      'items' in node &&
-      typeof part === 'number'
-    ) {
-      const item = (node as { items: unknown[] }).items[part];
-      if (item === undefined) break;
-      lineAt((item as { range?: [number] }).range?.[0]);
-      node = item;
-    } else {
-      break;
-    }
-  }
-  return line;
 }

@@ -4,7 +4,7 @@
  * with errors that name the file, the field (with its line) and the problem; nothing in a scenario
  * is executable code.
  */
-import { LineCounter, parseDocument, isScalar, isMap, type Node as YamlNode } from 'yaml';
+import { LineCounter, parseDocument } from 'yaml';
 import {
   ShapeError,
   duration,
@@ -22,6 +22,7 @@ import {
   type FieldPath,
 } from '../lib/shape.ts';
 import { SEED_MAX } from '../lib/prng.ts';
+import { lineOf } from '../lib/yaml-lines.ts';
 import { VERDICTS, type Verdict } from './verdict.ts';
 import {
   HOLDER_POINTS,
@@ -470,39 +471,4 @@ export function substitute(
     );
   }
   return value;
-}
-
-/** The 1-based line of the node at `path`, or of its nearest existing ancestor. */
-function lineOf(
-  root: YamlNode | null,
-  path: FieldPath,
-  lineCounter: LineCounter,
-): number | undefined {
-  let node: unknown = root;
-  let line: number | undefined;
-  const lineAt = (offset: number | undefined): void => {
-    if (offset !== undefined) line = lineCounter.linePos(offset).line;
-  };
-  lineAt((root as { range?: [number] } | null)?.range?.[0]);
-  for (const part of path) {
-    if (isMap(node)) {
-      const pair = node.items.find((item) => isScalar(item.key) && item.key.value === part);
-      if (pair === undefined) break;
-      lineAt((pair.key as { range?: [number] }).range?.[0]);
-      node = pair.value;
-    } else if (
-      node !== null &&
-      typeof node === 'object' &&
-      'items' in node &&
-      typeof part === 'number'
-    ) {
-      const item = (node as { items: unknown[] }).items[part];
-      if (item === undefined) break;
-      lineAt((item as { range?: [number] }).range?.[0]);
-      node = item;
-    } else {
-      break;
-    }
-  }
-  return line;
 }
