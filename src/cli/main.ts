@@ -7,6 +7,7 @@ import { UsageError } from './args.ts';
 import { runCommand, RUN_HELP } from './run.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { checkDeterminismCommand, CHECK_DETERMINISM_HELP } from './check-determinism.ts';
+import { fuzzCommand, FUZZ_HELP } from './fuzz.ts';
 import { TraceFileError } from './trace-file.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
 import { stagingCommand, STAGING_HELP } from './staging.ts';
@@ -21,6 +22,7 @@ Commands:
   run <scenario.yaml>                 run a scenario in the simulator and print its verdict
   replay <trace.jsonl>                re-run a recorded trace and check it reproduces exactly
   check-determinism <scenario.yaml>   run seeds twice each and report the first divergence
+  fuzz [--runs N] [--swarm]           run many random scenarios; shrink the first failure to a file
   serve [--port N]                    serve the API over HTTP with every component embedded
   staging up|down|status [--config F] run the control plane as OS processes on real services
   process <role> --config F           run one control-plane process against real services
@@ -40,6 +42,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   run: { help: RUN_HELP, run: runCommand },
   replay: { help: REPLAY_HELP, run: replayCommand },
   'check-determinism': { help: CHECK_DETERMINISM_HELP, run: checkDeterminismCommand },
+  fuzz: { help: FUZZ_HELP, run: fuzzCommand },
   serve: { help: SERVE_HELP, run: serveCommand },
   staging: { help: STAGING_HELP, run: stagingCommand },
   process: { help: PROCESS_HELP, run: processCommand },
