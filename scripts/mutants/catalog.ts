@@ -27,6 +27,8 @@ export type Probe =
       readonly property: 'convergence' | 'swarm' | 'fencing';
       readonly runs: number;
       readonly seed: number;
+      /** Most runs spent shrinking (liveness runs are slow: up to a few seconds each). */
+      readonly shrinkRuns: number;
     }
   | {
       /** The model-based property (src/sim/fuzz-model.ts), with a healthy or a lossy bus. */
@@ -84,7 +86,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'no-store-fence',
     description: 'the event store applies writes whose fencing token is older than one it has seen',
     patches: [storeFence],
-    probe: { kind: 'fuzz', property: 'fencing', runs: 500, seed: 1 },
+    probe: { kind: 'fuzz', property: 'fencing', runs: 1000, seed: 1, shrinkRuns: 250 },
     maxShrunkSize: 10,
   },
   {
@@ -98,7 +100,7 @@ export const MUTANTS: readonly Mutant[] = [
     name: 'no-fence',
     description: 'neither the store nor the agents check fencing tokens',
     patches: [storeFence, ...agentFences],
-    probe: { kind: 'fuzz', property: 'fencing', runs: 500, seed: 1 },
+    probe: { kind: 'fuzz', property: 'fencing', runs: 1000, seed: 1, shrinkRuns: 250 },
     maxShrunkSize: 10,
   },
   {
@@ -130,7 +132,7 @@ export const MUTANTS: readonly Mutant[] = [
         replace: 'if (row.nextAttemptAtMs !== null && sameGoal) // mutant: wait forever',
       },
     ],
-    probe: { kind: 'fuzz', property: 'swarm', runs: 500, seed: 1 },
+    probe: { kind: 'fuzz', property: 'swarm', runs: 500, seed: 1, shrinkRuns: 60 },
     maxShrunkSize: 10,
   },
   {
@@ -144,7 +146,7 @@ export const MUTANTS: readonly Mutant[] = [
         replace: 'this.nextSweepAtMs = Number.POSITIVE_INFINITY; // mutant: sweep once, at start',
       },
     ],
-    probe: { kind: 'fuzz', property: 'swarm', runs: 500, seed: 1 },
+    probe: { kind: 'fuzz', property: 'swarm', runs: 500, seed: 1, shrinkRuns: 60 },
     maxShrunkSize: 10,
   },
   {

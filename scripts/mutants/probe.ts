@@ -45,7 +45,7 @@ async function probeFuzz(probe: Extract<Probe, { kind: 'fuzz' }>): Promise<Outco
     seed: probe.seed,
     swarm: property.swarm,
     generator: property.generator,
-    shrinkRuns: 60,
+    shrinkRuns: probe.shrinkRuns,
     namePrefix: `mutant-${probe.property}`,
   });
   const failure = report.failure;

@@ -80,6 +80,9 @@ export const FUZZ_PROPERTIES = {
       minMainLoops: 2,
       maxMainLoops: 2,
       kinds: ['pause-holder', 'session-expire', 'adapters'],
+      // More frozen holders per case: a stale write needs one to freeze on a resource the other
+      // loop then takes over (measured: about twice as many cases catch a store without fencing).
+      maxFaults: 8,
     },
   },
 } as const satisfies Record<string, { swarm: boolean; generator: FuzzCaseOptions }>;

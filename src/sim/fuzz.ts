@@ -6,7 +6,10 @@
  * `cloudbed run` replays with the same trace hash.
  *
  * Generated cases shrink with fast-check (over the case arbitrary: fewer calls, fewer faults,
- * smaller topology); scenario files shrink by delta debugging (src/sim/fuzz-shrink.ts). "Fails the
+ * smaller topology, smaller numbers), then by delta debugging over the compiled scenario
+ * (src/sim/fuzz-shrink.ts), which removes single calls and faults while every other time stays
+ * put; scenario files shrink by delta debugging alone (their faults first by fast-check when
+ * drawn). fast-check's seed and path reproduce the case as fast-check left it. "Fails the
  * same way" means the same verdict as the first failure, so shrinking cannot slide from one bug
  * into another of a different kind. Shrinking has a budget of runs; past it the smallest failure so
  * far is the result.
@@ -91,7 +94,10 @@ export interface FuzzFailure {
   readonly size: ScenarioSize;
   /** Runs spent shrinking. */
   readonly shrinkRuns: number;
-  /** fast-check's seed and path of the counterexample (generated cases and drawn fault plans). */
+  /**
+   * fast-check's seed and path of its counterexample (generated cases and drawn fault plans):
+   * the case as fast-check left it, before the final delta debugging.
+   */
   readonly fastCheck: { readonly seed: number; readonly path: string } | undefined;
 }
 
@@ -226,8 +232,8 @@ async function searchWithFastCheck<T>(
   session: Session,
   arbitrary: fc.Arbitrary<T>,
   compile: (value: T, name: string | undefined) => { data: RawScenario; seed: number },
+  budget: number,
 ): Promise<{ first: Failing; last: Failing; path: string } | undefined> {
-  const budget = session.options.shrinkRuns ?? 300;
   let first: Failing | undefined;
   let last: Failing | undefined;
   let failingName: string | undefined;
@@ -291,22 +297,36 @@ async function fuzzGenerated(session: Session): Promise<FuzzReport> {
   const { options } = session;
   const prefix = options.namePrefix ?? 'fuzz';
   const arbitrary = fuzzCaseArb({ ...options.generator, swarm: options.swarm === true });
-  const found = await searchWithFastCheck(session, arbitrary, (value, name) => {
-    const data = toScenarioData(
-      value,
-      name ?? `${prefix}-s${options.seed}-r${session.runs + 1}`,
-      options.generator ?? {},
-    ) as unknown as RawScenario;
-    if (session.store !== 'memory') data['store'] = session.store;
-    return { data, seed: value.seed };
-  });
+  const found = await searchWithFastCheck(
+    session,
+    arbitrary,
+    (value, name) => {
+      const data = toScenarioData(
+        value,
+        name ?? `${prefix}-s${options.seed}-r${session.runs + 1}`,
+        options.generator ?? {},
+      ) as unknown as RawScenario;
+      if (session.store !== 'memory') data['store'] = session.store;
+      return { data, seed: value.seed };
+    },
+    fastCheckShare(session),
+  );
   if (found === undefined) return session.report(undefined);
+  // Then delta debugging on the compiled scenario: removing a call or a fault there keeps every
+  // other time exactly where it was, where removing it from the case re-anchors later faults.
+  const runIndex = session.runs;
+  const last = await shrinkData(session, found.last);
   return session.report(
-    failureOf(session, session.runs, found.first, found.last, {
+    failureOf(session, runIndex, found.first, last, {
       seed: options.seed,
       path: found.path,
     }),
   );
+}
+
+/** The part of the shrink budget fast-check gets when delta debugging follows: 60 %. */
+function fastCheckShare(session: Session): number {
+  return Math.ceil((session.options.shrinkRuns ?? 300) * 0.6);
 }
 
 /** The base file's topology and call times, which drawn faults are resolved against. */
@@ -339,10 +359,15 @@ async function fuzzBaseWithFaults(session: Session, base: RawScenario): Promise<
         return rest;
       })
     : base['workload'];
-  const found = await searchWithFastCheck(session, arbitrary, (value) => {
-    const faults = compileFaults(value.faults, facts.topology, facts.opTimesMs, 0);
-    return { data: { ...base, workload, seed: value.seed, faults }, seed: value.seed };
-  });
+  const found = await searchWithFastCheck(
+    session,
+    arbitrary,
+    (value) => {
+      const faults = compileFaults(value.faults, facts.topology, facts.opTimesMs, 0);
+      return { data: { ...base, workload, seed: value.seed, faults }, seed: value.seed };
+    },
+    fastCheckShare(session),
+  );
   if (found === undefined) return session.report(undefined);
   const runIndex = session.runs;
   const last = await shrinkData(session, found.last);
