@@ -15,46 +15,12 @@ import type { BusMessage } from '../../src/ports/bus.ts';
 import { SimBus } from '../../src/sim/sim-bus.ts';
 import { Simulation } from '../../src/sim/simulation.ts';
 import { quiesce } from '../../src/sim/quiesce.ts';
+import { settleIn as settleWithin, trackFailures } from '../support/sim-settle.ts';
 import type { Incarnation } from '../../src/sim/process.ts';
 import { busContract, type BusConnectOptions, type BusHarness } from './bus.contract.ts';
 
-/** Most events one settle may run: a livelock (events at one instant forever) fails instead of hanging. */
-const SETTLE_STEPS_MAX = 200_000;
-
 /** How far past "now" a settle may drive virtual time before it gives up. */
 const SETTLE_HORIZON_MS = 60_000;
-
-/** Records errors the simulation would turn into a crash verdict, so a test fails on them. */
-function trackFailures(sim: Simulation): unknown[] {
-  const failures: unknown[] = [];
-  const fail = sim.fail.bind(sim);
-  sim.fail = (error: unknown, where: string): void => {
-    failures.push(error);
-    fail(error, where);
-  };
-  return failures;
-}
-
-/** Steps the scheduler until `promise` settles; fails if the world goes idle or runs past the horizon. */
-async function settleIn<T>(sim: Simulation, failures: unknown[], promise: Promise<T>): Promise<T> {
-  let done = false;
-  const markDone = (): void => {
-    done = true;
-  };
-  promise.then(markDone, markDone);
-  await quiesce();
-  const deadline = sim.scheduler.now + SETTLE_HORIZON_MS;
-  for (let steps = 0; !done; steps++) {
-    if (steps >= SETTLE_STEPS_MAX) throw new Error(`not settled within ${SETTLE_STEPS_MAX} events`);
-    if (failures.length > 0) throw failures[0];
-    const next = sim.scheduler.peekTime();
-    if (next === undefined) throw new Error('the simulation went idle before the promise settled');
-    if (next > deadline) throw new Error(`not settled within ${SETTLE_HORIZON_MS} virtual ms`);
-    await sim.scheduler.step();
-  }
-  if (failures.length > 0) throw failures[0];
-  return promise;
-}
 
 /**
  * Runs settles one after another: two loops stepping one scheduler at once would each see the
@@ -83,7 +49,9 @@ function simHarness(seed: number): BusHarness {
   const prefixOf = (options?: BusConnectOptions): string =>
     options?.namespace === undefined ? '' : `${options.namespace}.`;
   let clients = 0;
-  const settle = serialized(<T>(promise: Promise<T>) => settleIn(sim, failures, promise));
+  const settle = serialized(<T>(promise: Promise<T>) =>
+    settleWithin(sim, failures, promise, SETTLE_HORIZON_MS),
+  );
   return {
     impl: {
       connect: (options) =>
@@ -173,7 +141,8 @@ describe('SimBus', () => {
     const sim = new Simulation({ seed: 3 });
     const failures = trackFailures(sim);
     const bus = new SimBus({ sim });
-    const settle = <T>(p: Promise<T>): Promise<T> => settleIn(sim, failures, p);
+    const settle = <T>(p: Promise<T>): Promise<T> =>
+      settleWithin(sim, failures, p, SETTLE_HORIZON_MS);
     const publisher = bus.busFor(idleIncarnation(sim, 'pub'));
     const received: BusMessage[] = [];
     const subProcess = sim.spawn('sub', () => new Promise<void>(() => {}));
@@ -200,7 +169,8 @@ describe('SimBus', () => {
     const sim = new Simulation({ seed: 4 });
     const failures = trackFailures(sim);
     const bus = new SimBus({ sim });
-    const settle = <T>(p: Promise<T>): Promise<T> => settleIn(sim, failures, p);
+    const settle = <T>(p: Promise<T>): Promise<T> =>
+      settleWithin(sim, failures, p, SETTLE_HORIZON_MS);
     const publisher = bus.busFor(idleIncarnation(sim, 'pub'));
     const received: { n: unknown; at: number }[] = [];
     const subProcess = sim.spawn('sub', () => new Promise<void>(() => {}));
@@ -229,7 +199,8 @@ describe('SimBus', () => {
     const sim = new Simulation({ seed: 5 });
     const failures = trackFailures(sim);
     const bus = new SimBus({ sim });
-    const settle = <T>(p: Promise<T>): Promise<T> => settleIn(sim, failures, p);
+    const settle = <T>(p: Promise<T>): Promise<T> =>
+      settleWithin(sim, failures, p, SETTLE_HORIZON_MS);
     const publisher = bus.busFor(idleIncarnation(sim, 'pub'));
     const subscriber = bus.busFor(idleIncarnation(sim, 'sub'));
     const received: string[] = [];
@@ -268,7 +239,8 @@ describe('SimBus', () => {
     const sim = new Simulation({ seed: 6, trace: { keepEntries: true } });
     const failures = trackFailures(sim);
     const bus = new SimBus({ sim });
-    const settle = <T>(p: Promise<T>): Promise<T> => settleIn(sim, failures, p);
+    const settle = <T>(p: Promise<T>): Promise<T> =>
+      settleWithin(sim, failures, p, SETTLE_HORIZON_MS);
     const subscriber = bus.busFor(idleIncarnation(sim, 'sub'), { prefix: 'p.' });
     const received: BusMessage[] = [];
     await settle(subscriber.subscribe('c', (m) => received.push(m)));
@@ -298,12 +270,13 @@ describe('SimBus', () => {
     const busTwo = new SimBus({ sim: two });
     const sub = busOne.busFor(idleIncarnation(one, 'sub'));
     const pub = busTwo.busFor(idleIncarnation(two, 'pub'));
-    await settleIn(
+    await settleWithin(
       one,
       [],
       sub.subscribe('c', () => {}),
+      SETTLE_HORIZON_MS,
     );
-    expect(await settleIn(two, [], pub.publish('c', { type: 'x' }))).toBe(0);
+    expect(await settleWithin(two, [], pub.publish('c', { type: 'x' }), SETTLE_HORIZON_MS)).toBe(0);
     busOne.close();
     busTwo.close();
   });

@@ -11,47 +11,12 @@ import type { Lease, LockSession, Locks } from '../../src/ports/locks.ts';
 import { PortError } from '../../src/ports/errors.ts';
 import { SimLockService } from '../../src/sim/sim-locks.ts';
 import { Simulation } from '../../src/sim/simulation.ts';
-import { quiesce } from '../../src/sim/quiesce.ts';
+import { settleIn as settleWithin, trackFailures } from '../support/sim-settle.ts';
 import type { SimProcess } from '../../src/sim/process.ts';
 import { locksContract, type LocksHarness } from './locks.contract.ts';
 
-/** Most events one settle may run: a livelock (events at one instant forever) fails instead of hanging. */
-const SETTLE_STEPS_MAX = 200_000;
-
 /** How far past "now" a settle may drive virtual time before it gives up. */
 const SETTLE_HORIZON_MS = 120_000;
-
-/** Records errors the simulation would turn into a crash verdict, so a test fails on them. */
-function trackFailures(sim: Simulation): unknown[] {
-  const failures: unknown[] = [];
-  const fail = sim.fail.bind(sim);
-  sim.fail = (error: unknown, where: string): void => {
-    failures.push(error);
-    fail(error, where);
-  };
-  return failures;
-}
-
-/** Steps the scheduler until `promise` settles; fails if the world goes idle or runs past the horizon. */
-async function settleIn<T>(sim: Simulation, failures: unknown[], promise: Promise<T>): Promise<T> {
-  let done = false;
-  const markDone = (): void => {
-    done = true;
-  };
-  promise.then(markDone, markDone);
-  await quiesce();
-  const deadline = sim.scheduler.now + SETTLE_HORIZON_MS;
-  for (let steps = 0; !done; steps++) {
-    if (steps >= SETTLE_STEPS_MAX) throw new Error(`not settled within ${SETTLE_STEPS_MAX} events`);
-    if (failures.length > 0) throw failures[0];
-    const next = sim.scheduler.peekTime();
-    if (next === undefined) throw new Error('the simulation went idle before the promise settled');
-    if (next > deadline) throw new Error(`not settled within ${SETTLE_HORIZON_MS} virtual ms`);
-    await sim.scheduler.step();
-  }
-  if (failures.length > 0) throw failures[0];
-  return promise;
-}
 
 /** A small world: a simulation, a lock service, and helpers to drive both from a test. */
 class World {
@@ -69,7 +34,9 @@ class World {
 
   /** Settles one promise at a time: two loops stepping one scheduler would never find quiescence. */
   settle<T>(promise: Promise<T>): Promise<T> {
-    const run = this.lane.then(() => settleIn(this.sim, this.failures, promise));
+    const run = this.lane.then(() =>
+      settleWithin(this.sim, this.failures, promise, SETTLE_HORIZON_MS),
+    );
     this.lane = run.catch(() => undefined);
     return run;
   }
