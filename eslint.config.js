@@ -1,11 +1,18 @@
 // ESLint for cloudbed: type-aware typescript-eslint rules, the determinism bans and the layer rules.
-// The layers (README, "Layout") point inward: lib <- model <- ports <- control <- sim/faults;
-// adapters implement ports; cli and tests wire concrete things together.
+// The layers (README, "Layout") point inward: lib <- model <- ports <- control <- faults <- sim
+// <- fuzz; adapters implement ports; staging wires control and adapters into OS processes; cli and
+// tests wire concrete things together.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
 /** Folders whose code must be deterministic: nondeterminism only through ports. */
-const DETERMINISTIC = ['src/model/**', 'src/control/**', 'src/sim/**', 'src/faults/**'];
+const DETERMINISTIC = [
+  'src/model/**',
+  'src/control/**',
+  'src/sim/**',
+  'src/faults/**',
+  'src/fuzz/**',
+];
 
 const determinismMessage =
   'nondeterminism enters only through ports (Clock, Random, Ids): see README "Determinism"';
@@ -102,21 +109,37 @@ const layer = (folder) => ({
 
 /** Per folder: which project layers it must not import. */
 const layerBans = {
-  'src/lib/**': ['model', 'ports', 'control', 'sim', 'faults', 'adapters', 'cli'],
-  'src/model/**': ['ports', 'control', 'sim', 'faults', 'adapters', 'cli'],
-  'src/ports/**': ['control', 'sim', 'faults', 'adapters', 'cli'],
-  'src/control/**': ['sim', 'faults', 'adapters', 'cli'],
-  'src/faults/**': ['sim', 'adapters', 'cli'],
-  'src/adapters/**': ['control', 'sim', 'faults', 'cli'],
-  'src/sim/**': ['cli'],
+  'src/lib/**': [
+    'model',
+    'ports',
+    'control',
+    'sim',
+    'faults',
+    'fuzz',
+    'adapters',
+    'staging',
+    'cli',
+  ],
+  'src/model/**': ['ports', 'control', 'sim', 'faults', 'fuzz', 'adapters', 'staging', 'cli'],
+  'src/ports/**': ['control', 'sim', 'faults', 'fuzz', 'adapters', 'staging', 'cli'],
+  'src/control/**': ['sim', 'faults', 'fuzz', 'adapters', 'staging', 'cli'],
+  'src/faults/**': ['sim', 'fuzz', 'adapters', 'staging', 'cli'],
+  'src/adapters/**': ['control', 'sim', 'faults', 'fuzz', 'staging', 'cli'],
+  'src/sim/**': ['fuzz', 'staging', 'cli'],
+  // The fuzzing and shrinking engine sits on top of the simulator; nothing below knows it.
+  'src/fuzz/**': ['staging', 'cli'],
+  // Staging runs the control plane on real services: beside the simulator, never inside it.
+  'src/staging/**': ['sim', 'faults', 'fuzz', 'cli'],
 };
 
 const layerConfigs = Object.entries(layerBans).map(([files, banned]) => {
   const deterministic = DETERMINISTIC.includes(files);
-  const isSim = files === 'src/sim/**';
+  // The simulator and the fuzzer above it host the in-process SQL store and Redis bus.
+  const isSim = files === 'src/sim/**' || files === 'src/fuzz/**';
+  const doesIo = ['src/adapters/**', 'src/lib/**', 'src/staging/**'].includes(files);
   const paths = [
     ...(deterministic ? nondeterministicModules : []),
-    ...(files === 'src/adapters/**' || files === 'src/lib/**' ? [] : realDrivers),
+    ...(doesIo ? [] : realDrivers),
     ...(deterministic && !isSim ? inProcessDrivers : []),
   ];
   const patterns = [

@@ -28,7 +28,7 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { MUTANTS, type Mutant, type Patch, type Probe } from './mutants/catalog.ts';
 import type { ProbeOutcome } from './mutants/probe.ts';
-import { RACE_WORLD_SETUP, settledWorld } from '../src/sim/fuzz-races.ts';
+import { RACE_WORLD_SETUP, settledWorld } from '../src/fuzz/races.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 

@@ -1,7 +1,7 @@
 // Goal: every failure ever shrunk into scenarios/regressions/ stays fixed, forever.
 // Method: each YAML file there runs with the seed and store it stores (its `seed`, `store`) and
 // must end with its expected verdict (`expect.verdict`). A file whose `# recorded:` line
-// (src/sim/fuzz.ts, recordedRunOf) records a run with that same verdict, seed and store must also
+// (src/fuzz/fuzz.ts, recordedRunOf) records a run with that same verdict, seed and store must also
 // reproduce that run's trace hash exactly: such a file pins a run, not only its outcome. Files
 // written from a failure record the failing run; once fixed they end `ok` and only the verdict
 // is checked.
@@ -9,7 +9,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { recordedRunOf } from '../src/sim/fuzz.ts';
+import { recordedRunOf } from '../src/fuzz/fuzz.ts';
 import { runScenario } from '../src/sim/run-scenario.ts';
 import { parseScenario } from '../src/sim/scenario.ts';
 

@@ -5,8 +5,8 @@
  * control plane breaks the mutant instead of letting it pass silently.
  *
  * Each mutant names one property of `npm test` (same definitions, same kind of run): the fuzz
- * properties of src/sim/fuzz-scenario.ts (FUZZ_PROPERTIES), the model-based property of
- * src/sim/fuzz-model.ts, or a race property of src/sim/fuzz-races.ts. Nothing here touches the
+ * properties of src/fuzz/cases.ts (FUZZ_PROPERTIES), the model-based property of
+ * src/fuzz/model-based.ts, or a race property of src/fuzz/races.ts. Nothing here touches the
  * real src/: scripts/mutants.ts applies the patches to a copy.
  */
 
@@ -22,7 +22,7 @@ export interface Patch {
 /** Which property runs against a mutant, and how many cases it may try. */
 export type Probe =
   | {
-      /** A fuzz property over generated scenarios (src/sim/fuzz.ts). */
+      /** A fuzz property over generated scenarios (src/fuzz/fuzz.ts). */
       readonly kind: 'fuzz';
       readonly property: 'convergence' | 'swarm' | 'fencing';
       readonly runs: number;
@@ -31,14 +31,14 @@ export type Probe =
       readonly shrinkRuns: number;
     }
   | {
-      /** The model-based property (src/sim/fuzz-model.ts), with a healthy or a lossy bus. */
+      /** The model-based property (src/fuzz/model-based.ts), with a healthy or a lossy bus. */
       readonly kind: 'model';
       readonly lossyBus: boolean;
       readonly runs: number;
       readonly seed: number;
     }
   | {
-      /** A race property under fc.scheduler (src/sim/fuzz-races.ts). */
+      /** A race property under fc.scheduler (src/fuzz/races.ts). */
       readonly kind: 'race';
       readonly race: 'mainloop' | 'agent';
       readonly runs: number;

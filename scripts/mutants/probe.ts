@@ -11,10 +11,10 @@
  * from its YAML, replays with the same verdict and trace hash.
  */
 import { readFile } from 'node:fs/promises';
-import { fuzz, regressionYaml } from '../../src/sim/fuzz.ts';
-import { FUZZ_PROPERTIES } from '../../src/sim/fuzz-scenario.ts';
-import { checkModel, LOSSY_BUS } from '../../src/sim/fuzz-model.ts';
-import { checkRaces, type SettledWorld } from '../../src/sim/fuzz-races.ts';
+import { fuzz, regressionYaml } from '../../src/fuzz/fuzz.ts';
+import { FUZZ_PROPERTIES } from '../../src/fuzz/cases.ts';
+import { checkModel, LOSSY_BUS } from '../../src/fuzz/model-based.ts';
+import { checkRaces, type SettledWorld } from '../../src/fuzz/races.ts';
 import { parseScenario } from '../../src/sim/scenario.ts';
 import { runScenario } from '../../src/sim/run-scenario.ts';
 import type { Probe } from './catalog.ts';

@@ -1,7 +1,7 @@
 /**
  * `cloudbed fuzz`: runs many seeds of random scenarios (or of one scenario file), shows progress,
  * and at the first failure shrinks it, writes the shrunk scenario under scenarios/regressions/ and
- * prints the command that replays it. The work is src/sim/fuzz.ts; this file is wiring: options,
+ * prints the command that replays it. The work is src/fuzz/fuzz.ts; this file is wiring: options,
  * the progress display, timing and the file.
  *
  * The fuzzer (and fast-check with it) is loaded only when a fuzz session starts, so the other
@@ -12,8 +12,8 @@ import { join } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { intOption, parse, UsageError } from './args.ts';
 import { loadScenario, storeOption } from './scenario-file.ts';
-import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzRunInfo } from '../sim/fuzz.ts';
-import type { RawScenario } from '../sim/fuzz-shrink.ts';
+import type { FuzzFailure, FuzzOptions, FuzzReport, FuzzRunInfo } from '../fuzz/fuzz.ts';
+import type { RawScenario } from '../fuzz/shrink.ts';
 import { exitCodeFor, VERDICTS } from '../sim/verdict.ts';
 import { STORES, type StoreKind } from '../sim/scenario.ts';
 import { verdictLine } from './run.ts';
@@ -250,8 +250,8 @@ export async function fuzzWithRegression(
 /** The fuzzer's modules, loaded on first use. */
 async function loadFuzzer() {
   const [engine, scenario] = await Promise.all([
-    import('../sim/fuzz.ts'),
-    import('../sim/fuzz-scenario.ts'),
+    import('../fuzz/fuzz.ts'),
+    import('../fuzz/cases.ts'),
   ]);
   return {
     fuzz: engine.fuzz,

@@ -126,6 +126,51 @@ describe('layer rules', () => {
   });
 });
 
+describe('the fuzz and staging layers', () => {
+  it('rejects an import of src/fuzz from src/sim: the fuzzer sits on top of the simulator', async () => {
+    const messages = await lint(
+      `${header}import { fuzz } from '../fuzz/fuzz.ts';\nexport const f = fuzz;\n`,
+      'src/sim/__lint_probe__.ts',
+    );
+    expectReported(messages, 'no-restricted-imports', /must not import src\/fuzz/);
+  });
+
+  it('rejects an import of src/staging from src/control and src/sim', async () => {
+    const code = `${header}import { purge } from '../staging/purge.ts';\nexport const p = purge;\n`;
+    expectReported(
+      await lint(code, 'src/control/__lint_probe__.ts'),
+      'no-restricted-imports',
+      /must not import src\/staging/,
+    );
+    expectReported(
+      await lint(code, 'src/sim/__lint_probe__.ts'),
+      'no-restricted-imports',
+      /must not import src\/staging/,
+    );
+  });
+
+  it('rejects an import of src/sim or src/cli from src/staging, and accepts real I/O there', async () => {
+    const messages = await lint(
+      `${header}import { readFileSync } from 'node:fs';\n` +
+        `import { Simulation } from '../sim/simulation.ts';\n` +
+        `import { main } from '../cli/main.ts';\n` +
+        `export const parts = [readFileSync, Simulation, main];\n`,
+      'src/staging/__lint_probe__.ts',
+    );
+    expectReported(messages, 'no-restricted-imports', /must not import src\/sim/);
+    expectReported(messages, 'no-restricted-imports', /must not import src\/cli/);
+    expect(describeMessages(messages).filter((m) => m.includes("'node:fs'"))).toEqual([]);
+  });
+
+  it('bans the wall clock in src/fuzz, as in the simulator', async () => {
+    const messages = await lint(
+      `${header}export const now = (): number => Date.now();\n`,
+      'src/fuzz/__lint_probe__.ts',
+    );
+    expectReported(messages, 'no-restricted-properties', /Date\.now/);
+  });
+});
+
 describe('the bans are per folder', () => {
   it('accepts the wall clock and real I/O in src/adapters, not in src/control', async () => {
     const code =

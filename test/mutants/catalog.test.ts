@@ -8,7 +8,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { MUTANTS } from '../../scripts/mutants/catalog.ts';
-import { FUZZ_PROPERTIES } from '../../src/sim/fuzz-scenario.ts';
+import { FUZZ_PROPERTIES } from '../../src/fuzz/cases.ts';
 
 describe('the mutant catalogue', () => {
   it('has distinct names and at least one patch per mutant', () => {

@@ -3,13 +3,13 @@
 // sessions are expired outright, while flaky agent ports keep work open long enough for a stale
 // holder to wake up and act. No write with a stale token may be applied, and no agent may act on
 // a command older than one it already applied; the cloud must still converge.
-// Method: `fuzz` over the `fencing` property of FUZZ_PROPERTIES (src/sim/fuzz-scenario.ts). The
+// Method: `fuzz` over the `fencing` property of FUZZ_PROPERTIES (src/fuzz/cases.ts). The
 // mutants run (npm run test:mutants) proves this property catches a store or agents without the
 // fencing check. A failure is shrunk, written under scenarios/regressions/ and fails the test.
 // Budget: 250 runs (~15 s on two cores).
 import { describe, expect, it } from 'vitest';
 import { fuzzWithRegression } from '../../src/cli/fuzz.ts';
-import { FUZZ_PROPERTIES } from '../../src/sim/fuzz-scenario.ts';
+import { FUZZ_PROPERTIES } from '../../src/fuzz/cases.ts';
 
 describe('lock holders frozen past their session, with flaky ports', () => {
   it('never apply a stale write or command, and converge once the faults heal', async () => {

@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { fuzzWithRegression } from '../../src/cli/fuzz.ts';
-import { recordedRunOf } from '../../src/sim/fuzz.ts';
+import { recordedRunOf } from '../../src/fuzz/fuzz.ts';
 import { parseScenario } from '../../src/sim/scenario.ts';
 import { runScenario } from '../../src/sim/run-scenario.ts';
 

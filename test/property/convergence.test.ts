@@ -3,7 +3,7 @@
 // under random faults of every kind (crashes, pauses, frozen lock holders, bus and session faults,
 // host crashes, hangs and isolation, flaky adapters and database, lost expiry notices), every run
 // stays safe while the faults strike and, once they heal, settles within its budget.
-// Method: `fuzz` (src/sim/fuzz.ts) draws scenarios from the `convergence` property of
+// Method: `fuzz` (src/fuzz/fuzz.ts) draws scenarios from the `convergence` property of
 // FUZZ_PROPERTIES on small topologies, runs each on the memory store with the safety checkers after
 // every step, and shrinks the first failure. A failure writes its shrunk scenario under
 // scenarios/regressions/ (replay it with the command in the message) and fails the test.
@@ -11,7 +11,7 @@
 // explores further.
 import { describe, expect, it } from 'vitest';
 import { fuzzWithRegression } from '../../src/cli/fuzz.ts';
-import { FUZZ_PROPERTIES } from '../../src/sim/fuzz-scenario.ts';
+import { FUZZ_PROPERTIES } from '../../src/fuzz/cases.ts';
 
 describe('random workloads under random faults', () => {
   it('stay safe and converge once the faults heal', async () => {

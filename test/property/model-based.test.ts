@@ -4,7 +4,7 @@
 // settling, the actual cloud equals the model: each live VM in the asked state on its one host,
 // volumes and snapshots on their node with the right size and attachment, nothing deleted left
 // anywhere, and no resource whose last command failed.
-// Method: fc.commands over src/sim/fuzz-model.ts: sequences of up to 16 calls (creates, actions,
+// Method: fc.commands over src/fuzz/model-based.ts: sequences of up to 16 calls (creates, actions,
 // deletes, snapshots, restores, clones, attaches, grows, waits and settles) run inside one
 // simulation per case, with the safety checkers after every step. Once on a healthy bus, once on
 // a lossy one (drops, duplicates, delays): commands are then re-sent and delivered twice, which
@@ -12,7 +12,7 @@
 // command listing and fast-check's seed and path (replay: checkModel({ seed, path, runs: 1 })).
 // Budget: 120 + 120 cases at about 60 ms each (~15 s on two cores).
 import { describe, expect, it } from 'vitest';
-import { checkModel, LOSSY_BUS, type ModelReport } from '../../src/sim/fuzz-model.ts';
+import { checkModel, LOSSY_BUS, type ModelReport } from '../../src/fuzz/model-based.ts';
 
 function explain(report: ModelReport): string | undefined {
   const failure = report.failure;

@@ -3,7 +3,7 @@
 // requests on related resources, (2) two main loops reconciling the same resources, (3) a compute
 // agent handling several commands (and duplicates) for one VM.
 // Method: fc.scheduler decides when every port call of the code under test takes effect and when
-// its answer arrives (src/sim/fuzz-races.ts), and shrinks the order of a failing case.
+// its answer arrives (src/fuzz/races.ts), and shrinks the order of a failing case.
 // (1) A small cloud is brought to rest once in the simulator (vm1 stopped with extra volumes x 600
 // GB and y 500 GB, vm2 stopped, free volumes v3 100 GB with snapshot s1, and v4 200 GB); each case
 // copies its log into a fresh store and sends 2–3 requests at once to the real API over it. The
@@ -28,7 +28,7 @@ import {
   settledWorld,
   storeWith,
   type SettledWorld,
-} from '../../src/sim/fuzz-races.ts';
+} from '../../src/fuzz/races.ts';
 
 interface Request {
   readonly label: string;

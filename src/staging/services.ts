@@ -8,8 +8,8 @@ import { connect } from 'node:net';
 import { Redis } from 'ioredis';
 import { runCommand } from '../adapters/exec.ts';
 import { createPostgresDriver } from '../adapters/postgres-driver.ts';
-import type { StagingConfig } from './staging-config.ts';
-import { domainTypeOf } from './staging-wiring.ts';
+import type { StagingConfig } from './config.ts';
+import { domainTypeOf } from './wiring.ts';
 
 /** How long one probe may take, ms. */
 export const PROBE_TIMEOUT_MS = 5_000;

@@ -20,9 +20,9 @@ import {
   schemaName,
   zookeeperRoot,
   type StagingConfig,
-} from './staging-config.ts';
-import { pause } from './staging-processes.ts';
-import { openDriver } from './staging-wiring.ts';
+} from './config.ts';
+import { pause } from './supervisor.ts';
+import { openDriver } from './wiring.ts';
 
 /** One purge step's outcome. */
 export interface PurgeStep {

@@ -17,7 +17,7 @@ import {
   schemaName,
   StagingConfigError,
   zookeeperRoot,
-} from '../../src/cli/staging-config.ts';
+} from '../../../src/staging/config.ts';
 
 const EXAMPLE = 'staging/staging.example.yaml';
 const dir = mkdtempSync(join(tmpdir(), 'cloudbed-staging-config-'));

@@ -15,9 +15,9 @@ import {
   MemoryLedger,
   stagingHypervisor,
   stagingStorage,
-} from '../../src/cli/staging-hosts.ts';
-import type { DomainInfo, DomainSpec, Hypervisor } from '../../src/ports/hypervisor.ts';
-import { StorageError, type DatasetInfo, type Storage } from '../../src/ports/storage.ts';
+} from '../../../src/staging/hosts.ts';
+import type { DomainInfo, DomainSpec, Hypervisor } from '../../../src/ports/hypervisor.ts';
+import { StorageError, type DatasetInfo, type Storage } from '../../../src/ports/storage.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloudbed-staging-hosts-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));

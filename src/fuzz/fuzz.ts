@@ -1,5 +1,5 @@
 /**
- * The fuzzer: runs many scenarios — random ones (src/sim/fuzz-scenario.ts), or one scenario file
+ * The fuzzer: runs many scenarios — random ones (src/fuzz/cases.ts), or one scenario file
  * under many seeds, optionally with random fault plans — and at the first run that does not end
  * with its expected verdict, stops and shrinks it to a small scenario that fails the same way.
  * The result carries the shrunk scenario as data, ready to be written as a regression file that
@@ -7,7 +7,7 @@
  *
  * Generated cases shrink with fast-check (over the case arbitrary: fewer calls, fewer faults,
  * smaller topology, smaller numbers), then by delta debugging over the compiled scenario
- * (src/sim/fuzz-shrink.ts), which removes single calls and faults while every other time stays
+ * (src/fuzz/shrink.ts), which removes single calls and faults while every other time stays
  * put; scenario files shrink by delta debugging alone (their faults first by fast-check when
  * drawn). fast-check's seed and path reproduce the case as fast-check left it. "Fails the
  * same way" means the same verdict as the first failure, so shrinking cannot slide from one bug
@@ -19,10 +19,10 @@
  */
 import fc from 'fast-check';
 import { assert } from '../lib/assert.ts';
-import { runScenario } from './run-scenario.ts';
-import { toScenario, type StoreKind } from './scenario.ts';
-import type { RunResult } from './simulation.ts';
-import { VERDICTS, type Verdict } from './verdict.ts';
+import { runScenario } from '../sim/run-scenario.ts';
+import { toScenario, type StoreKind } from '../sim/scenario.ts';
+import type { RunResult } from '../sim/simulation.ts';
+import { VERDICTS, type Verdict } from '../sim/verdict.ts';
 import {
   describeSize,
   fuzzCaseArb,
@@ -31,9 +31,9 @@ import {
   toScenarioData,
   type FuzzCaseOptions,
   type ScenarioSize,
-} from './fuzz-scenario.ts';
-import { compileFaults, faultPlanArb, type FaultPlanOptions } from './fuzz-faults.ts';
-import { shrinkScenarioData, type RawScenario } from './fuzz-shrink.ts';
+} from './cases.ts';
+import { compileFaults, faultPlanArb, type FaultPlanOptions } from './fault-plans.ts';
+import { shrinkScenarioData, type RawScenario } from './shrink.ts';
 import { SEED_MAX } from '../lib/prng.ts';
 
 /** One finished run, as reported to {@link FuzzOptions.onRun}. */

@@ -17,8 +17,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { ProcessRole } from './process.ts';
-import type { StagingConfig } from './staging-config.ts';
+import type { ProcessRole } from './roles.ts';
+import type { StagingConfig } from './config.ts';
 
 /** How a named process is started. */
 export interface ProcessSpec {

@@ -2,7 +2,7 @@
  * The real ports of a staging deployment, built from its staging file: the SQL event store on
  * PostgreSQL (schema `cloudbed_<prefix>`), the Redis bus (channels `<prefix>.…`), ZooKeeper locks
  * (under `/cloudbed-<prefix>`), and per host the libvirt hypervisor and the ZFS storage behind the
- * staging decorators of staging-hosts.ts. `cloudbed process` wires one control-plane process from
+ * staging decorators of hosts.ts. `cloudbed process` wires one control-plane process from
  * these; `cloudbed staging` uses them to migrate, bootstrap, register hosts and purge.
  */
 import { accessSync, constants } from 'node:fs';
@@ -32,8 +32,8 @@ import {
   type DomainType,
   type StagingConfig,
   type StagingHost,
-} from './staging-config.ts';
-import { diskPathsOn, MemoryLedger, stagingHypervisor, stagingStorage } from './staging-hosts.ts';
+} from './config.ts';
+import { diskPathsOn, MemoryLedger, stagingHypervisor, stagingStorage } from './hosts.ts';
 
 /** A PostgreSQL driver for the run's database. */
 export function openDriver(config: StagingConfig, applicationName: string): SqlDriver {

@@ -1,6 +1,6 @@
 /**
- * Random scenarios as data: a small topology, a random workload (src/sim/fuzz-workload.ts) and a
- * random fault plan (src/sim/fuzz-faults.ts), drawn together by one fast-check arbitrary and
+ * Random scenarios as data: a small topology, a random workload (src/fuzz/workload.ts) and a
+ * random fault plan (src/fuzz/fault-plans.ts), drawn together by one fast-check arbitrary and
  * compiled to the plain object a scenario YAML file holds. The object is what runs (through
  * `toScenario`) and what is written out when a case fails, so a written file replays the run
  * exactly.
@@ -12,8 +12,8 @@
  */
 import fc from 'fast-check';
 import { stringify } from 'yaml';
-import type { Verdict } from './verdict.ts';
-import type { StoreKind } from './scenario.ts';
+import type { Verdict } from '../sim/verdict.ts';
+import type { StoreKind } from '../sim/scenario.ts';
 import { SEED_MAX } from '../lib/prng.ts';
 import {
   compileWorkload,
@@ -21,14 +21,14 @@ import {
   type WorkloadArbOptions,
   type WorkloadOp,
   type WorkloadStepData,
-} from './fuzz-workload.ts';
+} from './workload.ts';
 import {
   compileFaults,
   faultPlanArb,
   type FaultPlan,
   type FaultPlanOptions,
   type FaultsData,
-} from './fuzz-faults.ts';
+} from './fault-plans.ts';
 
 /** A drawn topology. */
 export interface TopologyDraw {

@@ -19,9 +19,9 @@
  * awaits an API answer that the simulated network delivers), so everything stays deterministic.
  */
 import fc from 'fast-check';
-import { Checkers } from './checkers.ts';
-import { basicAuth, createCloud, SIM_API_ORIGIN, type Cloud } from './cloud.ts';
-import { Simulation, type RunResult } from './simulation.ts';
+import { Checkers } from '../sim/checkers.ts';
+import { basicAuth, createCloud, SIM_API_ORIGIN, type Cloud } from '../sim/cloud.ts';
+import { Simulation, type RunResult } from '../sim/simulation.ts';
 import { createBusFaults } from '../faults/bus-faults.ts';
 import {
   datasetName,

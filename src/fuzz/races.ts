@@ -32,8 +32,8 @@ import {
 import type { Lease, LockSession, Locks } from '../ports/locks.ts';
 import type { EventStore, StoredEvent } from '../ports/event-store.ts';
 import type { Runtime } from '../ports/runtime.ts';
-import { basicAuth, SIM_API_ORIGIN } from './cloud.ts';
-import { withCloud } from './fuzz-model.ts';
+import { basicAuth, SIM_API_ORIGIN } from '../sim/cloud.ts';
+import { withCloud } from './model-based.ts';
 
 /** A settled cloud's log and the ids of what its setup created, by name. */
 export interface SettledWorld {

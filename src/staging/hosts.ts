@@ -16,7 +16,7 @@
  *   small pool), reports the node's declared pool size, and names datasets on the control plane's
  *   pool name (`cloudbed/<volume>`) whatever the real pool is called.
  *
- * Only the staging wiring (src/cli/process.ts) uses these; a real deployment with one host per
+ * Only the staging wiring (wiring.ts, for the roles of roles.ts) uses these; a real deployment with one host per
  * machine runs the adapters as they are.
  */
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';

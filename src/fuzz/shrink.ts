@@ -7,7 +7,7 @@
  * A candidate that is not a valid scenario any more (a step removed whose saved id a later step
  * uses) is simply not taken; it costs no run.
  */
-import { RATE_BLOCKS } from './fuzz-scenario.ts';
+import { RATE_BLOCKS } from './cases.ts';
 
 /** Scenario data as read from YAML: only `workload` and `faults` are touched. */
 export type RawScenario = Record<string, unknown>;

@@ -1,0 +1,250 @@
+/**
+ * One control-plane process for real: the API as an HTTP server on 127.0.0.1, the main loop, the
+ * background service, or the agent of one compute host or storage node, against the services a
+ * staging file names. The code that runs is exactly the simulator's (src/control); only the ports
+ * differ (wiring.ts). `cloudbed process` runs one of these in the foreground; a staging deployment
+ * runs one per process, detached (supervisor.ts).
+ *
+ * Crash-only: a start after a crash is a normal start. SIGTERM or SIGINT stops the process
+ * gracefully (bounded: after {@link STOP_GRACE_MS} it exits anyway); a bug (a failed assertion)
+ * ends it with exit code 1.
+ */
+import { startHttpServer } from '../adapters/http-server.ts';
+import { createSystemRuntime } from '../adapters/system-runtime.ts';
+import { runComputeAgent } from '../control/agents/compute-agent.ts';
+import { runStorageAgent } from '../control/agents/storage-agent.ts';
+import { createApi } from '../control/api/api.ts';
+import { runBackground } from '../control/background/background.ts';
+import { runMainLoop } from '../control/mainloop/main-loop.ts';
+import type { HostRow } from '../model/resources.ts';
+import type { EventStore } from '../ports/event-store.ts';
+import type { Runtime } from '../ports/runtime.ts';
+import type { StagingConfig, StagingHost } from './config.ts';
+import {
+  domainTypeOf,
+  openBus,
+  openHypervisor,
+  openLocks,
+  openStorage,
+  openStore,
+} from './wiring.ts';
+
+/** The roles a control-plane process can play. */
+export const PROCESS_ROLES = [
+  'api',
+  'mainloop',
+  'background',
+  'compute-agent',
+  'storage-agent',
+] as const;
+
+/** One kind of control-plane process. */
+export type ProcessRole = (typeof PROCESS_ROLES)[number];
+
+/** How long a graceful stop may take before the process exits anyway, ms. */
+export const STOP_GRACE_MS = 10_000;
+
+/** Attempts, one second apart, to find an agent's host row when the store is briefly away. */
+const HOST_LOOKUP_ATTEMPTS = 10;
+
+/** The process name of a role (and host): `api`, `mainloop`, `background`, `agent-<host>`. */
+export function processName(role: ProcessRole, host?: string): string {
+  return role === 'compute-agent' || role === 'storage-agent' ? `agent-${host ?? ''}` : role;
+}
+
+/** Runs one process until a signal stops it. Resolves to the exit code. */
+export async function runProcess(
+  config: StagingConfig,
+  role: ProcessRole,
+  host: StagingHost | undefined,
+): Promise<number> {
+  const name = processName(role, host?.name);
+  const runtime = createSystemRuntime({ process: name });
+  const stop = new AbortController();
+  const onSignal = (signal: string) => () => {
+    runtime.log.info('process.stopping', { signal });
+    stop.abort();
+  };
+  const onTerm = onSignal('SIGTERM');
+  const onInt = onSignal('SIGINT');
+  process.on('SIGTERM', onTerm);
+  process.on('SIGINT', onInt);
+  runtime.log.info('process.starting', { role, pid: process.pid, prefix: config.prefix });
+
+  const closers: (() => Promise<unknown>)[] = [];
+  const closeAll = async (): Promise<void> => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+  };
+  let code = 0;
+  try {
+    const store = await openStore(config, name);
+    closers.push(() => store.close());
+    const bus = openBus(config, runtime.log);
+    closers.push(() => bus.close());
+    const body = await startRole(config, role, host, { runtime, store, bus, signal: stop.signal });
+    closers.push(body.close);
+    runtime.log.info('process.started', body.fields);
+    // The role runs until it returns (stopped) or rejects (a bug); a signal ends the wait too.
+    await Promise.race([body.done, aborted(stop.signal)]);
+    if (stop.signal.aborted) {
+      const finished = await Promise.race([
+        body.done.then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), STOP_GRACE_MS)),
+      ]);
+      if (!finished) runtime.log.warn('process.stop-timeout', { graceMs: STOP_GRACE_MS });
+    } else {
+      runtime.log.warn('process.ended', { reason: 'the role returned without a stop signal' });
+      code = 1;
+    }
+  } catch (error) {
+    runtime.log.warn('process.failed', {
+      error: error instanceof Error ? (error.stack ?? error.message) : String(error),
+    });
+    process.stderr.write(
+      `cloudbed process ${name}: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
+    code = 1;
+  } finally {
+    process.off('SIGTERM', onTerm);
+    process.off('SIGINT', onInt);
+    await Promise.race([
+      closeAll(),
+      new Promise((resolve) => setTimeout(resolve, STOP_GRACE_MS).unref()),
+    ]);
+  }
+  runtime.log.info('process.exit', { code });
+  return code;
+}
+
+/** What every role gets. */
+interface RoleDeps {
+  readonly runtime: Runtime;
+  readonly store: EventStore;
+  readonly bus: ReturnType<typeof openBus>;
+  readonly signal: AbortSignal;
+}
+
+/** A started role: settles when it ends; `close` releases what it opened beyond the shared ports. */
+interface RoleBody {
+  readonly done: Promise<void>;
+  readonly close: () => Promise<unknown>;
+  readonly fields: Record<string, unknown>;
+}
+
+async function startRole(
+  config: StagingConfig,
+  role: ProcessRole,
+  host: StagingHost | undefined,
+  deps: RoleDeps,
+): Promise<RoleBody> {
+  const { runtime, store, bus, signal } = deps;
+  const nothing = (): Promise<void> => Promise.resolve();
+  switch (role) {
+    case 'api': {
+      const api = createApi({ runtime, store, bus });
+      const server = await startHttpServer({
+        host: '127.0.0.1',
+        port: config.api.port,
+        handle: (request) => api.handle(request),
+      });
+      return {
+        done: aborted(signal),
+        close: () => server.close(),
+        fields: { url: `${server.url}/v1` },
+      };
+    }
+    case 'mainloop': {
+      const locks = openLocks(config);
+      return {
+        done: runMainLoop({
+          runtime,
+          store,
+          bus,
+          locks,
+          options: { instance: 'mainloop', sweepIntervalMs: config.mainLoop.sweepIntervalMs },
+          shouldStop: () => signal.aborted,
+        }),
+        close: () => locks.close(),
+        fields: {},
+      };
+    }
+    case 'background':
+      return { done: runBackground({ runtime, store, bus, signal }), close: nothing, fields: {} };
+    case 'compute-agent': {
+      if (host?.kind !== 'compute') throw new Error('compute-agent needs a compute host');
+      const hostId = await hostIdOf(store, runtime, host.name, 'compute');
+      const hypervisor = openHypervisor(config, host);
+      return {
+        done: runComputeAgent({
+          runtime,
+          hostId,
+          hypervisor,
+          bus,
+          store,
+          signal,
+          options: {
+            inventoryIntervalMs: config.agents.inventoryIntervalMs,
+            shutdownTimeoutMs: config.agents.shutdownTimeoutMs,
+          },
+        }),
+        close: () => hypervisor.close(),
+        fields: { hostId, domainType: domainTypeOf(config) },
+      };
+    }
+    case 'storage-agent': {
+      if (host?.kind !== 'storage') throw new Error('storage-agent needs a storage host');
+      const hostId = await hostIdOf(store, runtime, host.name, 'storage');
+      const storage = openStorage(config, host);
+      return {
+        done: runStorageAgent({
+          runtime,
+          hostId,
+          storage,
+          bus,
+          store,
+          signal,
+          options: { inventoryIntervalMs: config.agents.inventoryIntervalMs },
+        }),
+        close: () => storage.close(),
+        fields: { hostId, pool: config.zfs.pool },
+      };
+    }
+  }
+}
+
+/**
+ * The id of the live host row named `name` (registered by `cloudbed staging up`). Retries while the
+ * store is unreachable; a host that is not registered is an error naming the fix.
+ */
+async function hostIdOf(
+  store: EventStore,
+  runtime: Runtime,
+  name: string,
+  kind: 'compute' | 'storage',
+): Promise<string> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      const rows = (await store.list({ type: 'host' })).map((p) => p.data as unknown as HostRow);
+      const row = rows.find((h) => h.name === name && h.kind === kind && h.removed === null);
+      if (row === undefined)
+        throw new Error(
+          `${kind} host '${name}' is not registered in the database: run 'cloudbed staging up' first`,
+        );
+      return row.id;
+    } catch (error) {
+      if (!(error instanceof Error && 'retryable' in error && error.retryable === true))
+        throw error;
+      if (attempt >= HOST_LOOKUP_ATTEMPTS) throw error;
+      runtime.log.warn('process.host-lookup-failed', { attempt, error: error.message });
+      await runtime.clock.sleep(1_000);
+    }
+  }
+}
+
+/** Resolves when `signal` aborts. */
+function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve();
+  return new Promise((resolve) =>
+    signal.addEventListener('abort', () => resolve(), { once: true }),
+  );
+}
