@@ -1,5 +1,5 @@
 /** Reading scenario files from disk for the CLI, with one-line errors naming the file. */
-import { readFile } from 'node:fs/promises';
+import { readDataFile } from '../lib/read-data-file.ts';
 import {
   parseScenario,
   ScenarioError,
@@ -15,20 +15,9 @@ export interface LoadedScenario {
   readonly scenario: Scenario;
 }
 
+/** Reads and validates the scenario file at `file`; errors are {@link ScenarioError}s. */
 export async function loadScenario(file: string): Promise<LoadedScenario> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const problem =
-      code === 'ENOENT'
-        ? 'no such file'
-        : code === 'EISDIR'
-          ? 'is a directory, not a scenario file'
-          : `cannot read (${code ?? String(error)})`;
-    throw new ScenarioError(file, undefined, undefined, problem);
-  }
+  const text = await readDataFile(file, { what: 'a scenario file', ErrorClass: ScenarioError });
   return { file, text, scenario: parseScenario(text, file) };
 }
 

@@ -4,25 +4,23 @@
  * with errors that name the file, the field (with its line) and the problem; nothing in a scenario
  * is executable code.
  */
-import { LineCounter, parseDocument } from 'yaml';
 import {
-  ShapeError,
   duration,
   int,
+  json,
   list,
   object,
   oneOf,
   optional,
   probability,
   required,
+  ShapeError,
   str,
-  json,
   suggest,
-  formatPath,
   type FieldPath,
 } from '../lib/shape.ts';
 import { SEED_MAX } from '../lib/prng.ts';
-import { lineOf } from '../lib/yaml-lines.ts';
+import { DataFileError, parseDataFile } from '../lib/data-file.ts';
 import { VERDICTS, type Verdict } from './verdict.ts';
 import {
   HOLDER_POINTS,
@@ -208,48 +206,13 @@ export interface WorkloadStep {
 }
 
 /** A scenario file that cannot be used: names the file, the field, its line and the problem. */
-export class ScenarioError extends Error {
+export class ScenarioError extends DataFileError {
   override name = 'ScenarioError';
-  constructor(
-    readonly file: string,
-    readonly field: string | undefined,
-    readonly line: number | undefined,
-    readonly problem: string,
-  ) {
-    super(
-      `${file}${line === undefined ? '' : `:${line}`}: ${field === undefined ? '' : `${field}: `}${problem}`,
-    );
-  }
 }
 
 /** Parses and validates scenario YAML. `file` is used in error messages only. */
 export function parseScenario(text: string, file: string): Scenario {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  const yamlError = document.errors[0];
-  if (yamlError !== undefined) {
-    const line = yamlError.linePos?.[0].line;
-    throw new ScenarioError(
-      file,
-      undefined,
-      line,
-      `invalid YAML: ${(yamlError.message.split('\n')[0] ?? 'syntax error').replace(/ at line \d+, column \d+:?$/, '')}`,
-    );
-  }
-  const data: unknown = document.toJS({ maxAliasCount: 100 });
-  if (data === null || data === undefined)
-    throw new ScenarioError(file, undefined, undefined, 'the file is empty');
-  try {
-    return toScenario(data);
-  } catch (error) {
-    if (!(error instanceof ShapeError)) throw error;
-    throw new ScenarioError(
-      file,
-      formatPath(error.path),
-      lineOf(document.contents, error.path, lineCounter),
-      error.problem,
-    );
-  }
+  return parseDataFile(text, file, toScenario, ScenarioError);
 }
 
 /** Validates already-parsed scenario data (e.g. embedded in a trace file). */

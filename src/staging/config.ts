@@ -10,13 +10,11 @@
  * channels `<prefix>.…`, the ZooKeeper subtree `/cloudbed-<prefix>`, libvirt domains
  * `<prefix>-<host>-<vm id>` and ZFS datasets `<pool>/<prefix>-<node>-<volume id>`.
  */
-import { lineOf } from '../lib/yaml-lines.ts';
-import { readFile } from 'node:fs/promises';
+import { DataFileError, parseDataFile } from '../lib/data-file.ts';
+import { readDataFile } from '../lib/read-data-file.ts';
 import { isAbsolute, resolve } from 'node:path';
-import { LineCounter, parseDocument } from 'yaml';
 import {
   duration,
-  formatPath,
   int,
   list,
   object,
@@ -30,18 +28,8 @@ import {
 } from '../lib/shape.ts';
 
 /** A bad staging file: one line, `file:line: field: problem`, exit code 2. */
-export class StagingConfigError extends Error {
+export class StagingConfigError extends DataFileError {
   override name = 'StagingConfigError';
-  constructor(
-    readonly file: string,
-    readonly field: string | undefined,
-    readonly line: number | undefined,
-    readonly problem: string,
-  ) {
-    super(
-      `${file}${line === undefined ? '' : `:${line}`}: ${field === undefined ? '' : `${field}: `}${problem}`,
-    );
-  }
 }
 
 /** One host of the deployment, as the staging file declares it. */
@@ -273,48 +261,21 @@ function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfi
 
 /** Parses and validates staging YAML. `file` names the file in errors and becomes `config.file`. */
 export function parseStagingConfig(text: string, file: string): StagingConfig {
-  const lineCounter = new LineCounter();
-  const document = parseDocument(text, { lineCounter, prettyErrors: true, uniqueKeys: true });
-  const yamlError = document.errors[0];
-  if (yamlError !== undefined) {
-    throw new StagingConfigError(
-      file,
-      undefined,
-      yamlError.linePos?.[0].line,
-      `invalid YAML: ${(yamlError.message.split('\n')[0] ?? 'syntax error').replace(/ at line \d+, column \d+:?$/, '')}`,
-    );
-  }
-  const data: unknown = document.toJS({ maxAliasCount: 100 });
-  if (data === null || data === undefined)
-    throw new StagingConfigError(file, undefined, undefined, 'the file is empty');
-  try {
-    return toConfig(fileShape(data, []), resolve(file));
-  } catch (error) {
-    if (!(error instanceof ShapeError)) throw error;
-    throw new StagingConfigError(
-      file,
-      formatPath(error.path),
-      lineOf(document.contents, error.path, lineCounter),
-      error.problem,
-    );
-  }
+  return parseDataFile(
+    text,
+    file,
+    (data) => toConfig(fileShape(data, []), resolve(file)),
+    StagingConfigError,
+  );
 }
 
 /** Reads and validates the staging file at `file`. */
 export async function loadStagingConfig(file: string): Promise<StagingConfig> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const problem =
-      code === 'ENOENT'
-        ? 'no such file (copy staging/staging.example.yaml to start)'
-        : code === 'EISDIR'
-          ? 'is a directory, not a staging file'
-          : `cannot read (${code ?? String(error)})`;
-    throw new StagingConfigError(file, undefined, undefined, problem);
-  }
+  const text = await readDataFile(file, {
+    what: 'a staging file',
+    missingHint: 'copy staging/staging.example.yaml to start',
+    ErrorClass: StagingConfigError,
+  });
   return parseStagingConfig(text, file);
 }
 
