@@ -12,7 +12,8 @@
 import { createRequire } from 'node:module';
 import { assert } from '../lib/assert.ts';
 import { PortError, TimeoutError, UnavailableError } from '../ports/errors.ts';
-import { SqlError, toSqlError, type SqlDriver, type SqlQuery } from './sql.ts';
+import { toSqlError, type SqlDriver, type SqlQuery } from './sql.ts';
+import { createTransactionHandle } from './sql-transaction.ts';
 
 /** A column description in a `pg` result. */
 interface PgField {
@@ -177,32 +178,14 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
       } catch (error) {
         throw fail(error);
       }
-      let failed: { readonly error: unknown } | undefined;
-      let ended = false;
+      const transaction = createTransactionHandle((text, params) => run(client, text, params));
       // A connection whose ROLLBACK failed is in an unknown state: destroy it, do not reuse it.
       let destroy = false;
-      const q: SqlQuery = {
-        async query<R>(text: string, params?: readonly unknown[]) {
-          assert(!ended, 'transaction handle used after its transaction ended');
-          if (failed !== undefined)
-            throw new SqlError(
-              'current transaction is aborted, commands ignored until end of transaction block',
-              '25P02',
-              { retryable: false, cause: failed.error },
-            );
-          try {
-            return await run<R>(client, text, params);
-          } catch (error) {
-            failed = { error };
-            throw error;
-          }
-        },
-      };
       try {
         await run(client, 'BEGIN', undefined);
-        const result = await fn(q);
+        const result = await fn(transaction.q);
         // PostgreSQL turns COMMIT of a failed transaction into a silent ROLLBACK: fail loudly.
-        if (failed !== undefined) throw failed.error;
+        transaction.throwFailure();
         await run(client, 'COMMIT', undefined);
         return result;
       } catch (error) {
@@ -213,7 +196,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         }
         throw error;
       } finally {
-        ended = true;
+        transaction.end();
         client.release(destroy);
       }
     },

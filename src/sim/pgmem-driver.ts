@@ -19,6 +19,7 @@
 import { DataType, newDb, type IMemoryDb } from 'pg-mem';
 import { assert } from '../lib/assert.ts';
 import { SqlError, toSqlError, type SqlDriver, type SqlQuery } from '../adapters/sql.ts';
+import { createTransactionHandle } from '../adapters/sql-transaction.ts';
 import { PortError } from '../ports/errors.ts';
 
 /** Options for {@link createPgMemDriver}. */
@@ -115,35 +116,16 @@ export function createPgMemDriver(options: PgMemDriverOptions = {}): PgMemDriver
       assert(!closed, 'sql driver used after close');
       return mutex.run(async () => {
         const backup = db.backup();
-        let failed: { readonly error: unknown } | undefined;
-        let ended = false;
-        const q: SqlQuery = {
-          async query<R>(text: string, params?: readonly unknown[]) {
-            assert(!ended, 'transaction handle used after its transaction ended');
-            if (failed !== undefined)
-              throw new SqlError(
-                'current transaction is aborted, commands ignored until end of transaction block',
-                '25P02',
-                { retryable: false, cause: failed.error },
-              );
-            try {
-              return await run<R>(text, params);
-            } catch (error) {
-              const mapped = toPgMemError(error);
-              failed = { error: mapped };
-              throw mapped;
-            }
-          },
-        };
+        const transaction = createTransactionHandle(run, toPgMemError);
         try {
-          const result = await fn(q);
-          if (failed !== undefined) throw failed.error;
+          const result = await fn(transaction.q);
+          transaction.throwFailure();
           return result;
         } catch (error) {
           backup.restore();
           throw error;
         } finally {
-          ended = true;
+          transaction.end();
         }
       });
     },
