@@ -175,34 +175,23 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
   const hostIds = new Map<string, string>();
   const computeHosts = new Map<string, SimComputeHost>();
   const storageNodes = new Map<string, SimStorageNode>();
-  for (let i = 1; i <= topology.compute.count; i++) {
-    const name = `compute-${i}`;
-    const row = await setup('POST', '/v1/hosts', {
-      name,
-      kind: 'compute',
-      vcpus: topology.compute.vcpus,
-      memoryMb: topology.compute.memoryMb,
-    });
+  // Hosts are declared through the API as an operator would; the row's id names the simulated host.
+  const addHost = async (name: string, declared: Record<string, unknown>): Promise<string> => {
+    const row = await setup('POST', '/v1/hosts', { name, ...declared });
     const id = String(row['id']);
     hostIds.set(name, id);
-    computeHosts.set(
-      id,
-      new SimComputeHost({
-        sim,
-        id,
-        capacity: { vcpus: topology.compute.vcpus, memoryMb: topology.compute.memoryMb },
-      }),
-    );
+    return id;
+  };
+  const capacity = { vcpus: topology.compute.vcpus, memoryMb: topology.compute.memoryMb };
+  for (let i = 1; i <= topology.compute.count; i++) {
+    const id = await addHost(`compute-${i}`, { kind: 'compute', ...capacity });
+    computeHosts.set(id, new SimComputeHost({ sim, id, capacity }));
   }
   for (let i = 1; i <= topology.storage.count; i++) {
-    const name = `storage-${i}`;
-    const row = await setup('POST', '/v1/hosts', {
-      name,
+    const id = await addHost(`storage-${i}`, {
       kind: 'storage',
       poolSizeGb: topology.storage.poolSizeGb,
     });
-    const id = String(row['id']);
-    hostIds.set(name, id);
     storageNodes.set(
       id,
       new SimStorageNode({
@@ -273,25 +262,22 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     processes.set(
       processName,
       sim.spawn(processName, (incarnation) => {
-        if (compute !== undefined) {
-          const handle = compute.hypervisorFor(incarnation);
-          return runComputeAgent({
-            runtime: incarnation.runtime,
-            hostId: id,
-            hypervisor: decorate.hypervisor?.(processName, incarnation, handle) ?? handle,
-            bus: busFor(processName, incarnation),
-            store: dbFor(processName, incarnation),
-          });
-        }
-        assert(node !== undefined, `host ${name} is neither a compute host nor a storage node`);
-        const handle = node.storageFor(incarnation);
-        return runStorageAgent({
+        // The order of binding is part of a run's identity: the host's port, then the bus, the store.
+        const shared = () => ({
           runtime: incarnation.runtime,
           hostId: id,
-          storage: decorate.storage?.(processName, incarnation, handle) ?? handle,
           bus: busFor(processName, incarnation),
           store: dbFor(processName, incarnation),
         });
+        if (compute !== undefined) {
+          const handle = compute.hypervisorFor(incarnation);
+          const hypervisor = decorate.hypervisor?.(processName, incarnation, handle) ?? handle;
+          return runComputeAgent({ hypervisor, ...shared() });
+        }
+        assert(node !== undefined, `host ${name} is neither a compute host nor a storage node`);
+        const handle = node.storageFor(incarnation);
+        const storage = decorate.storage?.(processName, incarnation, handle) ?? handle;
+        return runStorageAgent({ storage, ...shared() });
       }),
     );
   }
