@@ -37,12 +37,7 @@ export function assertAdapterFaults(options: AdapterFaults): void {
 
 /** A Hypervisor whose operations fail as {@link AdapterFaults} says while the phase is active. */
 export function faultyHypervisor(inner: Hypervisor, context: AdapterFaultContext): Hypervisor {
-  assertAdapterFaults(context.options);
-  const run = injector(
-    context,
-    'hypervisor',
-    (message) => new HypervisorError('unavailable', message, { retryable: true }),
-  );
+  const run = injector(context, 'hypervisor', HypervisorError);
   return {
     capacity: () => run('capacity', '', () => inner.capacity()),
     listDomains: () => run('list', '', () => inner.listDomains()),
@@ -58,12 +53,7 @@ export function faultyHypervisor(inner: Hypervisor, context: AdapterFaultContext
 
 /** A Storage whose operations fail as {@link AdapterFaults} says while the phase is active. */
 export function faultyStorage(inner: Storage, context: AdapterFaultContext): Storage {
-  assertAdapterFaults(context.options);
-  const run = injector(
-    context,
-    'storage',
-    (message) => new StorageError('unavailable', message, { retryable: true }),
-  );
+  const run = injector(context, 'storage', StorageError);
   return {
     pool: () => run('pool', '', () => inner.pool()),
     list: () => run('list', '', () => inner.list()),
@@ -85,12 +75,23 @@ const REFUSED_MS = 0.5;
 
 type Run = <T>(op: string, target: string, call: () => Promise<T>) => Promise<T>;
 
+/** The port's error class ({@link HypervisorError}, {@link StorageError}): refusals are `unavailable`. */
+type PortErrorClass = new (
+  reason: 'unavailable',
+  message: string,
+  options: { retryable: boolean },
+) => Error;
+
+/** Runs a port's operations through the faults of `context`; checks its options first. */
 function injector(
   context: AdapterFaultContext,
   port: 'hypervisor' | 'storage',
-  unavailable: (message: string) => Error,
+  ErrorClass: PortErrorClass,
 ): Run {
+  assertAdapterFaults(context.options);
   const { options, random, clock, record, who } = context;
+  const unavailable = (message: string): Error =>
+    new ErrorClass('unavailable', message, { retryable: true });
   return async (op, target, call) => {
     if (!context.phase.active) return call();
     // Every draw on every call, so one probability does not shift the others' streams.

@@ -88,41 +88,41 @@ export class FaultInjector {
   private fire(fault: ScheduledFault): void {
     const { world } = this;
     const { target, forMs } = fault;
+    // Most faults last `forMs` (until the heal when undefined): recorded as such, then applied.
+    const lasting = (apply: () => void): void => {
+      world.record({ kind: `fault.${fault.kind}`, target, forMs });
+      apply();
+    };
     switch (fault.kind) {
       case 'crash':
         world.record({ kind: 'fault.crash', target, restartAfterMs: fault.restartAfterMs });
         world.crashProcess(target, fault.restartAfterMs);
         return;
       case 'pause':
-        world.record({ kind: 'fault.pause', target, forMs });
-        world.pauseProcess(target, forMs);
-        return;
+        return lasting(() => world.pauseProcess(target, forMs));
       case 'pause-holder':
         world.record({ kind: 'fault.pause-holder-armed', target, point: fault.point ?? 'acquire' });
         this.holders.set(target, { point: fault.point ?? 'acquire', forMs });
         return;
       case 'bus-disconnect':
-        world.record({ kind: 'fault.bus-disconnect', target, forMs });
-        this.window(this.disconnects, target, fault.atMs, forMs, 'fault.bus-reconnect');
-        return;
+        return lasting(() =>
+          this.window(this.disconnects, target, fault.atMs, forMs, 'fault.bus-reconnect'),
+        );
       case 'session-expire': {
         const sessions = world.expireSessions(target);
         world.record({ kind: 'fault.session-expire', target, sessions });
         return;
       }
       case 'host-crash':
-        world.record({ kind: 'fault.host-crash', target, forMs });
-        world.crashHost(target, forMs);
-        return;
+        return lasting(() => world.crashHost(target, forMs));
       case 'host-hang':
         assert(forMs !== undefined, 'host-hang needs a duration');
-        world.record({ kind: 'fault.host-hang', target, forMs });
-        world.hangHost(target, forMs);
-        return;
+        return lasting(() => world.hangHost(target, forMs));
       case 'host-isolate': {
-        world.record({ kind: 'fault.host-isolate', target, forMs });
-        this.window(this.isolation, world.agentOf(target), fault.atMs, forMs, 'fault.host-rejoin');
-        return;
+        const agent = world.agentOf(target);
+        return lasting(() =>
+          this.window(this.isolation, agent, fault.atMs, forMs, 'fault.host-rejoin'),
+        );
       }
       default:
         assertNever(fault.kind, 'fault kind');

@@ -12,6 +12,7 @@
 import { assert } from '../lib/assert.ts';
 import type { Prng } from '../lib/prng.ts';
 import {
+  emptyPlan,
   flip,
   HOLDER_POINTS,
   SWARM_KINDS,
@@ -64,14 +65,7 @@ export function drawSwarm(
   const allowed = new Set(options.kinds);
   const on: SwarmKind[] = [];
   const schedule: ScheduledFault[] = [];
-  let plan: FaultPlan = {
-    schedule: [],
-    bus: undefined,
-    adapters: undefined,
-    database: undefined,
-    locks: undefined,
-    healAtMs,
-  };
+  let plan = emptyPlan(healAtMs);
   for (const kind of SWARM_KINDS) {
     const r = random.fork(kind);
     const chosen = flip(r, options.kindProbability);
