@@ -35,6 +35,7 @@ import { assert } from '../lib/assert.ts';
 import type { Prng } from '../lib/prng.ts';
 import type { Incarnation } from './process.ts';
 import type { Simulation } from './simulation.ts';
+import { assertLatencyRange, sampleLatency, type LatencyRange } from './latency-range.ts';
 
 /** One message on its way from the server to one subscriber connection. */
 export interface BusDelivery {
@@ -54,12 +55,6 @@ export interface BusDelivery {
  * it. The healthy network is `(d) => [d.delayMs]`. Must be deterministic (draw from a PRNG fork).
  */
 export type DeliveryFilter = (delivery: BusDelivery) => readonly number[];
-
-/** A range of one-way latencies in virtual ms, drawn uniformly. */
-export interface LatencyRange {
-  readonly minMs: number;
-  readonly maxMs: number;
-}
 
 /** Default server-to-subscriber latency: a fast local network. */
 export const BUS_LATENCY_DEFAULT: LatencyRange = { minMs: 0.2, maxMs: 2 };
@@ -140,12 +135,7 @@ export class SimBus {
     this.host = options.host ?? `sim-bus-${++hostCounter}`;
     this.random = options.sim.random.fork('bus');
     this.latency = options.latency ?? BUS_LATENCY_DEFAULT;
-    assert(
-      Number.isFinite(this.latency.minMs) &&
-        this.latency.minMs >= 0 &&
-        this.latency.maxMs >= this.latency.minMs,
-      `bad bus latency range [${this.latency.minMs}, ${this.latency.maxMs}]`,
-    );
+    assertLatencyRange(this.latency, 'bus');
     this.filter = options.deliveryFilter ?? null;
   }
 
@@ -268,8 +258,7 @@ export class SimBus {
   /** The delay of the next message on `link`: a latency sample, but never before the previous one. */
   private linkDelay(link: Link): number {
     const now = this.sim.scheduler.now;
-    const latency =
-      this.latency.minMs + this.random.float() * (this.latency.maxMs - this.latency.minMs);
+    const latency = sampleLatency(this.latency, this.random);
     const due = Math.max(now + latency, link.lastDueMs);
     link.lastDueMs = due;
     return due - now;

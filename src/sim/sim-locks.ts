@@ -27,15 +27,10 @@ import type { Lease, LockSession, Locks, SessionOptions } from '../ports/locks.t
 import { PortError } from '../ports/errors.ts';
 import type { Incarnation } from './process.ts';
 import type { Simulation } from './simulation.ts';
-
-/** A range of one-way latencies in virtual ms, drawn uniformly. */
-export interface LockLatencyRange {
-  readonly minMs: number;
-  readonly maxMs: number;
-}
+import { assertLatencyRange, sampleLatency, type LatencyRange } from './latency-range.ts';
 
 /** Default one-way client/server latency. */
-export const LOCKS_LATENCY_DEFAULT: LockLatencyRange = { minMs: 0.5, maxMs: 2.5 };
+export const LOCKS_LATENCY_DEFAULT: LatencyRange = { minMs: 0.5, maxMs: 2.5 };
 
 /** Heartbeats per session timeout, as ZooKeeper clients ping at a third of it. */
 export const HEARTBEATS_PER_TIMEOUT = 3;
@@ -59,7 +54,7 @@ export type ExpiryNoticeFilter = (notice: ExpiryNotice) => readonly number[];
 export interface SimLockServiceOptions {
   readonly sim: Simulation;
   /** One-way latency of requests, replies and notices. Default {@link LOCKS_LATENCY_DEFAULT}. */
-  readonly latency?: LockLatencyRange;
+  readonly latency?: LatencyRange;
   /** Initial expiry-notice filter; none means every notice arrives. */
   readonly expiryNoticeFilter?: ExpiryNoticeFilter;
 }
@@ -172,7 +167,7 @@ export class SimLockService {
 class LockServer {
   readonly sim: Simulation;
   private readonly random: Prng;
-  private readonly latency: LockLatencyRange;
+  private readonly latency: LatencyRange;
   filter: ExpiryNoticeFilter | null;
   private readonly sessions = new Map<string, ServerSession>();
   private readonly nodes = new Map<
@@ -187,12 +182,7 @@ class LockServer {
     this.sim = options.sim;
     this.random = options.sim.random.fork('locks');
     this.latency = options.latency ?? LOCKS_LATENCY_DEFAULT;
-    assert(
-      Number.isFinite(this.latency.minMs) &&
-        this.latency.minMs >= 0 &&
-        this.latency.maxMs >= this.latency.minMs,
-      `bad locks latency range [${this.latency.minMs}, ${this.latency.maxMs}]`,
-    );
+    assertLatencyRange(this.latency, 'locks');
     this.filter = options.expiryNoticeFilter ?? null;
   }
 
@@ -247,7 +237,7 @@ class LockServer {
 
   /** A one-way latency sample. */
   drawLatency(): number {
-    return this.latency.minMs + this.random.float() * (this.latency.maxMs - this.latency.minMs);
+    return sampleLatency(this.latency, this.random);
   }
 
   /** The delays of an expiry notice's copies, through the filter. */
