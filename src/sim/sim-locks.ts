@@ -170,10 +170,8 @@ class LockServer {
   private readonly latency: LatencyRange;
   filter: ExpiryNoticeFilter | null;
   private readonly sessions = new Map<string, ServerSession>();
-  private readonly nodes = new Map<
-    string,
-    { readonly sessionId: string; readonly token: number }
-  >();
+  /** Lock nodes by name: who holds each one. */
+  private readonly nodes = new Map<string, LockHolder>();
   private readonly grantLog: LockGrant[] = [];
   private zxid = 0;
   private sessionCount = 0;
@@ -188,14 +186,7 @@ class LockServer {
 
   /** The current holder of lock `name`, or null. */
   holderOf(name: string): LockHolder | null {
-    const node = this.nodes.get(name);
-    if (node === undefined) return null;
-    return {
-      name,
-      sessionId: node.sessionId,
-      owner: this.session(node.sessionId).owner,
-      token: node.token,
-    };
+    return this.nodes.get(name) ?? null;
   }
 
   /** Every held lock, sorted by name. */
@@ -283,9 +274,10 @@ class LockServer {
       return node.sessionId === id ? { kind: 'granted', token: node.token } : { kind: 'busy' };
     }
     const token = ++this.zxid;
-    this.nodes.set(name, { sessionId: id, token });
+    const holder: LockHolder = { name, sessionId: id, owner: session.owner, token };
+    this.nodes.set(name, holder);
     session.locks.add(name);
-    this.grantLog.push({ name, sessionId: id, owner: session.owner, token, atMs: this.now });
+    this.grantLog.push({ ...holder, atMs: this.now });
     this.sim.record({ kind: 'locks.grant', name, token, session: id });
     return { kind: 'granted', token };
   }
