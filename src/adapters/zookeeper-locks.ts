@@ -23,6 +23,7 @@
  */
 import { createRequire } from 'node:module';
 import { assert } from '../lib/assert.ts';
+import { OpenHandles } from '../lib/open-handles.ts';
 import { PortError, TimeoutError, UnavailableError } from '../ports/errors.ts';
 import type { Lease, LockSession, Locks, SessionOptions } from '../ports/locks.ts';
 
@@ -156,8 +157,8 @@ interface Settings {
 }
 
 class ZooKeeperLocks implements Locks {
-  private closed = false;
-  private readonly open = new Set<ZooKeeperLockSession>();
+  /** @internal Sessions to close with the client. */
+  readonly sessions = new OpenHandles<ZooKeeperLockSession>();
   /** Creation of the chroot node, once per client; forgotten when it fails so a later call retries. */
   private chrootReady: Promise<void> | null = null;
 
@@ -169,7 +170,7 @@ class ZooKeeperLocks implements Locks {
   async openSession(options: SessionOptions): Promise<LockSession> {
     const { timeoutMs } = options;
     assert(Number.isFinite(timeoutMs) && timeoutMs > 0, `timeoutMs must be > 0, got ${timeoutMs}`);
-    if (this.closed) throw closedError('openSession', 'the lock client');
+    if (this.sessions.closed) throw closedError('openSession', 'the lock client');
     await this.ensureChroot();
     const { connectString, chroot, operationTimeoutMs } = this.settings;
     const client = this.zk.createClient(connectString + chroot, {
@@ -180,24 +181,17 @@ class ZooKeeperLocks implements Locks {
     const connection = new Connection(this.zk, client, operationTimeoutMs);
     await connection.connect(`${connectString}${chroot}`);
     const session = new ZooKeeperLockSession(connection, this);
-    if (this.closed) {
+    if (this.sessions.closed) {
       // Closed while the session was being opened: it must not outlive the client.
       await session.close();
       throw closedError('openSession', 'the lock client');
     }
-    this.open.add(session);
+    this.sessions.add(session);
     return session;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([...this.open].map((session) => session.close()));
-  }
-
-  /** @internal The session no longer needs closing by {@link close}. */
-  forget(session: ZooKeeperLockSession): void {
-    this.open.delete(session);
+  close(): Promise<void> {
+    return this.sessions.closeAll();
   }
 
   /** Creates the chroot node through a short-lived connection without chroot. */
@@ -310,7 +304,7 @@ class ZooKeeperLockSession implements LockSession {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.owner.forget(this);
+    this.owner.sessions.forget(this);
     this.held.clear();
     // Closing the session makes the server delete its nodes before it acknowledges.
     await this.connection.close();
@@ -321,7 +315,7 @@ class ZooKeeperLockSession implements LockSession {
     if (this.isExpired || this.isClosed) return;
     this.isExpired = true;
     this.held.clear();
-    this.owner.forget(this);
+    this.owner.sessions.forget(this);
     for (const handler of [...this.handlers]) this.notify(handler);
   }
 

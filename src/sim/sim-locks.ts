@@ -22,6 +22,7 @@
  * state synchronously: {@link SimLockService.holders}, {@link SimLockService.grants}.
  */
 import { AssertionError, assert } from '../lib/assert.ts';
+import { OpenHandles } from '../lib/open-handles.ts';
 import type { Prng } from '../lib/prng.ts';
 import type { Lease, LockSession, Locks, SessionOptions } from '../ports/locks.ts';
 import { PortError } from '../ports/errors.ts';
@@ -363,8 +364,8 @@ class LockServer {
 
 /** A client connection: FIFO request/reply transport bound to one incarnation. */
 class SimLocksClient implements Locks {
-  private closed = false;
-  private readonly open = new Set<SimLockSession>();
+  /** @internal Sessions to close with the client. */
+  readonly sessions = new OpenHandles<SimLockSession>();
   /** Virtual time the last request reaches the server; later requests may not overtake it. */
   private lastRequestDueMs = 0;
   /** Virtual time the last reply or notice reaches the client; later ones may not overtake it. */
@@ -381,7 +382,7 @@ class SimLocksClient implements Locks {
   async openSession(options: SessionOptions): Promise<LockSession> {
     const { timeoutMs } = options;
     assert(Number.isFinite(timeoutMs) && timeoutMs > 0, `timeoutMs must be > 0, got ${timeoutMs}`);
-    if (this.closed) throw closedError('openSession', 'the lock client');
+    if (this.sessions.closed) throw closedError('openSession', 'the lock client');
     // The client object exists before the request leaves, so that an expiry notice sent before
     // the reply arrives (a client paused mid-call) has somewhere to go.
     const session = new SimLockSession(this, timeoutMs);
@@ -392,24 +393,17 @@ class SimLocksClient implements Locks {
       ),
     );
     session.start(id);
-    if (this.closed) {
+    if (this.sessions.closed) {
       // The client was closed while the session was being opened: it must not outlive the client.
       await session.close();
       throw closedError('openSession', 'the lock client');
     }
-    if (!session.expired) this.open.add(session);
+    if (!session.expired) this.sessions.add(session);
     return session;
   }
 
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await Promise.all([...this.open].map((session) => session.close()));
-  }
-
-  /** @internal The session no longer needs closing by {@link close}. */
-  forget(session: SimLockSession): void {
-    this.open.delete(session);
+  close(): Promise<void> {
+    return this.sessions.closeAll();
   }
 
   /**
@@ -532,7 +526,7 @@ class SimLockSession implements LockSession {
   async close(): Promise<void> {
     if (this.isClosed) return;
     this.isClosed = true;
-    this.client.forget(this);
+    this.client.sessions.forget(this);
     if (this.isExpired) return;
     const id = this.id;
     await this.client.call('close-session', () => this.client.service.close(id));
@@ -542,7 +536,7 @@ class SimLockSession implements LockSession {
   learnExpired(): void {
     if (this.isExpired || this.isClosed) return;
     this.isExpired = true;
-    this.client.forget(this);
+    this.client.sessions.forget(this);
     this.client.incarnation.record({ kind: 'locks.expiry-seen', session: this.sessionId });
     for (const handler of [...this.handlers]) this.notify(handler);
   }
