@@ -1,6 +1,6 @@
 /** `cloudbed check-determinism`: runs each seed twice and reports the first divergent trace entry. */
-import { intOption, onePositional, parse } from './args.ts';
-import { loadScenario, replayCommand, storeOption } from './scenario-file.ts';
+import { intOption } from './args.ts';
+import { replayCommand, scenarioArgs, seedOption, storeOption } from './scenario-file.ts';
 import { runScenario } from '../sim/run-scenario.ts';
 import { clip, findDivergence } from '../sim/determinism.ts';
 
@@ -21,16 +21,12 @@ Options:
 export const EXIT_NONDETERMINISTIC = 7;
 
 export async function checkDeterminismCommand(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parse('check-determinism', argv, {
+  const { values, file, scenario } = await scenarioArgs('check-determinism', argv, {
     seeds: { type: 'string' },
-    seed: { type: 'string' },
-    store: { type: 'string' },
   });
-  const file = onePositional('check-determinism', positionals, 'scenario file');
-  const { scenario } = await loadScenario(file);
   const seeds =
     intOption('check-determinism', 'seeds', values.seeds, { min: 1, max: 100_000 }) ?? 10;
-  const first = intOption('check-determinism', 'seed', values.seed) ?? scenario.seed ?? 1;
+  const first = seedOption('check-determinism', values.seed, scenario);
   const store = storeOption('check-determinism', values.store, scenario);
   for (let seed = first; seed < first + seeds; seed++) {
     const a = await runScenario(scenario, { seed, store, keepTrace: true });

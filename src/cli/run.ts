@@ -1,6 +1,5 @@
 /** `cloudbed run`: runs one scenario with one seed and prints the verdict line. */
-import { intOption, onePositional, parse } from './args.ts';
-import { loadScenario, replayCommand, storeOption } from './scenario-file.ts';
+import { replayCommand, scenarioArgs, seedOption, storeOption } from './scenario-file.ts';
 import { runScenario } from '../sim/run-scenario.ts';
 import { exitCodeFor } from '../sim/verdict.ts';
 import type { RunResult } from '../sim/simulation.ts';
@@ -25,14 +24,10 @@ export function verdictLine(seed: number, scenario: string, result: RunResult): 
 }
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
-  const { values, positionals } = parse('run', argv, {
-    seed: { type: 'string' },
-    store: { type: 'string' },
+  const { values, file, scenario, text } = await scenarioArgs('run', argv, {
     trace: { type: 'string' },
   });
-  const file = onePositional('run', positionals, 'scenario file');
-  const { scenario, text } = await loadScenario(file);
-  const seed = intOption('run', 'seed', values.seed) ?? scenario.seed ?? 1;
+  const seed = seedOption('run', values.seed, scenario);
   const store = storeOption('run', values.store, scenario);
   const tracePath = values.trace;
   const run = await runScenario(scenario, { seed, store, keepTrace: tracePath !== undefined });
