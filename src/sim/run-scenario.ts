@@ -310,12 +310,12 @@ function decorators(sim: Simulation, context: DecoratorContext): PortDecorators 
     locks: (process, incarnation, handle) =>
       tapLocks(handle, process, context, () => incarnation.sleep(0)),
     hypervisor: (_process, incarnation, handle) => {
-      const tapped = tapHypervisor(handle, incarnation, checkers);
+      const tapped = tapHypervisor(handle, operationNotes(incarnation, checkers));
       const adapter = adapterContext(incarnation);
       return adapter === undefined ? tapped : faultyHypervisor(tapped, adapter);
     },
     storage: (_process, incarnation, handle) => {
-      const tapped = tapStorage(handle, incarnation, checkers);
+      const tapped = tapStorage(handle, operationNotes(incarnation, checkers));
       const adapter = adapterContext(incarnation);
       return adapter === undefined ? tapped : faultyStorage(tapped, adapter);
     },
@@ -454,33 +454,36 @@ function tapLocks(
   };
 }
 
-/** Shows the checkers the mutating hypervisor operations that reach the host. */
-function tapHypervisor(
-  inner: Hypervisor,
-  incarnation: Incarnation,
-  checkers: () => Checkers,
-): Hypervisor {
-  const note = (op: string, name: string): void => {
-    if (incarnation.alive) checkers().agents.operation(incarnation.label, op, [name]);
+/**
+ * Tells the checkers that an agent's operation `op` on `keys` (the resources it acts for) reached
+ * its host, unless the agent's incarnation is dead.
+ */
+type NoteOperation = (op: string, keys: readonly string[]) => void;
+
+/** The {@link NoteOperation} of one incarnation. */
+function operationNotes(incarnation: Incarnation, checkers: () => Checkers): NoteOperation {
+  return (op, keys) => {
+    if (incarnation.alive) checkers().agents.operation(incarnation.label, op, keys);
   };
+}
+
+/** Shows the checkers the mutating hypervisor operations that reach the host. */
+function tapHypervisor(inner: Hypervisor, note: NoteOperation): Hypervisor {
   return {
     capacity: () => inner.capacity(),
     listDomains: () => inner.listDomains(),
     getDomain: (name) => inner.getDomain(name),
-    define: (spec) => (note('define', spec.name), inner.define(spec)),
-    start: (name) => (note('start', name), inner.start(name)),
-    shutdown: (name) => (note('shutdown', name), inner.shutdown(name)),
-    destroy: (name) => (note('destroy', name), inner.destroy(name)),
-    undefine: (name) => (note('undefine', name), inner.undefine(name)),
+    define: (spec) => (note('define', [spec.name]), inner.define(spec)),
+    start: (name) => (note('start', [name]), inner.start(name)),
+    shutdown: (name) => (note('shutdown', [name]), inner.shutdown(name)),
+    destroy: (name) => (note('destroy', [name]), inner.destroy(name)),
+    undefine: (name) => (note('undefine', [name]), inner.undefine(name)),
     close: () => inner.close(),
   };
 }
 
 /** Shows the checkers the mutating storage operations that reach the node. */
-function tapStorage(inner: Storage, incarnation: Incarnation, checkers: () => Checkers): Storage {
-  const note = (op: string, keys: readonly string[]): void => {
-    if (incarnation.alive) checkers().agents.operation(incarnation.label, op, keys);
-  };
+function tapStorage(inner: Storage, note: NoteOperation): Storage {
   // `vol@snap` may be on behalf of the snapshot's command or of its volume's.
   const keysOf = (name: string): readonly string[] => {
     const at = name.indexOf('@');
