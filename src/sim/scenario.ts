@@ -103,34 +103,42 @@ const scheduledFaultShape = object({
   point: optional(oneOf(HOLDER_POINTS)),
 });
 
+/** A fault's probability per operation: off unless given. */
+const faultProbability = optional(probability(), 0);
+
+/** A fault's time in ms, from none up to an hour, with its default. */
+function faultMs(defaultMs: number) {
+  return optional(int({ min: 0, max: 3_600_000 }), defaultMs);
+}
+
 const busFaultShape = object({
-  dropProbability: optional(probability(), 0),
-  duplicateProbability: optional(probability(), 0),
-  delayProbability: optional(probability(), 0),
-  delayMsMax: optional(int({ min: 0, max: 3_600_000 }), 0),
-  reorderProbability: optional(probability(), 0),
+  dropProbability: faultProbability,
+  duplicateProbability: faultProbability,
+  delayProbability: faultProbability,
+  delayMsMax: faultMs(0),
+  reorderProbability: faultProbability,
 });
 
 const adapterFaultShape = object({
-  failProbability: optional(probability(), 0),
-  timeoutProbability: optional(probability(), 0),
-  timeoutMs: optional(int({ min: 0, max: 3_600_000 }), 10_000),
-  slowProbability: optional(probability(), 0),
-  slowMsMax: optional(int({ min: 0, max: 3_600_000 }), 1_000),
-  lostReplyProbability: optional(probability(), 0),
+  failProbability: faultProbability,
+  timeoutProbability: faultProbability,
+  timeoutMs: faultMs(10_000),
+  slowProbability: faultProbability,
+  slowMsMax: faultMs(1_000),
+  lostReplyProbability: faultProbability,
 });
 
 const databaseFaultShape = object({
-  abortProbability: optional(probability(), 0),
-  connectionLossProbability: optional(probability(), 0),
-  slowProbability: optional(probability(), 0),
-  slowMsMax: optional(int({ min: 0, max: 3_600_000 }), 100),
+  abortProbability: faultProbability,
+  connectionLossProbability: faultProbability,
+  slowProbability: faultProbability,
+  slowMsMax: faultMs(100),
 });
 
 const lockFaultShape = object({
-  expiryNoticeLossProbability: optional(probability(), 0),
-  expiryNoticeDelayProbability: optional(probability(), 0),
-  expiryNoticeDelayMsMax: optional(int({ min: 0, max: 3_600_000 }), 5_000),
+  expiryNoticeLossProbability: faultProbability,
+  expiryNoticeDelayProbability: faultProbability,
+  expiryNoticeDelayMsMax: faultMs(5_000),
 });
 
 const swarmShape = object({
