@@ -21,18 +21,12 @@ import { upcast } from '../model/events.ts';
 import { projector } from '../model/projector.ts';
 import type { Bus, BusHandler, BusMessage, Subscription } from '../ports/bus.ts';
 import { UnavailableError } from '../ports/errors.ts';
-import {
-  HypervisorError,
-  type DomainInfo,
-  type DomainSpec,
-  type DomainState,
-  type HostCapacity,
-  type Hypervisor,
-} from '../ports/hypervisor.ts';
+import { HypervisorError, type DomainInfo, type Hypervisor } from '../ports/hypervisor.ts';
 import type { Lease, LockSession, Locks } from '../ports/locks.ts';
 import type { EventStore, StoredEvent } from '../ports/event-store.ts';
 import type { Runtime } from '../ports/runtime.ts';
 import { basicAuth, SIM_API_ORIGIN } from '../sim/cloud.ts';
+import type { SimDomainInfo } from '../sim/hosts/compute-host.ts';
 import { withCloud } from './model-based.ts';
 
 /** A settled cloud's log and the ids of what its setup created, by name. */
@@ -123,6 +117,25 @@ export async function storeWith(events: readonly StoredEvent[]): Promise<EventSt
 }
 
 /**
+ * A call split at two points that `s` schedules: `effect` runs when `<label> request` is released,
+ * and its caller sees the value at `<label> reply` (or the failure at `<label> error`).
+ */
+function scheduledCall<T>(
+  s: fc.Scheduler,
+  label: string,
+  effect: () => T | Promise<T>,
+): Promise<T> {
+  return s
+    .schedule(Promise.resolve(), `${label} request`)
+    .then(effect)
+    .then(
+      (value) => s.schedule(Promise.resolve(value), `${label} reply`),
+      (error: unknown) =>
+        s.schedule(Promise.resolve(), `${label} error`).then(() => Promise.reject(error)),
+    );
+}
+
+/**
  * `store` with every call split at two scheduled points: the call reaches the database (and takes
  * effect) when the scheduler releases its request, and its caller sees the answer when the
  * scheduler releases its reply. Calls made with no scheduler step in between can so commit in
@@ -130,14 +143,7 @@ export async function storeWith(events: readonly StoredEvent[]): Promise<EventSt
  */
 export function scheduledStore(store: EventStore, s: fc.Scheduler, who: string): EventStore {
   const call = <T>(name: string, effect: () => Promise<T>): Promise<T> =>
-    s
-      .schedule(Promise.resolve(), `${who} ${name} request`)
-      .then(effect)
-      .then(
-        (value) => s.schedule(Promise.resolve(value), `${who} ${name} reply`),
-        (error: unknown) =>
-          s.schedule(Promise.resolve(), `${who} ${name} error`).then(() => Promise.reject(error)),
-      );
+    scheduledCall(s, `${who} ${name}`, effect);
   return {
     append: (batch) => call('append', () => store.append(batch)),
     readStream: (stream, from) => call('readStream', () => store.readStream(stream, from)),
@@ -534,111 +540,81 @@ export async function runMainLoopRace(
 // ---------------------------------------------------------------------------------------------
 // A compute agent handling several commands for one VM.
 
-type Domain = { spec: DomainSpec; state: DomainState };
-
 /**
  * A hypervisor for races: libvirt's rules as the port documents them (start on an active domain is
  * `already-running`, destroy of an inactive one `not-running`, undefine of a running persistent
  * domain makes it transient), a guest that shuts down at once, and every call taking effect and
  * answering at scheduled points.
  */
-export class RaceHypervisor implements Hypervisor {
-  readonly domains = new Map<string, Domain & { persistent: boolean }>();
+export interface RaceHypervisor extends Hypervisor {
+  /** The host's domains by name, as the simulated host's checkers see them: set up, then read. */
+  readonly domains: Map<string, SimDomainInfo>;
+}
 
-  constructor(private readonly s: fc.Scheduler) {}
-
-  private call<T>(label: string, effect: () => T): Promise<T> {
-    return this.s
-      .schedule(Promise.resolve(), `hypervisor.${label} request`)
-      .then(effect)
-      .then(
-        (value) => this.s.schedule(Promise.resolve(value), `hypervisor.${label} reply`),
-        (error: unknown) =>
-          this.s
-            .schedule(Promise.resolve(), `hypervisor.${label} error`)
-            .then(() => Promise.reject(error)),
-      );
-  }
-
-  private info(name: string): DomainInfo | null {
-    const d = this.domains.get(name);
-    return d === undefined ? null : { ...d.spec, state: d.state };
-  }
-
-  capacity(): Promise<HostCapacity> {
-    return this.call('capacity', () => ({ vcpus: 64, memoryMb: 262_144 }));
-  }
-
-  listDomains(): Promise<readonly DomainInfo[]> {
-    return this.call('listDomains', () =>
-      [...this.domains.keys()].sort().map((name) => this.info(name) as DomainInfo),
-    );
-  }
-
-  getDomain(name: string): Promise<DomainInfo | null> {
-    return this.call(`getDomain ${name}`, () => this.info(name));
-  }
-
-  define(spec: DomainSpec): Promise<void> {
-    return this.call(`define ${spec.name}`, () => {
-      const d = this.domains.get(spec.name);
-      if (d === undefined)
-        this.domains.set(spec.name, { spec, state: 'shutoff', persistent: true });
-      else if (d.state === 'running' || d.state === 'paused') d.persistent = true;
-      else this.domains.set(spec.name, { spec, state: d.state, persistent: true });
-    });
-  }
-
-  start(name: string): Promise<void> {
-    return this.call(`start ${name}`, () => {
-      const d = this.domains.get(name);
-      if (d === undefined) throw new HypervisorError('no-domain', `no domain ${name}`);
-      if (d.state === 'running' || d.state === 'paused')
-        throw new HypervisorError('already-running', `domain ${name} is already active`);
-      d.state = 'running';
-    });
-  }
-
-  shutdown(name: string): Promise<void> {
-    return this.call(`shutdown ${name}`, () => {
-      const d = this.domains.get(name);
-      if (d === undefined) throw new HypervisorError('no-domain', `no domain ${name}`);
-      if (d.state !== 'running')
+/** A {@link RaceHypervisor} whose calls are scheduled by `s`. */
+export function createRaceHypervisor(s: fc.Scheduler): RaceHypervisor {
+  const domains = new Map<string, SimDomainInfo>();
+  const call = <T>(label: string, effect: () => T): Promise<T> =>
+    scheduledCall(s, `hypervisor.${label}`, effect);
+  // What the port shows of a domain: all but whether it is persistent.
+  const view = ({ persistent: _, ...info }: SimDomainInfo): DomainInfo => info;
+  const existing = (name: string): SimDomainInfo => {
+    const d = domains.get(name);
+    if (d === undefined) throw new HypervisorError('no-domain', `no domain ${name}`);
+    return d;
+  };
+  // Shutdown and destroy: the guest stops at once, and is gone if it was transient.
+  const powerOff = (op: 'shutdown' | 'destroy', name: string): Promise<void> =>
+    call(`${op} ${name}`, () => {
+      const d = existing(name);
+      // ACPI reaches only a running guest; destroy pulls the plug of a paused one too.
+      if (op === 'shutdown' ? d.state !== 'running' : !isActive(d))
         throw new HypervisorError('not-running', `domain ${name} is not running`);
-      this.stop(name, d);
+      if (d.persistent) domains.set(name, { ...d, state: 'shutoff' });
+      else domains.delete(name);
     });
-  }
+  return {
+    domains,
+    capacity: () => call('capacity', () => ({ vcpus: 64, memoryMb: 262_144 })),
+    listDomains: () =>
+      call('listDomains', () => [...domains.keys()].sort().map((name) => view(existing(name)))),
+    getDomain: (name) =>
+      call(`getDomain ${name}`, () => {
+        const d = domains.get(name);
+        return d === undefined ? null : view(d);
+      }),
+    define: (spec) =>
+      call(`define ${spec.name}`, () => {
+        const d = domains.get(spec.name);
+        // An active domain keeps running with its old definition, and is persistent again.
+        if (d !== undefined && isActive(d)) domains.set(spec.name, { ...d, persistent: true });
+        else domains.set(spec.name, { ...spec, state: d?.state ?? 'shutoff', persistent: true });
+      }),
+    start: (name) =>
+      call(`start ${name}`, () => {
+        const d = existing(name);
+        if (isActive(d))
+          throw new HypervisorError('already-running', `domain ${name} is already active`);
+        domains.set(name, { ...d, state: 'running' });
+      }),
+    shutdown: (name) => powerOff('shutdown', name),
+    destroy: (name) => powerOff('destroy', name),
+    undefine: (name) =>
+      call(`undefine ${name}`, () => {
+        const d = existing(name);
+        const active = isActive(d);
+        if (active && !d.persistent)
+          throw new HypervisorError('domain-active', `domain ${name} is transient and active`);
+        if (active) domains.set(name, { ...d, persistent: false });
+        else domains.delete(name);
+      }),
+    close: () => Promise.resolve(),
+  };
+}
 
-  destroy(name: string): Promise<void> {
-    return this.call(`destroy ${name}`, () => {
-      const d = this.domains.get(name);
-      if (d === undefined) throw new HypervisorError('no-domain', `no domain ${name}`);
-      if (d.state !== 'running' && d.state !== 'paused')
-        throw new HypervisorError('not-running', `domain ${name} is not running`);
-      this.stop(name, d);
-    });
-  }
-
-  undefine(name: string): Promise<void> {
-    return this.call(`undefine ${name}`, () => {
-      const d = this.domains.get(name);
-      if (d === undefined) throw new HypervisorError('no-domain', `no domain ${name}`);
-      const active = d.state === 'running' || d.state === 'paused';
-      if (active && !d.persistent)
-        throw new HypervisorError('domain-active', `domain ${name} is transient and active`);
-      if (active) d.persistent = false;
-      else this.domains.delete(name);
-    });
-  }
-
-  private stop(name: string, d: Domain & { persistent: boolean }): void {
-    if (d.persistent) d.state = 'shutoff';
-    else this.domains.delete(name);
-  }
-
-  close(): Promise<void> {
-    return Promise.resolve();
-  }
+/** libvirt's "active": a qemu process exists. */
+function isActive(domain: DomainInfo): boolean {
+  return domain.state === 'running' || domain.state === 'paused';
 }
 
 /** One agent race: the VM's domain before, the commands (token order) and duplicated deliveries. */
@@ -672,10 +648,10 @@ const RACE_HOST = 'host-00000001';
  * at all.
  */
 export async function runAgentRace(s: fc.Scheduler, race: AgentRace): Promise<string | undefined> {
-  const hypervisor = new RaceHypervisor(s);
-  const spec: DomainSpec = { name: RACE_VM, vcpus: 1, memoryMb: 512, disks: [] };
+  const hypervisor = createRaceHypervisor(s);
+  const spec = { name: RACE_VM, vcpus: 1, memoryMb: 512, disks: [] };
   if (race.initial !== 'absent')
-    hypervisor.domains.set(RACE_VM, { spec, state: race.initial, persistent: true });
+    hypervisor.domains.set(RACE_VM, { ...spec, state: race.initial, persistent: true });
   let fence = 0;
   let handler: BusHandler | null = null;
   const results: { commandId: string; ok: boolean; error: unknown }[] = [];
@@ -765,7 +741,7 @@ export async function runAgentRace(s: fc.Scheduler, race: AgentRace): Promise<st
   const newest = commands.at(-1);
   if (newest === undefined) return undefined;
   const domain = hypervisor.domains.get(RACE_VM);
-  const active = domain !== undefined && (domain.state === 'running' || domain.state === 'paused');
+  const active = domain !== undefined && isActive(domain);
   const state = domain === undefined ? 'absent' : domain.state;
   if (newest.power === 'running' && !active)
     return `the newest command asks running, the domain is ${state}`;
