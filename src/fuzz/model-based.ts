@@ -385,11 +385,7 @@ class ModelCommand implements fc.AsyncCommand<Model, Real> {
     await checkDesired(model, real, [key, ...extras]);
   }
 
-  private async action(
-    op: Exclude<ModelOp, { kind: 'vm.create' | 'volume.create' | 'wait' | 'settle' }>,
-    model: Model,
-    real: Real,
-  ): Promise<void> {
+  private async action(op: CallOp, model: Model, real: Real): Promise<void> {
     const plan = planOf(op, model);
     if (plan === undefined) return;
     const { status, json } = await real.call(plan.method, plan.path(real), plan.body?.(real));
@@ -411,20 +407,63 @@ interface CallPlan {
   readonly apply: (json: Record<string, unknown>, real: Real) => string[];
 }
 
-function planOf(
-  op: Exclude<ModelOp, { kind: 'vm.create' | 'volume.create' | 'wait' | 'settle' }>,
+/** The calls {@link planOf} plans: those on resources that exist. */
+type CallOp = Exclude<ModelOp, { kind: 'vm.create' | 'volume.create' | 'wait' | 'settle' }>;
+
+/** The plan of `op` on the live resource its index picks; undefined when there is none. */
+function planOf(op: CallOp, model: Model): CallPlan | undefined {
+  // An op acts on its volume if it names one (an attach names its VM too), else on its VM, else
+  // on its snapshot.
+  if ('volume' in op) {
+    const volume = pick(model.liveVolumes(), op.volume);
+    return volume === undefined ? undefined : volumePlan(op, volume, model);
+  }
+  if ('vm' in op) {
+    const vm = pick(model.liveVms(), op.vm);
+    return vm === undefined ? undefined : vmPlan(op, vm, model);
+  }
+  const snapshot = pick(model.liveSnapshots(), op.snapshot);
+  return snapshot === undefined ? undefined : snapshotPlan(op, snapshot, model);
+}
+
+/** `POST /v1/<collection>/<id>?action=<action>` on the resource that model key `key` names. */
+function actionOn(key: string, action: string): Pick<CallPlan, 'method' | 'path'> {
+  return {
+    method: 'POST',
+    path: (real) => `/v1/${collectionOf(key)}/${real.id(key)}?action=${action}`,
+  };
+}
+
+/** `DELETE /v1/<collection>/<id>` of the resource that model key `key` names. */
+function deletionOf(key: string): Pick<CallPlan, 'method' | 'path'> {
+  return { method: 'DELETE', path: (real) => `/v1/${collectionOf(key)}/${real.id(key)}` };
+}
+
+/**
+ * The `apply` of a call that creates a resource: its id is recorded under model key `key`, `add`
+ * puts it in the model, and its API view is checked.
+ */
+function created(key: string, add: () => void): CallPlan['apply'] {
+  return (json, real) => {
+    real.ids.set(key, String(json['id']));
+    add();
+    return [key];
+  };
+}
+
+/** The plan of a call on VM `vm`. */
+function vmPlan(
+  op: Extract<CallOp, { kind: 'vm.action' | 'vm.delete' }>,
+  vm: ModelVm,
   model: Model,
-): CallPlan | undefined {
+): CallPlan {
   switch (op.kind) {
     case 'vm.action': {
-      const vm = pick(model.liveVms(), op.vm);
-      if (vm === undefined) return undefined;
       const running = vm.desired === 'running';
       const expect: Expectation =
         op.action === 'start' ? (running ? 'refuse' : 'accept') : running ? 'accept' : 'refuse';
       return {
-        method: 'POST',
-        path: (real) => `/v1/virtualmachines/${real.id(vm.key)}?action=${op.action}`,
+        ...actionOn(vm.key, op.action),
         expect,
         apply: () => {
           vm.desired = op.action === 'stop' ? 'stopped' : 'running';
@@ -432,12 +471,9 @@ function planOf(
         },
       };
     }
-    case 'vm.delete': {
-      const vm = pick(model.liveVms(), op.vm);
-      if (vm === undefined) return undefined;
+    case 'vm.delete':
       return {
-        method: 'DELETE',
-        path: (real) => `/v1/virtualmachines/${real.id(vm.key)}`,
+        ...deletionOf(vm.key),
         expect: 'accept',
         apply: () => {
           vm.desired = 'deleted';
@@ -452,81 +488,41 @@ function planOf(
           return [vm.key];
         },
       };
-    }
-    case 'volume.clone': {
-      const snapshot = pick(model.liveSnapshots(), op.snapshot);
-      if (snapshot === undefined) return undefined;
-      const key = `vol${model.volumes.length + 1}`;
-      return {
-        method: 'POST',
-        path: () => '/v1/volumes',
-        body: (real) => ({ name: key, sourceSnapshotId: real.id(snapshot.key) }),
-        expect: 'accept',
-        apply: (json, real) => {
-          real.ids.set(key, String(json['id']));
-          model.volumes.push({
-            key,
-            sizeGb: snapshot.sizeGb,
-            vm: null,
-            detaching: false,
-            deleted: false,
-            source: snapshot.key,
-          });
-          return [key];
-        },
-      };
-    }
+  }
+}
+
+/** The plan of a call on volume `volume`; undefined when it needs a VM and there is none. */
+function volumePlan(
+  op: Extract<CallOp, { volume: number }>,
+  volume: ModelVolume,
+  model: Model,
+): CallPlan | undefined {
+  switch (op.kind) {
     case 'volume.snapshot': {
-      const volume = pick(model.liveVolumes(), op.volume);
-      if (volume === undefined) return undefined;
       const key = `snap${model.snapshots.length + 1}`;
       return {
-        method: 'POST',
-        path: (real) => `/v1/volumes/${real.id(volume.key)}?action=snapshot`,
+        ...actionOn(volume.key, 'snapshot'),
         body: () => ({ name: key }),
         expect: 'accept',
-        apply: (json, real) => {
-          real.ids.set(key, String(json['id']));
+        apply: created(key, () =>
           model.snapshots.push({
             key,
             volume: volume.key,
             sizeGb: volume.sizeGb,
             deleted: false,
             cascading: false,
-          });
-          return [key];
-        },
-      };
-    }
-    case 'volume.restore': {
-      const snapshot = pick(model.liveSnapshots(), op.snapshot);
-      if (snapshot === undefined) return undefined;
-      const volume = model.volume(snapshot.volume);
-      const siblings = model.liveSnapshots().filter((s) => s.volume === volume.key);
-      const vm = volume.vm === null ? null : model.vm(volume.vm);
-      const vmRunning = vm !== null && vm.desired === 'running';
-      // "The most recent snapshot" is decided by creation time; two snapshots of a volume taken
-      // in the same millisecond tie-break by id, which the model cannot know: then either.
-      const expect: Expectation =
-        volume.deleted || vmRunning ? 'refuse' : siblings.length === 1 ? 'accept' : 'either';
-      return {
-        method: 'POST',
-        path: (real) => `/v1/volumes/${real.id(volume.key)}?action=restore`,
-        body: (real) => ({ snapshotId: real.id(snapshot.key) }),
-        expect,
-        apply: () => [volume.key],
+          }),
+        ),
       };
     }
     case 'volume.attach': {
-      const volume = pick(model.liveVolumes(), op.volume);
       const vm = pick(model.liveVms(), op.vm);
-      if (volume === undefined || vm === undefined) return undefined;
+      if (vm === undefined) return undefined;
       const fits = model.extraGb(vm.key) + volume.sizeGb <= EXTRA_GB_MAX;
       const expect: Expectation =
         volume.vm === null && vm.desired === 'stopped' && fits ? 'accept' : 'refuse';
       return {
-        method: 'POST',
-        path: (real) => `/v1/volumes/${real.id(volume.key)}?action=attach`,
+        ...actionOn(volume.key, 'attach'),
         body: (real) => ({ virtualMachineId: real.id(vm.key) }),
         expect,
         apply: () => {
@@ -538,13 +534,10 @@ function planOf(
       };
     }
     case 'volume.detach': {
-      const volume = pick(model.liveVolumes(), op.volume);
-      if (volume === undefined) return undefined;
       const vm = volume.vm === null ? null : model.vm(volume.vm);
       const expect: Expectation = vm !== null && vm.desired === 'stopped' ? 'accept' : 'refuse';
       return {
-        method: 'POST',
-        path: (real) => `/v1/volumes/${real.id(volume.key)}?action=detach`,
+        ...actionOn(volume.key, 'detach'),
         expect,
         apply: () => {
           if (vm !== null) vm.extras.splice(vm.extras.indexOf(volume.key), 1);
@@ -555,15 +548,12 @@ function planOf(
       };
     }
     case 'volume.grow': {
-      const volume = pick(model.liveVolumes(), op.volume);
-      if (volume === undefined) return undefined;
       const sizeGb = volume.sizeGb + op.addGb;
       const fits =
         sizeGb <= EXTRA_GB_MAX &&
         (volume.vm === null || model.extraGb(volume.vm) + op.addGb <= EXTRA_GB_MAX);
       return {
-        method: 'POST',
-        path: (real) => `/v1/volumes/${real.id(volume.key)}?action=grow`,
+        ...actionOn(volume.key, 'grow'),
         body: () => ({ sizeGb }),
         expect: fits ? 'accept' : 'refuse',
         apply: () => {
@@ -573,14 +563,11 @@ function planOf(
       };
     }
     case 'volume.delete': {
-      const volume = pick(model.liveVolumes(), op.volume);
-      if (volume === undefined) return undefined;
       const snapshots = model.snapshots.filter((s) => s.volume === volume.key).map((s) => s.key);
       const expect: Expectation =
         volume.vm === null && !model.hasLiveClones(snapshots) ? 'accept' : 'refuse';
       return {
-        method: 'DELETE',
-        path: (real) => `/v1/volumes/${real.id(volume.key)}`,
+        ...deletionOf(volume.key),
         expect,
         apply: () => {
           volume.deleted = true;
@@ -594,19 +581,60 @@ function planOf(
         },
       };
     }
-    case 'snapshot.delete': {
-      const snapshot = pick(model.liveSnapshots(), op.snapshot);
-      if (snapshot === undefined) return undefined;
+  }
+}
+
+/** The plan of a call on (or from) snapshot `snapshot`. */
+function snapshotPlan(
+  op: Extract<CallOp, { snapshot: number }>,
+  snapshot: ModelSnapshot,
+  model: Model,
+): CallPlan {
+  switch (op.kind) {
+    case 'volume.clone': {
+      const key = `vol${model.volumes.length + 1}`;
       return {
-        method: 'DELETE',
-        path: (real) => `/v1/snapshots/${real.id(snapshot.key)}`,
+        method: 'POST',
+        path: () => '/v1/volumes',
+        body: (real) => ({ name: key, sourceSnapshotId: real.id(snapshot.key) }),
+        expect: 'accept',
+        apply: created(key, () =>
+          model.volumes.push({
+            key,
+            sizeGb: snapshot.sizeGb,
+            vm: null,
+            detaching: false,
+            deleted: false,
+            source: snapshot.key,
+          }),
+        ),
+      };
+    }
+    case 'volume.restore': {
+      const volume = model.volume(snapshot.volume);
+      const siblings = model.liveSnapshots().filter((s) => s.volume === volume.key);
+      const vm = volume.vm === null ? null : model.vm(volume.vm);
+      const vmRunning = vm !== null && vm.desired === 'running';
+      // "The most recent snapshot" is decided by creation time; two snapshots of a volume taken
+      // in the same millisecond tie-break by id, which the model cannot know: then either.
+      const expect: Expectation =
+        volume.deleted || vmRunning ? 'refuse' : siblings.length === 1 ? 'accept' : 'either';
+      return {
+        ...actionOn(volume.key, 'restore'),
+        body: (real) => ({ snapshotId: real.id(snapshot.key) }),
+        expect,
+        apply: () => [volume.key],
+      };
+    }
+    case 'snapshot.delete':
+      return {
+        ...deletionOf(snapshot.key),
         expect: model.hasLiveClones([snapshot.key]) ? 'refuse' : 'accept',
         apply: () => {
           snapshot.deleted = true;
           return [snapshot.key];
         },
       };
-    }
   }
 }
 
