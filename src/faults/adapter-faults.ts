@@ -39,6 +39,8 @@ export function assertAdapterFaults(options: AdapterFaults): void {
 export function faultyHypervisor(inner: Hypervisor, context: AdapterFaultContext): Hypervisor {
   const run = injector(context, 'hypervisor', HypervisorError);
   return {
+    // Closing the handle is not an operation on the host: never faulted.
+    close: () => inner.close(),
     capacity: () => run('capacity', '', () => inner.capacity()),
     listDomains: () => run('list', '', () => inner.listDomains()),
     getDomain: (name) => run('get', name, () => inner.getDomain(name)),
@@ -47,7 +49,6 @@ export function faultyHypervisor(inner: Hypervisor, context: AdapterFaultContext
     shutdown: (name) => run('shutdown', name, () => inner.shutdown(name)),
     destroy: (name) => run('destroy', name, () => inner.destroy(name)),
     undefine: (name) => run('undefine', name, () => inner.undefine(name)),
-    close: () => inner.close(),
   };
 }
 
@@ -55,6 +56,10 @@ export function faultyHypervisor(inner: Hypervisor, context: AdapterFaultContext
 export function faultyStorage(inner: Storage, context: AdapterFaultContext): Storage {
   const run = injector(context, 'storage', StorageError);
   return {
+    // A disk path is computed, not asked of the node, and closing the handle is not an operation
+    // on it: neither is faulted.
+    diskPath: (volume) => inner.diskPath(volume),
+    close: () => inner.close(),
     pool: () => run('pool', '', () => inner.pool()),
     list: () => run('list', '', () => inner.list()),
     get: (name) => run('get', name, () => inner.get(name)),
@@ -65,8 +70,6 @@ export function faultyStorage(inner: Storage, context: AdapterFaultContext): Sto
     clone: (snapshot, target) => run('clone', target, () => inner.clone(snapshot, target)),
     rollback: (snapshot) => run('rollback', snapshot, () => inner.rollback(snapshot)),
     destroy: (name) => run('destroy', name, () => inner.destroy(name)),
-    diskPath: (volume) => inner.diskPath(volume),
-    close: () => inner.close(),
   };
 }
 
