@@ -13,12 +13,10 @@
 import { assert } from '../../lib/assert.ts';
 import type { EventDataMap } from '../events.ts';
 import { stepState, transitioningOf, type MachineEventOf } from '../lifecycle.ts';
+import type { WorkEvent } from '../machine-kit.ts';
 import type { ReconciledType, RowCommon } from '../resources.ts';
 import type { StoredEvent } from '../stream.ts';
 import { newRow, NO_EFFECT, type Draft, type Effect, type Reducers } from './kit.ts';
-
-/** The machine events every reconciled type's bookkeeping may feed. */
-type BookkeepingEvent = { type: 'FAILED' } | { type: 'REMOVED' };
 
 /**
  * The reducers of the bookkeeping events of `prefix` (`vm.command-sent`, `vm.attempt-failed`, …),
@@ -26,7 +24,7 @@ type BookkeepingEvent = { type: 'FAILED' } | { type: 'REMOVED' };
  */
 export function bookkeepingReducers<R extends RowCommon>(
   prefix: 'vm' | 'volume' | 'snapshot',
-): Reducers<R, BookkeepingEvent> {
+): Reducers<R, WorkEvent> {
   const table = {
     'command-sent': (r: Draft<RowCommon>, x: EventDataMap['vm.command-sent'], e: StoredEvent) => {
       r.lastCommand = {
@@ -60,11 +58,11 @@ export function bookkeepingReducers<R extends RowCommon>(
       r.transitioningMessage = x.message;
       return NO_EFFECT;
     },
-    failed: (r: Draft<RowCommon>, x: EventDataMap['vm.failed']): Effect<BookkeepingEvent> => {
+    failed: (r: Draft<RowCommon>, x: EventDataMap['vm.failed']): Effect<WorkEvent> => {
       r.lastError = x.reason;
       return { event: { type: 'FAILED' } };
     },
-    removed: (r: Draft<RowCommon>, _x: unknown, e: StoredEvent): Effect<BookkeepingEvent> => {
+    removed: (r: Draft<RowCommon>, _x: unknown, e: StoredEvent): Effect<WorkEvent> => {
       r.removed = e.meta.atMs;
       return { event: { type: 'REMOVED' } };
     },
