@@ -10,8 +10,16 @@ export type UserEventOf<M extends Readonly<Record<string, string>>> = {
   [K in keyof M]: { type: M[K] };
 }[keyof M];
 
+/**
+ * One event per type of `T`, each carrying `data`: a union of events (as xstate narrows them by
+ * `type`), not one event whose `type` is a union.
+ */
+export type EventsOf<T extends string, D extends object = object> = T extends unknown
+  ? { type: T } & D
+  : never;
+
 /** Events from the main loop: the work gave up (attempts exhausted), the resource is gone. */
-export type WorkEvent = { type: 'FAILED' } | { type: 'REMOVED' };
+export type WorkEvent = EventsOf<'FAILED' | 'REMOVED'>;
 
 /** A state of a machine without guards: its transitions by event type, or final. */
 type TableState<E extends EventObject> =
