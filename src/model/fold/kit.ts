@@ -157,10 +157,7 @@ export function tombstone(
 }
 
 /** A user request: the row's new `desired`, fed to the machine as `event`, as a new goal. */
-export function requested<D extends string, E>(
-  desired: D,
-  event: E,
-): (r: { desired: D | string }) => Effect<E> {
+export function requested<E>(desired: string, event: E): (r: { desired: string }) => Effect<E> {
   return (r) => {
     r.desired = desired;
     return { event, newGoal: true };
