@@ -51,15 +51,22 @@ export function decideCreateHost(
   return createResource(ID_PREFIX.host, 'host.created', created, ctx);
 }
 
+/** A decision on a host that needs nothing but its machine's consent. */
+type HostAction = (host: HostRow, ctx: DecideContext) => Decision;
+
 /** POST /v1/hosts/{id}?action=maintenance: evacuate; nothing new is placed there. */
-export const decideHostMaintenance = userAction(
+export const decideHostMaintenance: HostAction = userAction(
   'host',
   'maintenance',
   'host.maintenance-requested',
 );
 
 /** POST /v1/hosts/{id}?action=activate: leave maintenance. */
-export const decideHostActivate = userAction('host', 'activate', 'host.activate-requested');
+export const decideHostActivate: HostAction = userAction(
+  'host',
+  'activate',
+  'host.activate-requested',
+);
 
 /**
  * POST /v1/hosts/{id}?action=remove: only when empty. `vms` and `volumes` are every VM and

@@ -113,14 +113,21 @@ export function decideCreateVm(input: CreateVmInput, ctx: DecideContext): Decisi
   ]);
 }
 
+/** A decision on a VM that needs nothing but its machine's consent. */
+type VmAction = (vm: VmRow, ctx: DecideContext) => Decision;
+
 /** POST /v1/virtualmachines/{id}?action=start. */
-export const decideStartVm = userAction('virtualMachine', 'start', 'vm.start-requested');
+export const decideStartVm: VmAction = userAction('virtualMachine', 'start', 'vm.start-requested');
 
 /** POST /v1/virtualmachines/{id}?action=stop. */
-export const decideStopVm = userAction('virtualMachine', 'stop', 'vm.stop-requested');
+export const decideStopVm: VmAction = userAction('virtualMachine', 'stop', 'vm.stop-requested');
 
 /** POST /v1/virtualmachines/{id}?action=restart (stop, then start). */
-export const decideRestartVm = userAction('virtualMachine', 'restart', 'vm.restart-requested');
+export const decideRestartVm: VmAction = userAction(
+  'virtualMachine',
+  'restart',
+  'vm.restart-requested',
+);
 
 /**
  * DELETE /v1/virtualmachines/{id}. The main loop cascades: once the domain is gone it deletes the
