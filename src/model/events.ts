@@ -11,7 +11,18 @@
  * (stream id = resource id; usage: `usage-<accountId>`; access key lookup: see accessKeyStreamId).
  */
 import { assert } from '../lib/assert.ts';
-import type { HostKind, AccountKind, ObservedDomain, VmDesired } from './resources.ts';
+import type {
+  AccountKind,
+  HostCapacity,
+  HostCapacityObserved,
+  HostKind,
+  SnapshotObserved,
+  VmDesired,
+  VmObserved,
+  VmSpec,
+  VolumeObserved,
+  VolumeSpec,
+} from './resources.ts';
 import type { EventMeta, NewEvent, StoredEvent } from './stream.ts';
 
 /** Bookkeeping events shared by the reconciled types (vm, volume, snapshot). */
@@ -68,6 +79,12 @@ type Renamed = {
   readonly name: string;
 };
 
+/**
+ * An observation as the background reports it: the row's `observed` facts but their time, which is
+ * the event's `meta.atMs`. One declaration for both, so a new observed fact is added once.
+ */
+type Reported<O> = Omit<O, 'atMs'>;
+
 /** Data of every event type. */
 export type EventDataMap = {
   // --- accounts and api keys (api) ---
@@ -96,13 +113,7 @@ export type EventDataMap = {
 
   // --- hosts ---
   /** api (admin). State `registering` until the agent's first inventory. */
-  'host.created': {
-    readonly name: string;
-    readonly kind: HostKind;
-    readonly vcpus: number | null;
-    readonly memoryMb: number | null;
-    readonly poolSizeGb: number | null;
-  };
+  'host.created': { readonly name: string; readonly kind: HostKind } & HostCapacity;
   /** api (admin): evacuate; no new placements. */
   'host.maintenance-requested': Record<string, never>;
   /** api (admin): leave maintenance. */
@@ -112,11 +123,7 @@ export type EventDataMap = {
   /** api (admin), only when nothing is placed on the host. */
   'host.removed': Record<string, never>;
   /** background: first report (registering → active) or reports resumed (down → active). */
-  'host.up': {
-    readonly vcpus: number | null;
-    readonly memoryMb: number | null;
-    readonly poolSizeBytes: number | null;
-  };
+  'host.up': Reported<HostCapacityObserved>;
   /** background: no report for hostDownAfterMs. */
   'host.down': { readonly lastSeenMs: number };
   /**
@@ -131,16 +138,9 @@ export type EventDataMap = {
   'vm.created': {
     readonly accountId: string;
     readonly name: string;
-    readonly imageId: string;
-    readonly vcpus: number;
-    readonly memoryMb: number;
-    readonly rootDiskGb: number;
-    readonly rootVolumeId: string;
-    /** Extra volumes created attached, in disk order. */
-    readonly volumeIds: readonly string[];
     /** `running` (start once created) or `stopped`. */
     readonly desired: Exclude<VmDesired, 'deleted'>;
-  };
+  } & VmSpec;
   'vm.start-requested': Record<string, never>;
   'vm.stop-requested': Record<string, never>;
   'vm.restart-requested': Record<string, never>;
@@ -166,26 +166,11 @@ export type EventDataMap = {
   /** main loop: evacuated from a host in maintenance (its domain was observed absent there). */
   'vm.unplaced': { readonly fromHostId: string; readonly reason: string };
   /** background, only on change: the domain on the VM's host. */
-  'vm.observed': {
-    readonly hostId: string;
-    readonly domain: ObservedDomain;
-    /** Volume ids of the domain's disks in target order (see volumeIdOfDiskSource), or null. */
-    readonly disks: readonly string[] | null;
-  };
+  'vm.observed': Reported<VmObserved>;
 
   // --- volumes ---
   /** api (also in the VM create batch for root and extra volumes). */
-  'volume.created': {
-    readonly accountId: string;
-    readonly name: string;
-    readonly sizeGb: number;
-    readonly root: boolean;
-    readonly imageId: string | null;
-    readonly sourceSnapshotId: string | null;
-    readonly virtualMachineId: string | null;
-    /** Required placement (a clone lives on its snapshot's node), or null: the main loop places it. */
-    readonly storageNodeId: string | null;
-  };
+  'volume.created': { readonly accountId: string; readonly name: string } & VolumeSpec;
   /** api: attached to a (stopped) VM. */
   'volume.attached': { readonly virtualMachineId: string };
   /** api, or main loop when its VM was removed. */
@@ -199,12 +184,7 @@ export type EventDataMap = {
   /** main loop. */
   'volume.placed': { readonly storageNodeId: string };
   /** background, only on change. */
-  'volume.observed': {
-    readonly storageNodeId: string;
-    readonly present: boolean;
-    readonly sizeBytes: number | null;
-    readonly origin: string | null;
-  };
+  'volume.observed': Reported<VolumeObserved>;
 
   // --- snapshots ---
   /** api (POST /v1/snapshots or volume ?action=snapshot). */
@@ -227,11 +207,7 @@ export type EventDataMap = {
   /** main loop: the snapshot's volume got placed after the snapshot was requested. */
   'snapshot.placed': { readonly storageNodeId: string };
   /** background, only on change. */
-  'snapshot.observed': {
-    readonly storageNodeId: string;
-    readonly present: boolean;
-    readonly sizeBytes: number | null;
-  };
+  'snapshot.observed': Reported<SnapshotObserved>;
 
   // --- usage (background), stream usage-<accountId> ---
   'usage.recorded': {

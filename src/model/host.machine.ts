@@ -8,14 +8,7 @@
  *   registering ─UP▶ active ⇄ down;  active|down ─MAINTENANCE▶ maintenance ─ACTIVATE▶ active
  *   any ─REMOVE▶ removed
  */
-import { setup } from 'xstate';
-
-export type HostMachineEvent =
-  | { type: 'MAINTENANCE' }
-  | { type: 'ACTIVATE' }
-  | { type: 'REMOVE' }
-  | { type: 'UP' }
-  | { type: 'DOWN' };
+import { tableMachine, type UserEventOf } from './machine-kit.ts';
 
 /** User-facing (admin) events as GDAPI action names. */
 export const HOST_USER_EVENTS = {
@@ -24,16 +17,15 @@ export const HOST_USER_EVENTS = {
   remove: 'REMOVE',
 } as const;
 
-export const hostMachine = setup({
-  types: { events: {} as HostMachineEvent },
-}).createMachine({
-  id: 'host',
-  initial: 'registering',
-  states: {
-    registering: { on: { UP: 'active', MAINTENANCE: 'maintenance', REMOVE: 'removed' } },
-    active: { on: { DOWN: 'down', MAINTENANCE: 'maintenance', REMOVE: 'removed' } },
-    down: { on: { UP: 'active', MAINTENANCE: 'maintenance', REMOVE: 'removed' } },
-    maintenance: { on: { ACTIVATE: 'active', REMOVE: 'removed' } },
-    removed: { type: 'final' },
-  },
+/** Events of the host machine: the admin's, and the background's liveness reports. */
+export type HostMachineEvent =
+  UserEventOf<typeof HOST_USER_EVENTS> | { type: 'UP' } | { type: 'DOWN' };
+
+/** The host lifecycle (see the header). */
+export const hostMachine = tableMachine<HostMachineEvent>('host', 'registering', {
+  registering: { on: { UP: 'active', MAINTENANCE: 'maintenance', REMOVE: 'removed' } },
+  active: { on: { DOWN: 'down', MAINTENANCE: 'maintenance', REMOVE: 'removed' } },
+  down: { on: { UP: 'active', MAINTENANCE: 'maintenance', REMOVE: 'removed' } },
+  maintenance: { on: { ACTIVATE: 'active', REMOVE: 'removed' } },
+  removed: { type: 'final' },
 });

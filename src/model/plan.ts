@@ -24,6 +24,7 @@ import {
   imageBaseSnapshot,
   isRemoved,
   snapshotDatasetName,
+  type HostRow,
   type ReconciledRow,
   type SnapshotRow,
   type VmRow,
@@ -114,6 +115,19 @@ function send(
   what: string,
 ): Step {
   return gate(row, goal, ctx, what) ?? { kind: 'send', hostId, command, goal };
+}
+
+/** {@link send} to a storage node, or wait while the node is down (its agent could not answer). */
+function sendToNode(
+  row: ReconciledRow,
+  node: HostRow,
+  command: CommandDraft,
+  goal: string,
+  ctx: PlanContext,
+  what: string,
+): Step {
+  if (!isReachable(node)) return wait(`storage node ${node.id} is down: waiting for it to return`);
+  return send(row, node.id, command, goal, ctx, what);
 }
 
 /** No capacity or a similar failure that sends nothing: count an attempt, or give up. */
@@ -295,11 +309,9 @@ function planVolume(v: VolumeRow, ctx: PlanContext): Step {
     if (o !== null && o.storageNodeId === v.storageNodeId && !o.present)
       return finish({ type: 'volume.removed', data: {} });
     if (node === undefined) return NONE;
-    if (!isReachable(node))
-      return wait(`storage node ${node.id} is down: waiting for it to return`);
-    return send(
+    return sendToNode(
       v,
-      node.id,
+      node,
       { type: 'volume.ensure', volumeId: v.id, present: false, sizeBytes: 0, origin: null },
       'absent',
       ctx,
@@ -335,11 +347,9 @@ function planVolume(v: VolumeRow, ctx: PlanContext): Step {
 
   const ready = volumeObservedReady(v);
   if (v.state === 'restoring' && v.restoreSnapshotId !== null) {
-    if (!isReachable(node))
-      return wait(`storage node ${node.id} is down: waiting for it to return`);
-    return send(
+    return sendToNode(
       v,
-      node.id,
+      node,
       {
         type: 'volume.restore',
         volumeId: v.id,
@@ -354,11 +364,10 @@ function planVolume(v: VolumeRow, ctx: PlanContext): Step {
   if (ready && (v.state === 'available' || v.state === 'attached')) return NONE;
   const origin = volumeOrigin(v, world);
   if (origin === undefined) return wait(`waiting for snapshot ${v.sourceSnapshotId ?? '?'}`);
-  if (!isReachable(node)) return wait(`storage node ${node.id} is down: waiting for it to return`);
   const sizeBytes = v.sizeGb * BYTES_PER_GB;
-  return send(
+  return sendToNode(
     v,
-    node.id,
+    node,
     { type: 'volume.ensure', volumeId: v.id, present: true, sizeBytes, origin },
     `present:${sizeBytes}`,
     ctx,
@@ -368,6 +377,18 @@ function planVolume(v: VolumeRow, ctx: PlanContext): Step {
 
 // ---------------------------------------------------------------------------------------------
 // Snapshots.
+
+/** Takes (`present`) or destroys the snapshot on its node. */
+function ensureSnapshot(s: SnapshotRow, node: HostRow, present: boolean, ctx: PlanContext): Step {
+  return sendToNode(
+    s,
+    node,
+    { type: 'snapshot.ensure', snapshotId: s.id, volumeId: s.volumeId, present },
+    present ? 'present' : 'absent',
+    ctx,
+    present ? 'taking the snapshot' : 'deleting the snapshot',
+  );
+}
 
 function planSnapshot(s: SnapshotRow, ctx: PlanContext): Step {
   const { world } = ctx;
@@ -385,16 +406,7 @@ function planSnapshot(s: SnapshotRow, ctx: PlanContext): Step {
       return finish({ type: 'snapshot.removed', data: {} });
     if (observedHere && !o.present) return finish({ type: 'snapshot.removed', data: {} });
     if (node === undefined) return NONE;
-    if (!isReachable(node))
-      return wait(`storage node ${node.id} is down: waiting for it to return`);
-    return send(
-      s,
-      node.id,
-      { type: 'snapshot.ensure', snapshotId: s.id, volumeId: s.volumeId, present: false },
-      'absent',
-      ctx,
-      'deleting the snapshot',
-    );
+    return ensureSnapshot(s, node, false, ctx);
   }
 
   // A snapshot goes with its volume.
@@ -408,15 +420,7 @@ function planSnapshot(s: SnapshotRow, ctx: PlanContext): Step {
   if (s.state === 'available' && observedHere && o.present) return NONE;
   if (node === undefined || volume === undefined) return NONE;
   if (!volumeObservedReady(volume)) return wait(`waiting for volume ${s.volumeId}`);
-  if (!isReachable(node)) return wait(`storage node ${node.id} is down: waiting for it to return`);
-  return send(
-    s,
-    node.id,
-    { type: 'snapshot.ensure', snapshotId: s.id, volumeId: s.volumeId, present: true },
-    'present',
-    ctx,
-    'taking the snapshot',
-  );
+  return ensureSnapshot(s, node, true, ctx);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -292,15 +292,13 @@ export type VmObserved = {
   /** The host the observation came from. */
   readonly hostId: string;
   readonly domain: ObservedDomain;
-  /** Volume ids of the domain's disks in target order, or null when unknown. */
+  /** Volume ids of the domain's disks in target order (see volumeIdOfDiskSource), or null. */
   readonly disks: readonly string[] | null;
   readonly atMs: number;
 };
 
-export type VmRow = RowCommon & {
-  readonly type: 'virtualMachine';
-  readonly accountId: string;
-  readonly desired: VmDesired;
+/** What a VM is made of: fixed at creation (`vm.created` carries it), but for its extra volumes. */
+export type VmSpec = {
   readonly imageId: string;
   readonly vcpus: number;
   readonly memoryMb: number;
@@ -308,10 +306,17 @@ export type VmRow = RowCommon & {
   readonly rootVolumeId: string;
   /** Extra (non-root) attached volumes in attach order: disks vdb, vdc, … */
   readonly volumeIds: readonly string[];
-  /** Placement: the compute host, or null while unplaced. */
-  readonly hostId: string | null;
-  readonly observed: VmObserved | null;
 };
+
+export type VmRow = RowCommon &
+  VmSpec & {
+    readonly type: 'virtualMachine';
+    readonly accountId: string;
+    readonly desired: VmDesired;
+    /** Placement: the compute host, or null while unplaced. */
+    readonly hostId: string | null;
+    readonly observed: VmObserved | null;
+  };
 
 /** A volume's observed facts, from its storage node's inventory. */
 export type VolumeObserved = {
@@ -322,10 +327,8 @@ export type VolumeObserved = {
   readonly atMs: number;
 };
 
-export type VolumeRow = RowCommon & {
-  readonly type: 'volume';
-  readonly accountId: string;
-  readonly desired: Desired;
+/** A volume's size, origin, attachment and placement, as `volume.created` starts them. */
+export type VolumeSpec = {
   /** Desired size in GiB (grows with `grow`). */
   readonly sizeGb: number;
   readonly root: boolean;
@@ -335,12 +338,22 @@ export type VolumeRow = RowCommon & {
   readonly sourceSnapshotId: string | null;
   /** Attachment, or null. */
   readonly virtualMachineId: string | null;
-  /** Placement: the storage node, or null while unplaced. */
+  /**
+   * Placement: the storage node, or null while unplaced. At creation: a required placement (a
+   * clone lives on its snapshot's node), or null: the main loop places it.
+   */
   readonly storageNodeId: string | null;
-  /** A requested rollback not yet done, or null. */
-  readonly restoreSnapshotId: string | null;
-  readonly observed: VolumeObserved | null;
 };
+
+export type VolumeRow = RowCommon &
+  VolumeSpec & {
+    readonly type: 'volume';
+    readonly accountId: string;
+    readonly desired: Desired;
+    /** A requested rollback not yet done, or null. */
+    readonly restoreSnapshotId: string | null;
+    readonly observed: VolumeObserved | null;
+  };
 
 export type SnapshotObserved = {
   readonly storageNodeId: string;
@@ -371,21 +384,26 @@ export type HostCapacityObserved = {
   readonly atMs: number;
 };
 
-export type HostRow = RowCommon & {
-  readonly type: 'host';
-  readonly accountId: null;
-  readonly desired: Desired;
-  readonly kind: HostKind;
+/** The capacity a host is registered with (`host.created` carries it). */
+export type HostCapacity = {
   /** Declared capacity (compute hosts), or null. */
   readonly vcpus: number | null;
   readonly memoryMb: number | null;
   /** Declared pool size (storage nodes), GiB, or null. */
   readonly poolSizeGb: number | null;
-  /** False after `host.down` until `host.up`. */
-  readonly online: boolean;
-  /** Capacity from the last `host.up`, or null. */
-  readonly observed: HostCapacityObserved | null;
 };
+
+export type HostRow = RowCommon &
+  HostCapacity & {
+    readonly type: 'host';
+    readonly accountId: null;
+    readonly desired: Desired;
+    readonly kind: HostKind;
+    /** False after `host.down` until `host.up`. */
+    readonly online: boolean;
+    /** Capacity from the last `host.up`, or null. */
+    readonly observed: HostCapacityObserved | null;
+  };
 
 export type AccountKind = 'admin' | 'user';
 

@@ -10,22 +10,8 @@
  *   any live state ─DELETE▶ deleting ─REMOVED▶ removed;   work that gives up ─FAILED▶ error
  */
 import { setup } from 'xstate';
+import type { EventsOf, UserEventOf, WorkEvent } from './machine-kit.ts';
 import type { VmDesired } from './resources.ts';
-
-/** Events of the VM machine. `desired` is the row's desired state after the event's own effect. */
-export type VmMachineEvent =
-  | { type: 'START' }
-  | { type: 'STOP' }
-  | { type: 'RESTART' }
-  | { type: 'DELETE' }
-  /** The domain is observed running (or paused) on the VM's host. */
-  | { type: 'REACHED_RUNNING'; desired: VmDesired }
-  /** The domain is observed shut off or crashed on the VM's host. */
-  | { type: 'REACHED_STOPPED'; desired: VmDesired }
-  /** The VM's host has no such domain. */
-  | { type: 'REACHED_ABSENT'; desired: VmDesired }
-  | { type: 'FAILED' }
-  | { type: 'REMOVED' };
 
 /** User-facing events of this machine, as GDAPI action names. `delete` is the DELETE method. */
 export const VM_USER_EVENTS = {
@@ -34,6 +20,16 @@ export const VM_USER_EVENTS = {
   restart: 'RESTART',
   delete: 'DELETE',
 } as const;
+
+/** Events of the VM machine. `desired` is the row's desired state after the event's own effect. */
+export type VmMachineEvent =
+  | UserEventOf<typeof VM_USER_EVENTS>
+  /**
+   * The domain as observed on the VM's host: running (or paused), shut off (or crashed), or
+   * absent (the host has no such domain).
+   */
+  | EventsOf<'REACHED_RUNNING' | 'REACHED_STOPPED' | 'REACHED_ABSENT', { desired: VmDesired }>
+  | WorkEvent;
 
 const wantsRunning = ({ event }: { event: VmMachineEvent }): boolean =>
   'desired' in event && event.desired === 'running';

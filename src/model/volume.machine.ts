@@ -9,22 +9,7 @@
  *   available|attached ─RESTORE▶ restoring ─RESTORED▶ back;  ─DELETE▶ deleting ─▶ removed
  */
 import { setup } from 'xstate';
-
-export type VolumeMachineEvent =
-  | { type: 'ATTACH' }
-  | { type: 'DETACH' }
-  | { type: 'GROW' }
-  | { type: 'SNAPSHOT' }
-  | { type: 'RESTORE' }
-  | { type: 'DELETE' }
-  /** The dataset exists at least at the desired size. `attached`: the row's attachment. */
-  | { type: 'REACHED_PRESENT'; attached: boolean }
-  /** The rollback was reported done. */
-  | { type: 'RESTORED'; attached: boolean }
-  /** A dataset that existed is gone (lost disk): its data is lost, so it is an error. */
-  | { type: 'LOST' }
-  | { type: 'FAILED' }
-  | { type: 'REMOVED' };
+import type { EventsOf, UserEventOf, WorkEvent } from './machine-kit.ts';
 
 /** User-facing events as GDAPI action names. `delete` is the DELETE method. */
 export const VOLUME_USER_EVENTS = {
@@ -35,6 +20,18 @@ export const VOLUME_USER_EVENTS = {
   restore: 'RESTORE',
   delete: 'DELETE',
 } as const;
+
+/** Events of the volume machine: the user's, observations of its node, results, the main loop's. */
+export type VolumeMachineEvent =
+  | UserEventOf<typeof VOLUME_USER_EVENTS>
+  /**
+   * REACHED_PRESENT: the dataset exists at least at the desired size; RESTORED: the rollback was
+   * reported done. `attached`: the row's attachment, where the work returns to.
+   */
+  | EventsOf<'REACHED_PRESENT' | 'RESTORED', { attached: boolean }>
+  /** A dataset that existed is gone (lost disk): its data is lost, so it is an error. */
+  | { type: 'LOST' }
+  | WorkEvent;
 
 const isAttached = ({ event }: { event: VolumeMachineEvent }): boolean =>
   'attached' in event && event.attached;

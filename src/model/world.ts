@@ -45,15 +45,34 @@ class Index<R extends Indexed> {
   }
 }
 
+/** The rows of one type by id, with the indexes over them kept in step. */
+class Table<R extends Indexed> {
+  private readonly rows = new Map<string, R>();
+  constructor(private readonly indexes: readonly Index<R>[] = []) {}
+  put(row: R): void {
+    const old = this.rows.get(row.id);
+    this.rows.set(row.id, row);
+    for (const index of this.indexes) index.put(old, row);
+  }
+  get(id: string): R | undefined {
+    return this.rows.get(id);
+  }
+  /** Every row, in insertion order. */
+  all(): R[] {
+    return [...this.rows.values()];
+  }
+}
+
+/** Every host, VM, volume and snapshot row, with lookups by id and by relation (see the header). */
 export class World {
-  private readonly hostRows = new Map<string, HostRow>();
-  private readonly vmRows = new Map<string, VmRow>();
-  private readonly volumeRows = new Map<string, VolumeRow>();
-  private readonly snapshotRows = new Map<string, SnapshotRow>();
   private readonly vmsByHost = new Index<VmRow>((v) => v.hostId);
   private readonly volumesByNode = new Index<VolumeRow>((v) => v.storageNodeId);
   private readonly snapshotsByVolume = new Index<SnapshotRow>((s) => s.volumeId);
   private readonly clonesBySnapshot = new Index<VolumeRow>((v) => v.sourceSnapshotId);
+  private readonly hostRows = new Table<HostRow>();
+  private readonly vmRows = new Table<VmRow>([this.vmsByHost]);
+  private readonly volumeRows = new Table<VolumeRow>([this.volumesByNode, this.clonesBySnapshot]);
+  private readonly snapshotRows = new Table<SnapshotRow>([this.snapshotsByVolume]);
 
   constructor(rows?: WorldRows) {
     if (rows === undefined) return;
@@ -65,33 +84,10 @@ export class World {
 
   /** Adds or replaces a row (ignores rows of other types). */
   put(row: Row): void {
-    const r = row;
-    switch (r.type) {
-      case 'host':
-        this.hostRows.set(r.id, r);
-        break;
-      case 'virtualMachine': {
-        const old = this.vmRows.get(r.id);
-        this.vmRows.set(r.id, r);
-        this.vmsByHost.put(old, r);
-        break;
-      }
-      case 'volume': {
-        const old = this.volumeRows.get(r.id);
-        this.volumeRows.set(r.id, r);
-        this.volumesByNode.put(old, r);
-        this.clonesBySnapshot.put(old, r);
-        break;
-      }
-      case 'snapshot': {
-        const old = this.snapshotRows.get(r.id);
-        this.snapshotRows.set(r.id, r);
-        this.snapshotsByVolume.put(old, r);
-        break;
-      }
-      default:
-        break;
-    }
+    if (row.type === 'host') this.hostRows.put(row);
+    else if (row.type === 'virtualMachine') this.vmRows.put(row);
+    else if (row.type === 'volume') this.volumeRows.put(row);
+    else if (row.type === 'snapshot') this.snapshotRows.put(row);
   }
 
   host(id: string): HostRow | undefined {
@@ -109,16 +105,14 @@ export class World {
 
   /** Every host, sorted by id. */
   hosts(): HostRow[] {
-    return [...this.hostRows.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    return this.hostRows.all().sort((a, b) => (a.id < b.id ? -1 : 1));
   }
 
   /** Every VM, volume and snapshot, sorted by id. */
   reconciled(): ReconciledRow[] {
-    return [
-      ...this.vmRows.values(),
-      ...this.volumeRows.values(),
-      ...this.snapshotRows.values(),
-    ].sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.vmRows.all(), ...this.volumeRows.all(), ...this.snapshotRows.all()].sort(
+      (a, b) => (a.id < b.id ? -1 : 1),
+    );
   }
 
   /** VMs placed on a host (removed ones included: filter with isRemoved), sorted by id. */

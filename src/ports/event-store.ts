@@ -5,52 +5,19 @@
  * seen for its resource is rejected). Implementations: the in-memory store and the SQL store (on
  * pg-mem in the simulator, PostgreSQL in staging). One contract suite runs against both.
  */
+import type { Projection, StoredEvent, StreamAppend } from '../model/stream.ts';
 import { PortError } from './errors.ts';
 
-/** JSON values as stored. */
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
-
-/** Metadata carried by every event. */
-export interface EventMeta {
-  /** Virtual or wall time of the append, in ms since the epoch. */
-  readonly atMs: number;
-  /** The id of the command or request that caused this event. */
-  readonly causationId?: string;
-  /** The id shared by every event of one user-visible operation. */
-  readonly correlationId?: string;
-  /** The fencing token the writer held, when it held a lock. */
-  readonly fencingToken?: number;
-  /** Who wrote it: `api:<accountId>`, `mainloop`, `background`. */
-  readonly actor?: string;
-}
-
-/** An event to append. */
-export interface NewEvent {
-  /** Dotted lowercase, past tense: `vm.created`, `vm.desired-state-set`. */
-  readonly type: string;
-  readonly data: { readonly [key: string]: Json };
-  /** Schema version of `data` for this type; old versions are upcast on read, never rewritten. */
-  readonly schemaVersion?: number;
-  readonly meta: EventMeta;
-}
-
-/** An event as stored. */
-export interface StoredEvent extends NewEvent {
-  readonly stream: string;
-  /** 1-based, contiguous per stream. */
-  readonly version: number;
-  /** Global append order, strictly increasing across all streams (gaps allowed). */
-  readonly position: number;
-  readonly schemaVersion: number;
-}
-
-/** Appends to one stream. */
-export interface StreamAppend {
-  readonly stream: string;
-  /** The stream's current version; 0 for a stream that must not exist yet. */
-  readonly expectedVersion: number;
-  readonly events: readonly NewEvent[];
-}
+// The record shapes are the model's (it folds and decides over them and may not import ports).
+export type {
+  EventMeta,
+  Json,
+  NewEvent,
+  Projection,
+  Projector,
+  StoredEvent,
+  StreamAppend,
+} from '../model/stream.ts';
 
 /** A fencing check applied atomically with an append. */
 export interface Fence {
@@ -66,21 +33,6 @@ export interface AppendBatch {
   readonly fence?: Fence;
 }
 
-/** A projection row: the fold of one stream. */
-export interface Projection {
-  readonly stream: string;
-  /** Resource type, e.g. `virtualMachine`. */
-  readonly type: string;
-  /** Owning account, or null for system resources. */
-  readonly accountId: string | null;
-  /** Version of the last event folded in. */
-  readonly version: number;
-  readonly data: { readonly [key: string]: Json };
-}
-
-/** Folds an event into a projection. Pure and deterministic; returns null to delete the row. */
-export type Projector = (current: Projection | null, event: StoredEvent) => Projection | null;
-
 /** Query for {@link EventStore.list}. */
 export interface ProjectionQuery {
   readonly type: string;
@@ -88,6 +40,7 @@ export interface ProjectionQuery {
   readonly accountId?: string | null;
 }
 
+/** The event store port (see the header): atomic batched appends, reads, projections, fences. */
 export interface EventStore {
   /** Appends atomically. Rejects with {@link ConcurrencyError} or {@link StaleTokenError}; nothing is written then. */
   append(batch: AppendBatch): Promise<readonly StoredEvent[]>;

@@ -6,11 +6,5 @@ export {
   type AdminCredentials,
   type BootstrapOptions,
 } from './bootstrap.ts';
-export {
-  DEFAULT_LIMITS,
-  type Api,
-  type ApiDeps,
-  type ApiLimits,
-  type ApiRequest,
-  type ApiResponse,
-} from './types.ts';
+// The request, response, dependency and limit shapes: all of types.ts is public.
+export * from './types.ts';

@@ -302,6 +302,19 @@ async function fresh(ctx: RequestContext, row: Row, rev: number | null): Promise
   return now;
 }
 
+/**
+ * The read of the row of the VM `volume` is attached to, or null when it is detached: nothing is
+ * read then, and the caller awaits nothing (the reads of a request keep their order and timing).
+ */
+function readAttachedVm(ctx: RequestContext, volume: VolumeRow): Promise<Row | null> | null {
+  return volume.virtualMachineId === null ? null : readRow(ctx, volume.virtualMachineId);
+}
+
+/** The VM of a row read by id, or null when there is none. */
+function vmOrNull(row: Row | null): VmRow | null {
+  return row === null ? null : data<VmRow>(row);
+}
+
 /** Every snapshot and volume of an account: what the dependent-clone rules look at. */
 async function accountStorage(ctx: RequestContext, accountId: string | null) {
   if (accountId === null) return { snapshots: [], volumes: [] };
@@ -340,17 +353,13 @@ export async function runAction(
       return { id: await run((r) => decideHostActivate(data<HostRow>(r), dctx)), extra: {} };
     case 'host.remove':
       return {
-        id: await run(async (r) =>
-          decideHostRemove(
-            data<HostRow>(r),
-            {
-              vms: (await listAllRows(ctx, 'virtualMachine')).map((x) => data<VmRow>(x)),
-              volumes: (await listAllRows(ctx, 'volume')).map((x) => data<VolumeRow>(x)),
-              snapshots: (await listAllRows(ctx, 'snapshot')).map((x) => data<SnapshotRow>(x)),
-            },
-            dctx,
-          ),
-        ),
+        id: await run(async (r) => {
+          // Every row that could be placed on the host, read in this order.
+          const vms = (await listAllRows(ctx, 'virtualMachine')).map((x) => data<VmRow>(x));
+          const volumes = (await listAllRows(ctx, 'volume')).map((x) => data<VolumeRow>(x));
+          const snapshots = (await listAllRows(ctx, 'snapshot')).map((x) => data<SnapshotRow>(x));
+          return decideHostRemove(data<HostRow>(r), { vms, volumes, snapshots }, dctx);
+        }),
         extra: {},
       };
     case 'volume.attach': {
@@ -370,9 +379,8 @@ export async function runAction(
       return {
         id: await run(async (r) => {
           const volume = data<VolumeRow>(r);
-          const vm =
-            volume.virtualMachineId === null ? null : await readRow(ctx, volume.virtualMachineId);
-          return decideDetachVolume(volume, vm === null ? null : data<VmRow>(vm), dctx);
+          const read = readAttachedVm(ctx, volume);
+          return decideDetachVolume(volume, vmOrNull(read === null ? null : await read), dctx);
         }),
         extra: {},
       };
@@ -380,9 +388,8 @@ export async function runAction(
       return {
         id: await run(async (r) => {
           const volume = data<VolumeRow>(r);
-          const vmRow =
-            volume.virtualMachineId === null ? null : await readRow(ctx, volume.virtualMachineId);
-          const vm = vmRow === null ? null : data<VmRow>(vmRow);
+          const read = readAttachedVm(ctx, volume);
+          const vm = vmOrNull(read === null ? null : await read);
           const vmVolumes =
             vm === null ? [] : (await rowsByIds(ctx, vm.volumeIds)).map((x) => data<VolumeRow>(x));
           return decideGrowVolume(volume, num(input, 'sizeGb')!, { vm, vmVolumes }, dctx);
@@ -408,14 +415,9 @@ export async function runAction(
           const snapshots = (await listAccountRows(ctx, 'snapshot', volume.accountId))
             .map((x) => data<SnapshotRow>(x))
             .filter((s) => s.volumeId === volume.id);
-          const vmRow =
-            volume.virtualMachineId === null ? null : await readRow(ctx, volume.virtualMachineId);
-          return decideRestoreVolume(
-            volume,
-            str(input, 'snapshotId')!,
-            { snapshots, vm: vmRow === null ? null : data<VmRow>(vmRow) },
-            dctx,
-          );
+          const read = readAttachedVm(ctx, volume);
+          const vm = vmOrNull(read === null ? null : await read);
+          return decideRestoreVolume(volume, str(input, 'snapshotId')!, { snapshots, vm }, dctx);
         }),
         extra: {},
       };
@@ -504,18 +506,18 @@ export async function deleteResource(
       return { id: await run((r) => decideRevokeApiKey(data<ApiKeyRow>(r), dctx)), extra: {} };
     case 'account':
       return {
-        id: await run(async (r) =>
-          decideDeleteAccount(
-            data<AccountRow>(r),
-            {
-              accounts: (await listAllRows(ctx, 'account')).map((x) => data<AccountRow>(x)),
-              apiKeys: (await listAccountRows(ctx, 'apiKey', r.id)).map((x) => data<ApiKeyRow>(x)),
-              vms: (await listAccountRows(ctx, 'virtualMachine', r.id)).map((x) => data<VmRow>(x)),
-              ...(await accountStorage(ctx, r.id)),
-            },
-            dctx,
-          ),
-        ),
+        id: await run(async (r) => {
+          // Every account (the last-admin rule), then what this account owns, read in this order.
+          const accounts = (await listAllRows(ctx, 'account')).map((x) => data<AccountRow>(x));
+          const apiKeys = (await listAccountRows(ctx, 'apiKey', r.id)).map((x) =>
+            data<ApiKeyRow>(x),
+          );
+          const vms = (await listAccountRows(ctx, 'virtualMachine', r.id)).map((x) =>
+            data<VmRow>(x),
+          );
+          const related = { accounts, apiKeys, vms, ...(await accountStorage(ctx, r.id)) };
+          return decideDeleteAccount(data<AccountRow>(r), related, dctx);
+        }),
         extra: {},
       };
     default:
