@@ -111,6 +111,21 @@ export function hasReason(error: unknown, ...reasons: readonly string[]): boolea
   );
 }
 
+/**
+ * Awaits a port call whose failure with one of `reasons` means its goal already holds (destroying
+ * what is already gone): that failure resolves; any other rejects as it came.
+ */
+export async function tolerating(
+  call: Promise<void>,
+  ...reasons: readonly string[]
+): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    if (!hasReason(error, ...reasons)) throw error;
+  }
+}
+
 /** Publishes without throwing: the bus may drop anything anyway, so a failed publish is a lost message. */
 export async function publishQuietly(
   runtime: Runtime,

@@ -58,6 +58,13 @@ export interface AgentDeps<Options> extends ServiceDeps<Options> {
   readonly hostId: string;
 }
 
+/** An inventory report without what the loop adds: `type`, `hostId`, `atMs`. */
+export type InventoryBody = InventoryReport extends infer R
+  ? R extends InventoryReport
+    ? Omit<R, 'type' | 'hostId' | 'atMs'>
+    : never
+  : never;
+
 /**
  * What makes an agent a compute or a storage agent. `Capacity` and `Contents` are the two reads an
  * inventory takes, in this order, before {@link AgentRole.inventory} turns them into the report.
@@ -77,8 +84,8 @@ export interface AgentRole<T extends AgentCommandType, Capacity, Contents> {
   readonly capacity: () => Promise<Capacity>;
   /** The inventory's second read (domains, datasets); throwing skips the inventory. */
   readonly contents: () => Promise<Contents>;
-  /** The report of what the two reads returned. */
-  readonly inventory: (capacity: Capacity, contents: Contents) => InventoryReport;
+  /** The inventory the two reads make (the loop adds its type, host and time). */
+  readonly inventory: (capacity: Capacity, contents: Contents) => InventoryBody;
 }
 
 /** The agent loop: an agent's queue, fences, commands, results and inventories. */
@@ -225,8 +232,13 @@ export class AgentService<
       runtime.log.warn('agent.inventory-failed', { error: describe(error) });
       return;
     }
+    const report: InventoryReport = {
+      type: 'inventory',
+      hostId: this.hostId,
+      ...this.role.inventory(capacity, contents),
+    };
     await publishQuietly(runtime, bus, CHANNELS.reports, {
-      ...(this.role.inventory(capacity, contents) as unknown as BusMessage),
+      ...(report as unknown as BusMessage),
       atMs,
     });
   }

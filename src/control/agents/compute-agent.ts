@@ -12,7 +12,7 @@
  * the main loop re-sends every command until it observes the effect.
  */
 import { assert } from '../../lib/assert.ts';
-import type { InventoryReport, VmEnsureCommand, CommandDisk } from '../../model/commands.ts';
+import type { VmEnsureCommand, CommandDisk } from '../../model/commands.ts';
 import { type VmRow } from '../../model/resources.ts';
 import type { Projection } from '../../ports/event-store.ts';
 import type {
@@ -22,7 +22,7 @@ import type {
   HostCapacity,
   Hypervisor,
 } from '../../ports/hypervisor.ts';
-import { describe, hasReason, rethrowBug } from './agent-kit.ts';
+import { describe, hasReason, rethrowBug, tolerating } from './agent-kit.ts';
 import {
   AGENT_DEFAULTS,
   AgentService,
@@ -88,9 +88,20 @@ class ComputeAgent {
       housekeeping: () => this.collectOrphans(),
       capacity: () => this.service.call('capacity', hypervisor.capacity()),
       contents: () => this.service.call('listDomains', hypervisor.listDomains()),
-      inventory: (capacity, domains) => this.inventory(capacity, domains),
+      inventory: (capacity, domains) => ({
+        kind: 'compute',
+        domains: domains.map((d) => ({
+          name: d.name,
+          state: d.state,
+          vcpus: d.vcpus,
+          memoryMb: d.memoryMb,
+          disks: d.disks.map((disk) => ({ target: disk.target, source: disk.source })),
+        })),
+        capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb },
+      }),
     });
-    const o = (this.options = this.service.options);
+    this.options = this.service.options;
+    const o = this.options;
     assert(o.shutdownTimeoutMs >= 0, 'shutdownTimeoutMs must be >= 0');
     assert(o.shutdownPollMs > 0, 'shutdownPollMs must be > 0');
   }
@@ -188,12 +199,9 @@ class ComputeAgent {
     }
   }
 
-  private async destroy(name: string): Promise<void> {
-    try {
-      await this.service.call('destroy', this.deps.hypervisor.destroy(name));
-    } catch (error) {
-      if (!hasReason(error, 'not-running', 'no-domain')) throw error;
-    }
+  private destroy(name: string): Promise<void> {
+    const call = this.service.call('destroy', this.deps.hypervisor.destroy(name));
+    return tolerating(call, 'not-running', 'no-domain');
   }
 
   private get(name: string): Promise<DomainInfo | null> {
@@ -242,24 +250,6 @@ class ComputeAgent {
       rethrowBug(error);
       runtime.log.warn('agent.orphan-collect-failed', { name, error: describe(error) });
     }
-  }
-
-  // ---- inventory ----
-
-  private inventory(capacity: HostCapacity, domains: readonly DomainInfo[]): InventoryReport {
-    return {
-      type: 'inventory',
-      hostId: this.deps.hostId,
-      kind: 'compute',
-      domains: domains.map((d) => ({
-        name: d.name,
-        state: d.state,
-        vcpus: d.vcpus,
-        memoryMb: d.memoryMb,
-        disks: d.disks.map((disk) => ({ target: disk.target, source: disk.source })),
-      })),
-      capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb },
-    };
   }
 }
 

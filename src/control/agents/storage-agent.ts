@@ -17,7 +17,6 @@
  */
 import { assert } from '../../lib/assert.ts';
 import {
-  type InventoryReport,
   type SnapshotEnsureCommand,
   type VolumeEnsureCommand,
   type VolumeRestoreCommand,
@@ -25,7 +24,7 @@ import {
 import { BYTES_PER_GB, IMAGES, type SnapshotRow, type VolumeRow } from '../../model/resources.ts';
 import type { Projection } from '../../ports/event-store.ts';
 import type { DatasetInfo, PoolInfo, Storage } from '../../ports/storage.ts';
-import { describe, hasReason, RecentCommands, rethrowBug } from './agent-kit.ts';
+import { describe, hasReason, RecentCommands, rethrowBug, tolerating } from './agent-kit.ts';
 import {
   AGENT_DEFAULTS,
   AgentService,
@@ -83,7 +82,16 @@ class StorageAgent {
       housekeeping: () => this.housekeeping(),
       capacity: () => this.service.call('pool', storage.pool()),
       contents: () => this.service.call('list', storage.list()),
-      inventory: (pool, datasets) => this.inventory(pool, datasets),
+      inventory: (pool, datasets) => ({
+        kind: 'storage',
+        datasets: datasets.map((d) => ({
+          name: d.name,
+          kind: d.kind,
+          sizeBytes: d.sizeBytes,
+          origin: d.origin,
+        })),
+        capacity: { poolSizeBytes: pool.sizeBytes, poolFreeBytes: pool.freeBytes },
+      }),
     });
     this.options = this.service.options;
     this.restores = new RecentCommands(this.options.recentCommandsMax);
@@ -175,12 +183,8 @@ class StorageAgent {
   }
 
   /** Destroys a volume or snapshot; one that is already gone is fine. */
-  private async destroy(name: string): Promise<void> {
-    try {
-      await this.service.call('destroy', this.deps.storage.destroy(name));
-    } catch (error) {
-      if (!hasReason(error, 'no-dataset')) throw error;
-    }
+  private destroy(name: string): Promise<void> {
+    return tolerating(this.service.call('destroy', this.deps.storage.destroy(name)), 'no-dataset');
   }
 
   private get(name: string): Promise<DatasetInfo | null> {
@@ -274,23 +278,6 @@ class StorageAgent {
       rethrowBug(error);
       this.deps.runtime.log.warn(event, { name, error: describe(error) });
     }
-  }
-
-  // ---- inventory ----
-
-  private inventory(pool: PoolInfo, datasets: readonly DatasetInfo[]): InventoryReport {
-    return {
-      type: 'inventory',
-      hostId: this.deps.hostId,
-      kind: 'storage',
-      datasets: datasets.map((d) => ({
-        name: d.name,
-        kind: d.kind,
-        sizeBytes: d.sizeBytes,
-        origin: d.origin,
-      })),
-      capacity: { poolSizeBytes: pool.sizeBytes, poolFreeBytes: pool.freeBytes },
-    };
   }
 }
 
