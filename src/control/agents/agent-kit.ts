@@ -12,9 +12,8 @@ import type { Bus, BusHandler, BusMessage, Subscription } from '../../ports/bus.
 import { CHANNELS } from '../../ports/bus.ts';
 import { PortError, TimeoutError } from '../../ports/errors.ts';
 import type { EventStore, Projection } from '../../ports/event-store.ts';
-import { HypervisorError } from '../../ports/hypervisor.ts';
 import type { Clock, Runtime } from '../../ports/runtime.ts';
-import { StorageError } from '../../ports/storage.ts';
+import { isHostError } from '../../ports/host-error.ts';
 import type { ResultReport } from '../../model/commands.ts';
 import { KeyedQueue } from './keyed-queue.ts';
 
@@ -88,7 +87,7 @@ export function withTimeout<T>(
  */
 export function errorReason(error: unknown): string {
   if (error instanceof AssertionError) throw error;
-  if (error instanceof HypervisorError || error instanceof StorageError) return error.reason;
+  if (isHostError(error)) return error.reason;
   if (error instanceof PortError) return error.code;
   return 'internal';
 }
@@ -103,12 +102,9 @@ export function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** True when `error` is a {@link HypervisorError} or {@link StorageError} with `reason`. */
+/** True when `error` is a host port's error (hypervisor, storage) with one of `reasons`. */
 export function hasReason(error: unknown, ...reasons: readonly string[]): boolean {
-  return (
-    (error instanceof HypervisorError || error instanceof StorageError) &&
-    reasons.includes(error.reason)
-  );
+  return isHostError(error) && reasons.includes(error.reason);
 }
 
 /**
