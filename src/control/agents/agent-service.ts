@@ -58,12 +58,11 @@ export interface AgentDeps<Options> extends ServiceDeps<Options> {
   readonly hostId: string;
 }
 
+/** `Omit` applied to each member of a union (plain `Omit` merges the members). */
+type OmitEach<U, K extends PropertyKey> = U extends unknown ? Omit<U, K> : never;
+
 /** An inventory report without what the loop adds: `type`, `hostId`, `atMs`. */
-export type InventoryBody = InventoryReport extends infer R
-  ? R extends InventoryReport
-    ? Omit<R, 'type' | 'hostId' | 'atMs'>
-    : never
-  : never;
+export type InventoryBody = OmitEach<InventoryReport, 'type' | 'hostId' | 'atMs'>;
 
 /**
  * What makes an agent a compute or a storage agent. `Capacity` and `Contents` are the two reads an
@@ -124,7 +123,7 @@ export class AgentService<
   }
 
   /** A call of the role's port bounded by `operationTimeoutMs`. */
-  call<T>(operation: string, promise: Promise<T>): Promise<T> {
+  call<R>(operation: string, promise: Promise<R>): Promise<R> {
     return this.bounded(promise, `${this.role.port}.${operation}`);
   }
 
