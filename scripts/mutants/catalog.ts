@@ -69,12 +69,7 @@ const agentFences: readonly Patch[] = [
     replace: 'void token; return null; // mutant: agents execute stale commands',
   },
   {
-    file: 'control/agents/compute-agent.ts',
-    find: 'if (command.token < this.fences.get(command.vmId)) {',
-    replace: 'if (command.token < 0) { // mutant',
-  },
-  {
-    file: 'control/agents/storage-agent.ts',
+    file: 'control/agents/agent-service.ts',
     find: 'if (command.token < this.fences.get(resource)) {',
     replace: 'if (command.token < 0) { // mutant',
   },
@@ -155,8 +150,8 @@ export const MUTANTS: readonly Mutant[] = [
     patches: [
       {
         file: 'control/agents/compute-agent.ts',
-        find: 'await this.collectOrphans();',
-        replace: '// mutant: no orphan collection',
+        find: 'housekeeping: () => this.collectOrphans(),',
+        replace: 'housekeeping: () => Promise.resolve(), // mutant: no orphan collection',
       },
     ],
     probe: { kind: 'model', lossyBus: true, runs: 300, seed: 2 },

@@ -42,6 +42,7 @@ import { assert } from '../lib/assert.ts';
 import { TimeoutError } from '../ports/errors.ts';
 import {
   HypervisorError,
+  validateDomainSpec,
   type DomainDisk,
   type DomainInfo,
   type DomainSpec,
@@ -318,36 +319,16 @@ function isPlausibleName(name: string): boolean {
 }
 
 /**
- * Validates a spec as the simulated host and libvirt's parser do; throws `invalid-definition`.
- * Returns a copy holding only the port's fields.
+ * Validates a spec as the simulated host and libvirt's parser do (see `validateDomainSpec`), and
+ * refuses control characters in disk targets and sources, which would break the XML; throws
+ * `invalid-definition`. Returns a copy holding only the port's fields.
  */
 export function validateSpec(spec: DomainSpec): DomainSpec {
-  const invalid = (why: string): HypervisorError =>
-    new HypervisorError('invalid-definition', `invalid definition of '${spec.name}': ${why}`);
-  if (typeof spec.name !== 'string' || spec.name.length === 0) throw invalid('missing name');
-  if (spec.name.includes('/')) throw invalid(`name cannot contain '/'`);
-  if (/\p{Cc}/u.test(spec.name)) throw invalid('name contains control characters');
-  if (!Number.isSafeInteger(spec.vcpus) || spec.vcpus < 1) {
-    throw invalid(`vcpus must be a positive integer, got ${spec.vcpus}`);
-  }
-  if (!Number.isSafeInteger(spec.memoryMb) || spec.memoryMb < 1) {
-    throw invalid(`memoryMb must be a positive integer, got ${spec.memoryMb}`);
-  }
-  const targets = new Set<string>();
-  for (const disk of spec.disks) {
-    if (disk.target.length === 0 || disk.source.length === 0)
-      throw invalid('disk without target or source');
-    if (/\p{Cc}/u.test(disk.target) || /\p{Cc}/u.test(disk.source))
-      throw invalid('disk target or source contains control characters');
-    if (targets.has(disk.target)) throw invalid(`target '${disk.target}' duplicated`);
-    targets.add(disk.target);
-  }
-  return {
-    name: spec.name,
-    vcpus: spec.vcpus,
-    memoryMb: spec.memoryMb,
-    disks: spec.disks.map((d) => ({ target: d.target, source: d.source })),
-  };
+  return validateDomainSpec(spec, (disk) =>
+    /\p{Cc}/u.test(disk.target) || /\p{Cc}/u.test(disk.source)
+      ? 'disk target or source contains control characters'
+      : null,
+  );
 }
 
 /** Escapes text for XML content and single- or double-quoted attributes. */

@@ -32,8 +32,9 @@
  * - **Errors.** ZFS's messages map to the port's codes: "dataset does not exist" `no-dataset`,
  *   "already exists" `exists`, "out of space"/"greater than available space" `no-space`, "has
  *   dependent clones" and "dataset is busy" `busy`, "has children"/"more recent snapshots exist"
- *   `has-snapshots`. Names are validated before any command (the simulator's rules: one ZFS
- *   component `[A-Za-z0-9_.:-]`, not `.`/`..`, full name under 256 bytes): `invalid-name`. A daemon
+ *   `has-snapshots`. Names are validated before any command (the port's `DatasetNames`, the
+ *   simulator's rules: one ZFS component `[A-Za-z0-9_.:-]`, not `.`/`..`, full name under 256
+ *   bytes): `invalid-name`. A daemon
  *   that does not answer is a retryable `unavailable`, a command over `operationTimeoutMs` a
  *   `TimeoutError`; every error keeps the {@link CommandError} (stderr, exit code) as `cause`.
  */
@@ -42,6 +43,8 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { assert } from '../lib/assert.ts';
 import { TimeoutError } from '../ports/errors.ts';
 import {
+  checkSizeBytes,
+  DatasetNames,
   StorageError,
   type DatasetInfo,
   type PoolInfo,
@@ -75,11 +78,6 @@ export const SIZE_PROPERTY = 'cloudbed:size';
 
 /** Name of the disk image inside a volume's file system. */
 export const IMAGE_FILE = 'disk.raw';
-
-/** ZFS's longest dataset name is 255 bytes (ZFS_MAX_DATASET_NAME_LEN = 256 with the NUL). */
-export const DATASET_NAME_LENGTH_MAX = 255;
-
-const COMPONENT = /^[A-Za-z0-9_.:-]+$/;
 
 /**
  * ZFS's own "dataset is busy" (EBUSY from a hold on the dataset) is transient on zfs-fuse: another
@@ -148,6 +146,8 @@ class ZfsStorage implements Storage {
   private readonly timeoutMs: number;
   private readonly mountRoot: string;
   private readonly zfsPath: string;
+  /** The port's naming rules, on the dataset names this adapter makes (prefix included). */
+  private readonly names = new DatasetNames((relative) => this.dataset(relative));
   private closed = false;
 
   constructor(options: ZfsStorageOptions) {
@@ -161,7 +161,7 @@ class ZfsStorage implements Storage {
       `pool name must be a letter then [A-Za-z0-9_.:-], got '${this.poolName}'`,
     );
     assert(
-      this.prefix === '' || COMPONENT.test(this.prefix),
+      /^[A-Za-z0-9_.:-]*$/.test(this.prefix),
       `datasetPrefix must use [A-Za-z0-9_.:-], got '${this.prefix}'`,
     );
     assert(
@@ -213,16 +213,16 @@ class ZfsStorage implements Storage {
 
   async get(name: string): Promise<DatasetInfo | null> {
     if (name.includes('@')) {
-      const { volume, snapshot } = this.parseSnapshot(name);
+      const { volume, snapshot } = this.names.parseSnapshot(name);
       return this.read(`${volume}@${snapshot}`);
     }
-    this.checkComponent(name);
+    this.names.checkComponent(name);
     return this.read(name);
   }
 
   async createVolume(name: string, sizeBytes: number): Promise<DatasetInfo> {
-    this.checkComponent(name);
-    checkSize(sizeBytes);
+    this.names.checkComponent(name);
+    checkSizeBytes(sizeBytes);
     const dataset = this.dataset(name);
     await this.zfs('create', name, [
       'create',
@@ -243,8 +243,8 @@ class ZfsStorage implements Storage {
   }
 
   async resizeVolume(name: string, sizeBytes: number): Promise<DatasetInfo> {
-    this.checkComponent(name);
-    checkSize(sizeBytes);
+    this.names.checkComponent(name);
+    checkSizeBytes(sizeBytes);
     const current = await this.read(name);
     if (current === null) {
       throw new StorageError('no-dataset', `dataset '${this.reported(name)}' does not exist`);
@@ -263,10 +263,7 @@ class ZfsStorage implements Storage {
   }
 
   async snapshot(volume: string, snapshot: string): Promise<DatasetInfo> {
-    this.checkComponent(volume);
-    this.checkComponent(snapshot);
-    const relative = `${volume}@${snapshot}`;
-    this.checkLength(relative);
+    const relative = this.names.snapshotName(volume, snapshot);
     const current = await this.read(volume);
     if (current === null) {
       throw new StorageError('no-dataset', `dataset '${this.reported(volume)}' does not exist`);
@@ -281,8 +278,8 @@ class ZfsStorage implements Storage {
   }
 
   async clone(snapshot: string, target: string): Promise<DatasetInfo> {
-    const { volume, snapshot: snap } = this.parseSnapshot(snapshot);
-    this.checkComponent(target);
+    const { volume, snapshot: snap } = this.names.parseSnapshot(snapshot);
+    this.names.checkComponent(target);
     const source = await this.read(`${volume}@${snap}`);
     if (source === null) {
       throw new StorageError('no-dataset', `no snapshot '${this.reported(`${volume}@${snap}`)}'`);
@@ -300,7 +297,7 @@ class ZfsStorage implements Storage {
   }
 
   async rollback(snapshot: string): Promise<void> {
-    const { volume, snapshot: snap } = this.parseSnapshot(snapshot);
+    const { volume, snapshot: snap } = this.names.parseSnapshot(snapshot);
     const target = await this.read(`${volume}@${snap}`);
     if (target === null) {
       throw new StorageError('no-dataset', `no snapshot '${this.reported(`${volume}@${snap}`)}'`);
@@ -315,19 +312,19 @@ class ZfsStorage implements Storage {
 
   async destroy(name: string): Promise<void> {
     if (name.includes('@')) {
-      const { volume, snapshot } = this.parseSnapshot(name);
+      const { volume, snapshot } = this.names.parseSnapshot(name);
       await this.mutate('destroy', `${volume}@${snapshot}`, [
         'destroy',
         this.dataset(`${volume}@${snapshot}`),
       ]);
       return;
     }
-    this.checkComponent(name);
+    this.names.checkComponent(name);
     await this.destroyVolume(name);
   }
 
   diskPath(volume: string): string {
-    this.checkComponent(volume);
+    this.names.checkComponent(volume);
     return `${this.mountRoot}/${this.prefix}${volume}/${IMAGE_FILE}`;
   }
 
@@ -561,41 +558,6 @@ class ZfsStorage implements Storage {
     return `${this.poolName}/${this.prefix}${relative}`;
   }
 
-  /** One ZFS name component; throws `invalid-name`. */
-  private checkComponent(component: string): void {
-    if (
-      typeof component !== 'string' ||
-      !COMPONENT.test(component) ||
-      component === '.' ||
-      component === '..'
-    ) {
-      throw new StorageError('invalid-name', `invalid dataset name '${component}'`);
-    }
-    this.checkLength(component);
-  }
-
-  private checkLength(relative: string): void {
-    if (this.dataset(relative).length > DATASET_NAME_LENGTH_MAX) {
-      throw new StorageError(
-        'invalid-name',
-        `dataset name '${this.dataset(relative)}' is too long`,
-      );
-    }
-  }
-
-  /** `<volume>@<snapshot>`, validated. Throws `invalid-name`. */
-  private parseSnapshot(name: string): { volume: string; snapshot: string } {
-    const at = name.indexOf('@');
-    if (at < 0)
-      throw new StorageError('invalid-name', `'${name}' is not a snapshot name (volume@snapshot)`);
-    const volume = name.slice(0, at);
-    const snapshot = name.slice(at + 1);
-    this.checkComponent(volume);
-    this.checkComponent(snapshot);
-    this.checkLength(name);
-    return { volume, snapshot };
-  }
-
   private async zfs(
     operation: string,
     relative: string,
@@ -609,15 +571,6 @@ class ZfsStorage implements Storage {
       const target = relative === '' ? this.poolName : this.reported(relative);
       throw classifyZfsError(operation, target, error, this.timeoutMs);
     }
-  }
-}
-
-function checkSize(sizeBytes: number): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
-    throw new StorageError(
-      'invalid-size',
-      `size must be a positive integer of bytes, got ${sizeBytes}`,
-    );
   }
 }
 

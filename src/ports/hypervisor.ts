@@ -4,7 +4,7 @@
  * libvirt adapter (`qemu:///system`). Errors are {@link HypervisorError}s whose codes name the
  * libvirt condition.
  */
-import { PortError } from './errors.ts';
+import { hostErrorOf } from './host-error.ts';
 
 /** libvirt's domain states that cloudbed distinguishes. */
 export type DomainState = 'shutoff' | 'running' | 'paused' | 'crashed';
@@ -69,13 +69,54 @@ export type HypervisorErrorCode =
   | 'invalid-definition'
   | 'unavailable';
 
-export class HypervisorError extends PortError {
-  override name = 'HypervisorError';
-  constructor(
-    readonly reason: HypervisorErrorCode,
-    message: string,
-    options: { retryable?: boolean; cause?: unknown } = {},
-  ) {
-    super(`hypervisor.${reason}`, message, options);
+/** A libvirt condition; the code is `hypervisor.<reason>`. */
+export class HypervisorError extends hostErrorOf<HypervisorErrorCode>(
+  'hypervisor',
+  'HypervisorError',
+) {}
+
+/** A deep copy of a spec holding only the port's fields (others do not survive, as with XML). */
+export function copyDomainSpec(spec: DomainSpec): DomainSpec {
+  return {
+    name: spec.name,
+    vcpus: spec.vcpus,
+    memoryMb: spec.memoryMb,
+    disks: spec.disks.map((disk) => ({ target: disk.target, source: disk.source })),
+  };
+}
+
+/**
+ * Validates a spec as libvirt's definition parser does, for both implementations; throws
+ * `invalid-definition`, else returns {@link copyDomainSpec} of it. `checkDisk` adds a check of
+ * each disk that only one implementation makes, returning the problem or null: the simulator
+ * checks the target names libvirt's parser accepts (the adapter leaves that to libvirt), the
+ * adapter refuses control characters (they would break the XML it writes).
+ */
+export function validateDomainSpec(
+  spec: DomainSpec,
+  checkDisk: (disk: DomainDisk) => string | null = () => null,
+): DomainSpec {
+  const invalid = (why: string): HypervisorError =>
+    new HypervisorError('invalid-definition', `invalid definition of '${spec.name}': ${why}`);
+  if (typeof spec.name !== 'string' || spec.name.length === 0) throw invalid('missing name');
+  // libvirt's qemu driver refuses '/' (names become file names); control characters break XML.
+  if (spec.name.includes('/')) throw invalid(`name cannot contain '/'`);
+  if (/\p{Cc}/u.test(spec.name)) throw invalid('name contains control characters');
+  if (!Number.isSafeInteger(spec.vcpus) || spec.vcpus < 1) {
+    throw invalid(`vcpus must be a positive integer, got ${spec.vcpus}`);
   }
+  if (!Number.isSafeInteger(spec.memoryMb) || spec.memoryMb < 1) {
+    throw invalid(`memoryMb must be a positive integer, got ${spec.memoryMb}`);
+  }
+  const targets = new Set<string>();
+  for (const disk of spec.disks) {
+    if (disk.target.length === 0 || disk.source.length === 0)
+      throw invalid('disk without target or source');
+    const problem = checkDisk(disk);
+    if (problem !== null) throw invalid(problem);
+    // libvirt: "target 'vda' duplicated for disk sources …".
+    if (targets.has(disk.target)) throw invalid(`target '${disk.target}' duplicated`);
+    targets.add(disk.target);
+  }
+  return copyDomainSpec(spec);
 }

@@ -4,7 +4,7 @@
  * depend on their origin snapshot, which cannot be destroyed while a clone depends on it ("dataset
  * is busy"). Implementations: the simulated ZFS pool and the `zfs`/`zpool` adapter.
  */
-import { PortError } from './errors.ts';
+import { hostErrorOf } from './host-error.ts';
 
 /** A filesystem dataset (a volume) or a snapshot. */
 export interface DatasetInfo {
@@ -60,13 +60,73 @@ export type StorageErrorCode =
   | 'invalid-name'
   | 'unavailable';
 
-export class StorageError extends PortError {
-  override name = 'StorageError';
-  constructor(
-    readonly reason: StorageErrorCode,
-    message: string,
-    options: { retryable?: boolean; cause?: unknown } = {},
-  ) {
-    super(`storage.${reason}`, message, options);
+/** A ZFS condition; the code is `storage.<reason>`. */
+export class StorageError extends hostErrorOf<StorageErrorCode>('storage', 'StorageError') {}
+
+/** ZFS's longest dataset name is 255 bytes (ZFS_MAX_DATASET_NAME_LEN = 256 with the NUL). */
+export const DATASET_NAME_LENGTH_MAX = 255;
+
+/** ZFS's characters of one name component. */
+const COMPONENT = /^[A-Za-z0-9_.:-]+$/;
+
+/**
+ * ZFS's naming rules for the names the port takes (relative to the pool), as both implementations
+ * enforce them before anything happens: each component uses `[A-Za-z0-9_.:-]` and is not `.` or
+ * `..`, and the full name ZFS sees — `full(relative)` — stays under its length limit. A name that
+ * breaks them is `invalid-name`.
+ */
+export class DatasetNames {
+  constructor(private readonly full: (relative: string) => string) {}
+
+  /** Checks one name component (a volume, a snapshot's name). */
+  checkComponent(component: string): void {
+    if (
+      typeof component !== 'string' ||
+      !COMPONENT.test(component) ||
+      component === '.' ||
+      component === '..'
+    ) {
+      throw new StorageError('invalid-name', `invalid dataset name '${component}'`);
+    }
+    this.checkLength(component);
+  }
+
+  /** Checks the length of the full name of `relative`. */
+  checkLength(relative: string): void {
+    if (this.full(relative).length > DATASET_NAME_LENGTH_MAX) {
+      throw new StorageError('invalid-name', `dataset name '${this.full(relative)}' is too long`);
+    }
+  }
+
+  /** Checks snapshot `snapshot` of `volume` and returns its name, `<volume>@<snapshot>`. */
+  snapshotName(volume: string, snapshot: string): string {
+    this.checkComponent(volume);
+    this.checkComponent(snapshot);
+    const name = `${volume}@${snapshot}`;
+    this.checkLength(name);
+    return name;
+  }
+
+  /** Splits and checks a snapshot name `<volume>@<snapshot>`. */
+  parseSnapshot(name: string): { volume: string; snapshot: string } {
+    const at = name.indexOf('@');
+    if (at < 0)
+      throw new StorageError('invalid-name', `'${name}' is not a snapshot name (volume@snapshot)`);
+    const volume = name.slice(0, at);
+    const snapshot = name.slice(at + 1);
+    this.checkComponent(volume);
+    this.checkComponent(snapshot);
+    this.checkLength(name);
+    return { volume, snapshot };
+  }
+}
+
+/** Checks a volume size: a positive integer of bytes, else `invalid-size`. */
+export function checkSizeBytes(sizeBytes: number): void {
+  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
+    throw new StorageError(
+      'invalid-size',
+      `size must be a positive integer of bytes, got ${sizeBytes}`,
+    );
   }
 }

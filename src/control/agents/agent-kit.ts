@@ -1,21 +1,21 @@
 /**
- * What the compute and the storage agent (and, for its life cycle, the background) share: the fencing check, bounded waits on port calls,
- * the mapping of errors to result codes, publishing reports without ever throwing, coalesced
- * inventories, a bounded memory of applied command ids, and the agent's life (subscribe with
- * retries, inventory at start and every interval, housekeeping, stop signal). Nothing here holds
- * state that matters across a crash: fencing falls back on the store's newest token, and
- * everything else is rebuilt by a normal start.
+ * What the agents and the background service share: the fencing check, bounded waits on port
+ * calls, the mapping of errors to result codes, publishing reports without ever throwing, coalesced
+ * inventories, a bounded memory of applied command ids, and the skeleton of a bus-driven service
+ * ({@link Service}: options over defaults, a per-resource work queue whose bugs end the service,
+ * and its life — subscribe with retries, tick at start and every interval, stop signal). Nothing
+ * here holds state that matters across a crash: fencing falls back on the store's newest token,
+ * and everything else is rebuilt by a normal start. The agents' own loop is agent-service.ts.
  */
 import { assert, AssertionError } from '../../lib/assert.ts';
 import type { Bus, BusHandler, BusMessage, Subscription } from '../../ports/bus.ts';
 import { CHANNELS } from '../../ports/bus.ts';
 import { PortError, TimeoutError } from '../../ports/errors.ts';
-import type { EventStore } from '../../ports/event-store.ts';
-import { HypervisorError } from '../../ports/hypervisor.ts';
+import type { EventStore, Projection } from '../../ports/event-store.ts';
 import type { Clock, Runtime } from '../../ports/runtime.ts';
-import { StorageError } from '../../ports/storage.ts';
+import { isHostError } from '../../ports/host-error.ts';
 import type { ResultReport } from '../../model/commands.ts';
-import type { KeyedQueue } from './keyed-queue.ts';
+import { KeyedQueue } from './keyed-queue.ts';
 
 /** Result error code of a command whose fencing token is older than one already seen. */
 export const STALE_TOKEN = 'stale-token';
@@ -87,7 +87,7 @@ export function withTimeout<T>(
  */
 export function errorReason(error: unknown): string {
   if (error instanceof AssertionError) throw error;
-  if (error instanceof HypervisorError || error instanceof StorageError) return error.reason;
+  if (isHostError(error)) return error.reason;
   if (error instanceof PortError) return error.code;
   return 'internal';
 }
@@ -102,12 +102,24 @@ export function describe(error: unknown): string {
   return error instanceof Error ? `${error.name}: ${error.message}` : String(error);
 }
 
-/** True when `error` is a {@link HypervisorError} or {@link StorageError} with `reason`. */
+/** True when `error` is a host port's error (hypervisor, storage) with one of `reasons`. */
 export function hasReason(error: unknown, ...reasons: readonly string[]): boolean {
-  return (
-    (error instanceof HypervisorError || error instanceof StorageError) &&
-    reasons.includes(error.reason)
-  );
+  return isHostError(error) && reasons.includes(error.reason);
+}
+
+/**
+ * Awaits a port call whose failure with one of `reasons` means its goal already holds (destroying
+ * what is already gone): that failure resolves; any other rejects as it came.
+ */
+export async function tolerating(
+  call: Promise<void>,
+  ...reasons: readonly string[]
+): Promise<void> {
+  try {
+    await call;
+  } catch (error) {
+    if (!hasReason(error, ...reasons)) throw error;
+  }
 }
 
 /** Publishes without throwing: the bus may drop anything anyway, so a failed publish is a lost message. */
@@ -268,6 +280,17 @@ export interface LifeOptions {
   readonly subscribeRetryMs: number;
 }
 
+/** What a service's life cycle runs: a handler subscribed to a channel, until a signal aborts. */
+export interface ServiceLife {
+  readonly runtime: Runtime;
+  readonly bus: Bus;
+  readonly channel: string;
+  readonly handler: BusHandler;
+  /** Raised by a bug found in the handler's work; ends the life with that error. */
+  readonly fatal: Fatal;
+  readonly signal?: AbortSignal | undefined;
+}
+
 /**
  * Runs a bus-driven service (an agent, the background): subscribes `handler` to `channel`,
  * retrying with back-off while the bus is unavailable, then runs `tick` at once and every
@@ -275,14 +298,7 @@ export interface LifeOptions {
  * raised (a bug found in the handler's work); resolves after unsubscribing once stopped.
  */
 export async function runServiceLife(
-  deps: {
-    readonly runtime: Runtime;
-    readonly bus: Bus;
-    readonly channel: string;
-    readonly handler: BusHandler;
-    readonly fatal: Fatal;
-    readonly signal?: AbortSignal | undefined;
-  },
+  deps: ServiceLife,
   options: LifeOptions,
   tick: () => Promise<void>,
 ): Promise<void> {
@@ -292,13 +308,7 @@ export async function runServiceLife(
 }
 
 async function life(
-  deps: {
-    readonly runtime: Runtime;
-    readonly bus: Bus;
-    readonly channel: string;
-    readonly handler: BusHandler;
-    readonly signal?: AbortSignal | undefined;
-  },
+  deps: ServiceLife,
   options: LifeOptions,
   tick: () => Promise<void>,
 ): Promise<void> {
@@ -326,5 +336,87 @@ async function life(
     } catch {
       // Stopping anyway; the connection is closed by whoever owns the bus.
     }
+  }
+}
+
+/** Tunables every bus-driven service has (agents and the background). */
+export interface ServiceOptions {
+  /** Longest wait for one port or store call before it counts as failed (`timeout`), ms. Default 30 000. */
+  readonly operationTimeoutMs: number;
+  /** First delay before re-trying a failed bus subscribe, ms (doubles). Default 500. */
+  readonly subscribeRetryMs: number;
+  /**
+   * Most resources with work queued at once; further work is dropped (the main loop re-sends
+   * commands, agents report again). Default 10 000.
+   */
+  readonly queueResourcesMax: number;
+}
+
+/** Defaults of {@link ServiceOptions}. */
+export const SERVICE_DEFAULTS: ServiceOptions = {
+  operationTimeoutMs: 30_000,
+  subscribeRetryMs: 500,
+  queueResourcesMax: 10_000,
+};
+
+/** What every bus-driven service needs. */
+export interface ServiceDeps<Options> {
+  readonly runtime: Runtime;
+  readonly bus: Bus;
+  /** Agents only read it (fences, rows to tell orphans); the background appends to it. */
+  readonly store: EventStore;
+  readonly options?: Partial<Options>;
+  /** Stops the service when aborted (tests, graceful shutdown). Without it the service runs forever. */
+  readonly signal?: AbortSignal;
+}
+
+/**
+ * The skeleton of a bus-driven service: its options over the defaults, the per-resource work queue
+ * whose bugs raise the fatal latch, bounded port and store calls, and the life cycle.
+ */
+export class Service<Options extends ServiceOptions> {
+  readonly options: Options;
+  readonly fatal = new Fatal();
+  readonly queue: KeyedQueue;
+
+  constructor(
+    protected readonly deps: ServiceDeps<Options>,
+    defaults: Options,
+  ) {
+    this.options = { ...defaults, ...deps.options };
+    this.queue = new KeyedQueue({
+      resourcesMax: this.options.queueResourcesMax,
+      onError: (error) => this.fatal.raise(error),
+    });
+  }
+
+  /** `promise` bounded by `operationTimeoutMs`: a {@link TimeoutError} names `operation`. */
+  bounded<T>(promise: Promise<T>, operation: string): Promise<T> {
+    return withTimeout(
+      this.deps.runtime.clock,
+      promise,
+      this.options.operationTimeoutMs,
+      operation,
+    );
+  }
+
+  /** The store's row of `stream`, or null; bounded. */
+  projection(stream: string): Promise<Projection | null> {
+    return this.bounded(this.deps.store.get(stream), 'store.get');
+  }
+
+  /** Runs `handler` on `channel` and `tick` every `intervalMs` (see {@link runServiceLife}). */
+  run(
+    channel: string,
+    handler: BusHandler,
+    intervalMs: number,
+    tick: () => Promise<void>,
+  ): Promise<void> {
+    const { runtime, bus, signal } = this.deps;
+    return runServiceLife(
+      { runtime, bus, channel, handler, fatal: this.fatal, signal },
+      { intervalMs, subscribeRetryMs: this.options.subscribeRetryMs },
+      tick,
+    );
   }
 }

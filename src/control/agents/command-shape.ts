@@ -3,15 +3,12 @@
  * published (a newer main loop, a corrupt payload, a test), so agents never trust a message's
  * fields because its `type` matches: a malformed command gets a result `invalid-command` (when it
  * has a command id to answer to) and no effect.
+ *
+ * Each command type is described once, as a table of field readers checked in order; the first
+ * malformed field names the problem (`spec.disks[0].target must be a non-empty string`).
  */
 import type { BusMessage } from '../../ports/bus.ts';
-import type {
-  CommandDisk,
-  SnapshotEnsureCommand,
-  VmEnsureCommand,
-  VolumeEnsureCommand,
-  VolumeRestoreCommand,
-} from '../../model/commands.ts';
+import type { AgentCommand, AgentCommandType, Power } from '../../model/commands.ts';
 
 /** Result error code of a malformed command. */
 export const INVALID_COMMAND = 'invalid-command';
@@ -27,10 +24,7 @@ const isToken = (v: unknown): v is number =>
   typeof v === 'number' && Number.isSafeInteger(v) && v >= 0;
 const isCount = (v: unknown): v is number =>
   typeof v === 'number' && Number.isSafeInteger(v) && v > 0;
-
-function problem<T>(text: string): Parsed<T> {
-  return { ok: false, problem: text };
-}
+const isSnapshotName = (v: unknown): v is string => isString(v) && v.includes('@');
 
 /** The command id of a message, if it has a usable one (to answer a malformed command). */
 export function commandIdOf(message: BusMessage): string | null {
@@ -52,130 +46,117 @@ export function resourceOf(message: BusMessage): string {
   return '';
 }
 
-function common(m: Fields): string | null {
-  if (!isString(m['commandId'])) return 'commandId must be a non-empty string';
-  if (!isToken(m['token'])) return 'token must be a non-negative integer';
-  return null;
+// ---- field readers ----
+
+/** Why a field is malformed: what a reader returns instead of the field's value. */
+class Malformed {
+  constructor(readonly problem: string) {}
 }
 
-function parseDisk(value: unknown, index: number): CommandDisk | string {
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    return `disks[${index}] must be an object`;
-  const d = value as Fields;
-  if (!isString(d['target'])) return `disks[${index}].target must be a non-empty string`;
-  if (!isString(d['volumeId'])) return `disks[${index}].volumeId must be a non-empty string`;
-  if (typeof d['source'] !== 'string') return `disks[${index}].source must be a string`;
-  if (typeof d['storageNodeId'] !== 'string')
-    return `disks[${index}].storageNodeId must be a string`;
-  return {
-    target: d['target'],
-    volumeId: d['volumeId'],
-    source: d['source'],
-    storageNodeId: d['storageNodeId'],
-  };
+/** Reads the field named `name` (its path, for the problem): its value, or why it is malformed. */
+type Reader<T> = (value: unknown, name: string) => T | Malformed;
+
+/** A reader per field of `T`, checked in key order. */
+type Shape<T> = { readonly [K in keyof T]: Reader<T[K]> };
+
+/** A reader accepting the values `accepts` admits; any other value "`name` `should`". */
+function field<T>(accepts: (v: unknown) => v is T, should: string): Reader<T> {
+  return (value, name) => (accepts(value) ? value : new Malformed(`${name} ${should}`));
 }
 
-/** Parses a `vm.ensure` message. */
-export function parseVmEnsure(message: BusMessage): Parsed<VmEnsureCommand> {
-  const m = message as Fields;
-  const bad = common(m);
-  if (bad !== null) return problem(bad);
-  if (!isString(m['vmId'])) return problem('vmId must be a non-empty string');
-  const power = m['power'];
-  if (power !== 'running' && power !== 'stopped' && power !== 'absent')
-    return problem('power must be running, stopped or absent');
-  const spec = m['spec'];
-  if (spec === null || typeof spec !== 'object' || Array.isArray(spec))
-    return problem('spec must be an object');
-  const s = spec as Fields;
-  if (!isCount(s['vcpus'])) return problem('spec.vcpus must be a positive integer');
-  if (!isCount(s['memoryMb'])) return problem('spec.memoryMb must be a positive integer');
-  const rawDisks = s['disks'];
-  if (!Array.isArray(rawDisks)) return problem('spec.disks must be a list');
-  const disks: CommandDisk[] = [];
-  for (const [i, raw] of (rawDisks as unknown[]).entries()) {
-    const disk = parseDisk(raw, i);
-    if (typeof disk === 'string') return problem(`spec.${disk}`);
-    disks.push(disk);
+const nonEmpty = field(isString, 'must be a non-empty string');
+const text = field((v): v is string => typeof v === 'string', 'must be a string');
+const natural = field(isToken, 'must be a non-negative integer');
+const positive = field(isCount, 'must be a positive integer');
+const flag = field((v): v is boolean => typeof v === 'boolean', 'must be true or false');
+const snapshotName = field(isSnapshotName, 'must be a snapshot name dataset@snapshot');
+const power = field(
+  (v): v is Power => v === 'running' || v === 'stopped' || v === 'absent',
+  'must be running, stopped or absent',
+);
+const origin = field(
+  (v): v is string | null => v === null || isSnapshotName(v),
+  'must be null or a snapshot name dataset@snapshot',
+);
+
+/** Reads the fields of `shape` from `fields` (their names prefixed with `prefix`), in order. */
+function readFields<T>(fields: Fields, shape: Shape<T>, prefix: string): T | Malformed {
+  const read: Partial<Record<keyof T, unknown>> = {};
+  for (const key of Object.keys(shape) as (keyof T & string)[]) {
+    const value = shape[key](fields[key], `${prefix}${key}`);
+    if (value instanceof Malformed) return value;
+    read[key] = value;
   }
-  return {
-    ok: true,
-    command: {
-      type: 'vm.ensure',
-      commandId: m['commandId'] as string,
-      token: m['token'] as number,
-      vmId: m['vmId'],
-      spec: { vcpus: s['vcpus'], memoryMb: s['memoryMb'], disks },
-      power,
-    },
+  return read as T;
+}
+
+/** A nested object holding only the fields of `shape`. */
+function object<T>(shape: Shape<T>): Reader<T> {
+  return (value, name) =>
+    value === null || typeof value !== 'object' || Array.isArray(value)
+      ? new Malformed(`${name} must be an object`)
+      : readFields(value as Fields, shape, `${name}.`);
+}
+
+/** A list whose items `item` reads (named `name[i]`). */
+function list<T>(item: Reader<T>): Reader<T[]> {
+  return (value, name) => {
+    if (!Array.isArray(value)) return new Malformed(`${name} must be a list`);
+    const items: T[] = [];
+    for (const [i, raw] of (value as unknown[]).entries()) {
+      const read = item(raw, `${name}[${i}]`);
+      if (read instanceof Malformed) return read;
+      items.push(read);
+    }
+    return items;
   };
 }
 
-/** Parses a `volume.ensure` message. */
-export function parseVolumeEnsure(message: BusMessage): Parsed<VolumeEnsureCommand> {
-  const m = message as Fields;
-  const bad = common(m);
-  if (bad !== null) return problem(bad);
-  if (!isString(m['volumeId'])) return problem('volumeId must be a non-empty string');
-  if (typeof m['present'] !== 'boolean') return problem('present must be true or false');
-  // The main loop sends 0 with `present: false`: the size only matters for a volume to keep.
-  if (!isToken(m['sizeBytes'])) return problem('sizeBytes must be a non-negative integer');
-  const origin = m['origin'];
-  if (origin !== null && !(isString(origin) && origin.includes('@')))
-    return problem('origin must be null or a snapshot name dataset@snapshot');
-  return {
-    ok: true,
-    command: {
-      type: 'volume.ensure',
-      commandId: m['commandId'] as string,
-      token: m['token'] as number,
-      volumeId: m['volumeId'],
-      present: m['present'],
-      sizeBytes: m['sizeBytes'],
-      origin,
-    },
-  };
-}
+// ---- commands ----
 
-/** Parses a `snapshot.ensure` message. */
-export function parseSnapshotEnsure(message: BusMessage): Parsed<SnapshotEnsureCommand> {
-  const m = message as Fields;
-  const bad = common(m);
-  if (bad !== null) return problem(bad);
-  if (!isString(m['snapshotId'])) return problem('snapshotId must be a non-empty string');
-  if (!isString(m['volumeId'])) return problem('volumeId must be a non-empty string');
-  if (typeof m['present'] !== 'boolean') return problem('present must be true or false');
-  return {
-    ok: true,
-    command: {
-      type: 'snapshot.ensure',
-      commandId: m['commandId'] as string,
-      token: m['token'] as number,
-      snapshotId: m['snapshotId'],
-      volumeId: m['volumeId'],
-      present: m['present'],
-    },
-  };
-}
+/** The command of type `T`. */
+export type CommandOf<T extends AgentCommandType> = Extract<AgentCommand, { readonly type: T }>;
 
-/** Parses a `volume.restore` message. */
-export function parseVolumeRestore(message: BusMessage): Parsed<VolumeRestoreCommand> {
-  const m = message as Fields;
-  const bad = common(m);
-  if (bad !== null) return problem(bad);
-  if (!isString(m['volumeId'])) return problem('volumeId must be a non-empty string');
-  if (!isString(m['snapshotId'])) return problem('snapshotId must be a non-empty string');
-  if (!isString(m['snapshot']) || !m['snapshot'].includes('@'))
-    return problem('snapshot must be a snapshot name dataset@snapshot');
-  return {
-    ok: true,
-    command: {
-      type: 'volume.restore',
-      commandId: m['commandId'] as string,
-      token: m['token'] as number,
-      volumeId: m['volumeId'],
-      snapshotId: m['snapshotId'],
-      snapshot: m['snapshot'],
-    },
-  };
+const COMMON = { commandId: nonEmpty, token: natural };
+
+/** The fields of each command type, in the order they are checked. */
+const COMMANDS: { readonly [T in AgentCommandType]: Shape<Omit<CommandOf<T>, 'type'>> } = {
+  'vm.ensure': {
+    ...COMMON,
+    vmId: nonEmpty,
+    power,
+    spec: object({
+      vcpus: positive,
+      memoryMb: positive,
+      disks: list(
+        object({ target: nonEmpty, volumeId: nonEmpty, source: text, storageNodeId: text }),
+      ),
+    }),
+  },
+  'volume.ensure': {
+    ...COMMON,
+    volumeId: nonEmpty,
+    present: flag,
+    // The main loop sends 0 with `present: false`: the size only matters for a volume to keep.
+    sizeBytes: natural,
+    origin,
+  },
+  'snapshot.ensure': { ...COMMON, snapshotId: nonEmpty, volumeId: nonEmpty, present: flag },
+  'volume.restore': { ...COMMON, volumeId: nonEmpty, snapshotId: nonEmpty, snapshot: snapshotName },
+};
+
+/**
+ * Parses `message` as a command when its type is one of `types` (the commands an agent executes);
+ * null for any other message, which the caller tells apart (another agent's command, or no command).
+ */
+export function parseCommand<T extends AgentCommandType>(
+  types: readonly T[],
+  message: BusMessage,
+): Parsed<CommandOf<T>> | null {
+  const type = types.find((candidate) => candidate === message.type);
+  if (type === undefined) return null;
+  const shape = COMMANDS[type] as Shape<Omit<CommandOf<T>, 'type'>>;
+  const read = readFields(message as Fields, shape, '');
+  if (read instanceof Malformed) return { ok: false, problem: read.problem };
+  return { ok: true, command: { type, ...read } as CommandOf<T> };
 }

@@ -4,87 +4,61 @@
  * token is older than the newest seen for the VM, reports a result for every command and the full
  * inventory after commands, periodically and at start, and destroys domains that no live VM row
  * places on this host (orphans: left behind by a deleted VM, an evacuation or a lost command).
+ * The commands, fences, results and inventories are the agent loop's (agent-service.ts); this file
+ * says how a command drives libvirt, what an orphan is and what the inventory holds.
  *
  * Crash-only: a restart is a normal start. The per-VM work queue, the fencing memory and the
  * inventory pump are caches; the store's fences and the hypervisor's domains are the truth, and
  * the main loop re-sends every command until it observes the effect.
  */
 import { assert } from '../../lib/assert.ts';
-import type { InventoryReport, VmEnsureCommand, CommandDisk } from '../../model/commands.ts';
-import { isAgentCommand } from '../../model/commands.ts';
+import type { VmEnsureCommand, CommandDisk } from '../../model/commands.ts';
 import { type VmRow } from '../../model/resources.ts';
-import { CHANNELS, type Bus, type BusMessage } from '../../ports/bus.ts';
-import type { EventStore, Projection } from '../../ports/event-store.ts';
-import type { DomainDisk, DomainInfo, DomainSpec, Hypervisor } from '../../ports/hypervisor.ts';
-import type { Runtime } from '../../ports/runtime.ts';
+import type { Projection } from '../../ports/event-store.ts';
+import type {
+  DomainDisk,
+  DomainInfo,
+  DomainSpec,
+  HostCapacity,
+  Hypervisor,
+} from '../../ports/hypervisor.ts';
+import { describe, hasReason, rethrowBug, tolerating } from './agent-kit.ts';
 import {
-  checkFence,
-  describe,
-  errorReason,
-  Fatal,
-  FenceMemory,
-  hasReason,
-  housekeep,
-  InventoryPump,
-  publishQuietly,
-  publishResult,
-  rethrowBug,
-  runServiceLife,
-  STALE_TOKEN,
-  withTimeout,
-} from './agent-kit.ts';
-import { commandIdOf, INVALID_COMMAND, parseVmEnsure, resourceOf } from './command-shape.ts';
-import { KeyedQueue } from './keyed-queue.ts';
+  AGENT_DEFAULTS,
+  AgentService,
+  type AgentDeps,
+  type AgentOptions,
+} from './agent-service.ts';
 
 /** Tunables of the compute agent. */
-export interface ComputeAgentOptions {
-  /** Period of inventories and orphan collection, ms. Default 10 000. */
-  readonly inventoryIntervalMs: number;
+export interface ComputeAgentOptions extends AgentOptions {
   /** How long a graceful shutdown may take before the domain is destroyed, ms. Default 30 000. */
   readonly shutdownTimeoutMs: number;
   /** How often to look whether a shutting-down guest is off, ms. Default 1 000. */
   readonly shutdownPollMs: number;
-  /** Longest wait for one hypervisor or store call before it counts as `timeout`, ms. Default 30 000. */
-  readonly operationTimeoutMs: number;
-  /** First delay before re-trying a failed bus subscribe, ms (doubles). Default 500. */
-  readonly subscribeRetryMs: number;
   /**
    * Only domains whose names start with this are cloudbed's (and may be collected as orphans);
    * other domains on the host are left alone. Default `vm-`.
    */
   readonly orphanPrefix: string;
-  /** Most VMs with work queued at once; further commands are dropped (the main loop re-sends). Default 10 000. */
-  readonly queueResourcesMax: number;
 }
 
 /** Defaults of {@link ComputeAgentOptions}. */
 export const COMPUTE_AGENT_DEFAULTS: ComputeAgentOptions = {
-  inventoryIntervalMs: 10_000,
+  ...AGENT_DEFAULTS,
   shutdownTimeoutMs: 30_000,
   shutdownPollMs: 1_000,
-  operationTimeoutMs: 30_000,
-  subscribeRetryMs: 500,
   orphanPrefix: 'vm-',
-  queueResourcesMax: 10_000,
 };
 
 /** What the compute agent needs. */
-export interface ComputeAgentDeps {
-  readonly runtime: Runtime;
-  /** This host's id (the host row's id): names the command channel and the inventory. */
-  readonly hostId: string;
+export interface ComputeAgentDeps extends AgentDeps<ComputeAgentOptions> {
   readonly hypervisor: Hypervisor;
-  readonly bus: Bus;
-  /** Read only: fences and VM rows (to tell orphans). */
-  readonly store: EventStore;
   /**
    * Turns a command's disk into the path this hypervisor attaches (a host-local mount of the
    * storage node's export, say). Default: the command's `source` as is.
    */
   readonly storagePaths?: (disk: CommandDisk) => string;
-  readonly options?: Partial<ComputeAgentOptions>;
-  /** Stops the agent when aborted (tests, graceful shutdown). Without it the agent runs forever. */
-  readonly signal?: AbortSignal;
 }
 
 /**
@@ -92,132 +66,47 @@ export interface ComputeAgentDeps {
  * (a failed assertion); port failures are reported in results and retried by the main loop.
  */
 export function runComputeAgent(deps: ComputeAgentDeps): Promise<void> {
-  return new ComputeAgent(deps).run();
+  return new ComputeAgent(deps).service.start();
 }
 
 class ComputeAgent {
+  readonly service: AgentService<
+    'vm.ensure',
+    ComputeAgentOptions,
+    HostCapacity,
+    readonly DomainInfo[]
+  >;
   private readonly options: ComputeAgentOptions;
-  private readonly fences = new FenceMemory();
-  private readonly fatal = new Fatal();
-  private readonly queue: KeyedQueue;
-  private readonly pump: InventoryPump;
 
   constructor(private readonly deps: ComputeAgentDeps) {
-    this.options = { ...COMPUTE_AGENT_DEFAULTS, ...deps.options };
+    const { hypervisor } = deps;
+    this.service = new AgentService(deps, COMPUTE_AGENT_DEFAULTS, {
+      commands: ['vm.ensure'],
+      place: 'a compute host',
+      port: 'hypervisor',
+      apply: (command) => this.apply(command),
+      housekeeping: () => this.collectOrphans(),
+      capacity: () => this.service.call('capacity', hypervisor.capacity()),
+      contents: () => this.service.call('listDomains', hypervisor.listDomains()),
+      inventory: (capacity, domains) => ({
+        kind: 'compute',
+        domains: domains.map((d) => ({
+          name: d.name,
+          state: d.state,
+          vcpus: d.vcpus,
+          memoryMb: d.memoryMb,
+          disks: d.disks.map((disk) => ({ target: disk.target, source: disk.source })),
+        })),
+        capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb },
+      }),
+    });
+    this.options = this.service.options;
     const o = this.options;
     assert(o.shutdownTimeoutMs >= 0, 'shutdownTimeoutMs must be >= 0');
     assert(o.shutdownPollMs > 0, 'shutdownPollMs must be > 0');
-    assert(o.operationTimeoutMs > 0, 'operationTimeoutMs must be > 0');
-    this.queue = new KeyedQueue({
-      resourcesMax: o.queueResourcesMax,
-      onError: (error) => this.fatal.raise(error),
-    });
-    this.pump = new InventoryPump(() => this.publishInventory());
-  }
-
-  run(): Promise<void> {
-    const { runtime, bus, hostId, signal } = this.deps;
-    return runServiceLife(
-      {
-        runtime,
-        bus,
-        channel: CHANNELS.agent(hostId),
-        handler: (message) => this.onMessage(message),
-        fatal: this.fatal,
-        signal,
-      },
-      {
-        intervalMs: this.options.inventoryIntervalMs,
-        subscribeRetryMs: this.options.subscribeRetryMs,
-      },
-      async () => {
-        await this.collectOrphans();
-        await this.pump.request();
-      },
-    );
   }
 
   // ---- commands ----
-
-  private onMessage(message: BusMessage): void {
-    const { runtime, bus, hostId } = this.deps;
-    if (message.type !== 'vm.ensure') {
-      // Not ours: a storage command on a compute host is misrouted; anything else is ignored.
-      if (isAgentCommand(message)) this.refuse(message, `${message.type} sent to a compute host`);
-      return;
-    }
-    const parsed = parseVmEnsure(message);
-    if (!parsed.ok) {
-      this.refuse(message, parsed.problem);
-      return;
-    }
-    const command = parsed.command;
-    if (command.token < this.fences.get(command.vmId)) {
-      void publishResult(runtime, bus, {
-        commandId: command.commandId,
-        resource: command.vmId,
-        ok: false,
-        error: STALE_TOKEN,
-        hostId,
-      });
-      return;
-    }
-    this.fences.see(command.vmId, command.token);
-    const outcome = this.queue.enqueue(command.vmId, {
-      kind: 'command',
-      run: () => this.execute(command),
-      onReplaced: () =>
-        runtime.log.info('agent.command-replaced', { commandId: command.commandId }),
-    });
-    if (outcome === 'full') {
-      runtime.log.warn('agent.queue-full', { commandId: command.commandId });
-    }
-  }
-
-  private refuse(message: BusMessage, problem: string): void {
-    const { runtime, bus, hostId } = this.deps;
-    runtime.log.warn('agent.invalid-command', { type: message.type, problem });
-    const commandId = commandIdOf(message);
-    if (commandId === null) return;
-    void publishResult(runtime, bus, {
-      commandId,
-      resource: resourceOf(message),
-      ok: false,
-      error: INVALID_COMMAND,
-      hostId,
-    });
-  }
-
-  private async execute(command: VmEnsureCommand): Promise<void> {
-    const { runtime, bus, store, hostId } = this.deps;
-    const stale = await checkFence(
-      { runtime, store },
-      this.fences,
-      command.vmId,
-      command.token,
-      this.options.operationTimeoutMs,
-    );
-    let error: string | null = stale;
-    if (stale === null) {
-      try {
-        await this.apply(command);
-      } catch (failure) {
-        error = errorReason(failure);
-        runtime.log.info('agent.command-failed', {
-          commandId: command.commandId,
-          error: describe(failure),
-        });
-      }
-    }
-    await publishResult(runtime, bus, {
-      commandId: command.commandId,
-      resource: command.vmId,
-      ok: error === null,
-      ...(error === null ? {} : { error }),
-      hostId,
-    });
-    void this.pump.request();
-  }
 
   private async apply(command: VmEnsureCommand): Promise<void> {
     const spec: DomainSpec = {
@@ -248,11 +137,11 @@ class ComputeAgent {
   private async ensureRunning(spec: DomainSpec): Promise<void> {
     const domain = await this.get(spec.name);
     if (domain === null || (!isActive(domain) && !sameDefinition(domain, spec))) {
-      await this.call('define', this.deps.hypervisor.define(spec));
+      await this.service.call('define', this.deps.hypervisor.define(spec));
     }
     if (domain === null || !isActive(domain)) {
       try {
-        await this.call('start', this.deps.hypervisor.start(spec.name));
+        await this.service.call('start', this.deps.hypervisor.start(spec.name));
       } catch (error) {
         // Someone (a previous incarnation's start whose reply was lost) was faster: the goal holds.
         if (!hasReason(error, 'already-running')) throw error;
@@ -268,7 +157,7 @@ class ComputeAgent {
       domain = await this.get(spec.name);
     }
     if (domain === null || !sameDefinition(domain, spec)) {
-      await this.call('define', this.deps.hypervisor.define(spec));
+      await this.service.call('define', this.deps.hypervisor.define(spec));
     }
   }
 
@@ -276,7 +165,7 @@ class ComputeAgent {
     const { hypervisor, runtime } = this.deps;
     if (domain.state === 'running') {
       try {
-        await this.call('shutdown', hypervisor.shutdown(domain.name));
+        await this.service.call('shutdown', hypervisor.shutdown(domain.name));
         const deadline = runtime.clock.nowMs() + this.options.shutdownTimeoutMs;
         while (runtime.clock.nowMs() < deadline) {
           await runtime.clock.sleep(this.options.shutdownPollMs);
@@ -298,37 +187,25 @@ class ComputeAgent {
     if (domain === null) return;
     if (isActive(domain)) await this.destroy(name);
     try {
-      await this.call('undefine', this.deps.hypervisor.undefine(name));
+      await this.service.call('undefine', this.deps.hypervisor.undefine(name));
     } catch (error) {
       if (hasReason(error, 'no-domain')) return;
       // Started again meanwhile, or transient: pull the plug (a transient domain then vanishes).
       if (!hasReason(error, 'domain-active')) throw error;
       await this.destroy(name);
       if ((await this.get(name)) !== null) {
-        await this.call('undefine', this.deps.hypervisor.undefine(name));
+        await this.service.call('undefine', this.deps.hypervisor.undefine(name));
       }
     }
   }
 
-  private async destroy(name: string): Promise<void> {
-    try {
-      await this.call('destroy', this.deps.hypervisor.destroy(name));
-    } catch (error) {
-      if (!hasReason(error, 'not-running', 'no-domain')) throw error;
-    }
+  private destroy(name: string): Promise<void> {
+    const call = this.service.call('destroy', this.deps.hypervisor.destroy(name));
+    return tolerating(call, 'not-running', 'no-domain');
   }
 
   private get(name: string): Promise<DomainInfo | null> {
-    return this.call('getDomain', this.deps.hypervisor.getDomain(name));
-  }
-
-  private call<T>(operation: string, promise: Promise<T>): Promise<T> {
-    return withTimeout(
-      this.deps.runtime.clock,
-      promise,
-      this.options.operationTimeoutMs,
-      `hypervisor.${operation}`,
-    );
+    return this.service.call('getDomain', this.deps.hypervisor.getDomain(name));
   }
 
   // ---- orphans ----
@@ -343,28 +220,23 @@ class ComputeAgent {
     const { runtime } = this.deps;
     let domains: readonly DomainInfo[];
     try {
-      domains = await this.call('listDomains', this.deps.hypervisor.listDomains());
+      domains = await this.service.call('listDomains', this.deps.hypervisor.listDomains());
     } catch (error) {
       runtime.log.warn('agent.orphan-scan-failed', { error: describe(error) });
       return;
     }
     for (const domain of domains) {
       if (!domain.name.startsWith(this.options.orphanPrefix)) continue;
-      if (this.queue.busy(domain.name)) continue;
-      await housekeep(this.queue, domain.name, () => this.collectIfOrphan(domain.name));
+      if (this.service.queue.busy(domain.name)) continue;
+      await this.service.housekeep(domain.name, () => this.collectIfOrphan(domain.name));
     }
   }
 
   private async collectIfOrphan(name: string): Promise<void> {
-    const { runtime, store, hostId } = this.deps;
+    const { runtime, hostId } = this.deps;
     let row: Projection | null;
     try {
-      row = await withTimeout(
-        runtime.clock,
-        store.get(name),
-        this.options.operationTimeoutMs,
-        'store.get',
-      );
+      row = await this.service.projection(name);
     } catch (error) {
       runtime.log.warn('agent.orphan-check-failed', { name, error: describe(error) });
       return;
@@ -378,41 +250,6 @@ class ComputeAgent {
       rethrowBug(error);
       runtime.log.warn('agent.orphan-collect-failed', { name, error: describe(error) });
     }
-  }
-
-  // ---- inventory ----
-
-  private async publishInventory(): Promise<void> {
-    const { runtime, bus, hypervisor, hostId } = this.deps;
-    // Taken before the listing: the background drops an inventory older than one it has seen.
-    const atMs = runtime.clock.nowMs();
-    let domains: readonly DomainInfo[];
-    let capacity: { vcpus: number; memoryMb: number };
-    try {
-      capacity = await this.call('capacity', hypervisor.capacity());
-      domains = await this.call('listDomains', hypervisor.listDomains());
-    } catch (error) {
-      // No inventory while the hypervisor is unreachable: silence is what marks a host down.
-      runtime.log.warn('agent.inventory-failed', { error: describe(error) });
-      return;
-    }
-    const report: InventoryReport = {
-      type: 'inventory',
-      hostId,
-      kind: 'compute',
-      domains: domains.map((d) => ({
-        name: d.name,
-        state: d.state,
-        vcpus: d.vcpus,
-        memoryMb: d.memoryMb,
-        disks: d.disks.map((disk) => ({ target: disk.target, source: disk.source })),
-      })),
-      capacity: { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb },
-    };
-    await publishQuietly(runtime, bus, CHANNELS.reports, {
-      ...(report as unknown as BusMessage),
-      atMs,
-    });
   }
 }
 

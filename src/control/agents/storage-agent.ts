@@ -4,7 +4,8 @@
  * image as volume `<imageId>` with snapshot `<imageId>@base`, the origin of root volumes. It
  * applies `volume.ensure`, `snapshot.ensure` and `volume.restore` idempotently, rejects stale
  * fencing tokens, reports a result per command and the inventory after commands, periodically and
- * at start, and destroys datasets no live row accounts for (orphans).
+ * at start, and destroys datasets no live row accounts for (orphans). As for the compute agent,
+ * the commands, fences, results and inventories are the agent loop's (agent-service.ts).
  *
  * Names: the Storage port takes names relative to the pool (`vol-1a2b3c4d`,
  * `vol-1a2b3c4d@snap-5e6f7a8b`) and reports full ones (`cloudbed/vol-1a2b3c4d`); commands carry
@@ -16,227 +17,87 @@
  */
 import { assert } from '../../lib/assert.ts';
 import {
-  commandResource,
-  type AgentCommand,
-  type InventoryReport,
   type SnapshotEnsureCommand,
   type VolumeEnsureCommand,
   type VolumeRestoreCommand,
 } from '../../model/commands.ts';
 import { BYTES_PER_GB, IMAGES, type SnapshotRow, type VolumeRow } from '../../model/resources.ts';
-import { CHANNELS, type Bus, type BusMessage } from '../../ports/bus.ts';
-import type { EventStore, Projection } from '../../ports/event-store.ts';
-import type { Runtime } from '../../ports/runtime.ts';
+import type { Projection } from '../../ports/event-store.ts';
 import type { DatasetInfo, PoolInfo, Storage } from '../../ports/storage.ts';
+import { describe, hasReason, RecentCommands, rethrowBug, tolerating } from './agent-kit.ts';
 import {
-  checkFence,
-  describe,
-  errorReason,
-  Fatal,
-  FenceMemory,
-  hasReason,
-  housekeep,
-  InventoryPump,
-  publishQuietly,
-  publishResult,
-  RecentCommands,
-  rethrowBug,
-  runServiceLife,
-  STALE_TOKEN,
-  withTimeout,
-} from './agent-kit.ts';
-import {
-  commandIdOf,
-  INVALID_COMMAND,
-  parseSnapshotEnsure,
-  parseVolumeEnsure,
-  parseVolumeRestore,
-  resourceOf,
-  type Parsed,
-} from './command-shape.ts';
-import { KeyedQueue } from './keyed-queue.ts';
+  AGENT_DEFAULTS,
+  AgentService,
+  type AgentDeps,
+  type AgentOptions,
+} from './agent-service.ts';
 
 /** Tunables of the storage agent. */
-export interface StorageAgentOptions {
-  /** Period of inventories, image checks and orphan collection, ms. Default 10 000. */
-  readonly inventoryIntervalMs: number;
-  /** Longest wait for one storage or store call before it counts as `timeout`, ms. Default 30 000. */
-  readonly operationTimeoutMs: number;
-  /** First delay before re-trying a failed bus subscribe, ms (doubles). Default 500. */
-  readonly subscribeRetryMs: number;
+export interface StorageAgentOptions extends AgentOptions {
   /** Only volumes named with this prefix may be collected as orphans. Default `vol-`. */
   readonly volumePrefix: string;
   /** Only snapshots named with this prefix may be collected as orphans. Default `snap-`. */
   readonly snapshotPrefix: string;
   /** How many applied `volume.restore` command ids to remember against duplicates. Default 1 000. */
   readonly recentCommandsMax: number;
-  /** Most resources with work queued at once; further commands are dropped. Default 10 000. */
-  readonly queueResourcesMax: number;
 }
 
 /** Defaults of {@link StorageAgentOptions}. */
 export const STORAGE_AGENT_DEFAULTS: StorageAgentOptions = {
-  inventoryIntervalMs: 10_000,
-  operationTimeoutMs: 30_000,
-  subscribeRetryMs: 500,
+  ...AGENT_DEFAULTS,
   volumePrefix: 'vol-',
   snapshotPrefix: 'snap-',
   recentCommandsMax: 1_000,
-  queueResourcesMax: 10_000,
 };
 
 /** What the storage agent needs. */
-export interface StorageAgentDeps {
-  readonly runtime: Runtime;
-  /** This node's id (the host row's id): names the command channel and the inventory. */
-  readonly hostId: string;
+export interface StorageAgentDeps extends AgentDeps<StorageAgentOptions> {
   readonly storage: Storage;
-  readonly bus: Bus;
-  /** Read only: fences, volume and snapshot rows (to tell orphans). */
-  readonly store: EventStore;
-  readonly options?: Partial<StorageAgentOptions>;
-  /** Stops the agent when aborted. Without it the agent runs forever. */
-  readonly signal?: AbortSignal;
 }
 
 /** Runs the storage agent until `deps.signal` aborts (forever without one). Rejects only on a bug. */
 export function runStorageAgent(deps: StorageAgentDeps): Promise<void> {
-  return new StorageAgent(deps).run();
+  return new StorageAgent(deps).service.start();
 }
 
-type StorageCommand = Exclude<AgentCommand, { type: 'vm.ensure' }>;
+type StorageCommand = SnapshotEnsureCommand | VolumeEnsureCommand | VolumeRestoreCommand;
 
 class StorageAgent {
+  readonly service: AgentService<
+    StorageCommand['type'],
+    StorageAgentOptions,
+    PoolInfo,
+    readonly DatasetInfo[]
+  >;
   private readonly options: StorageAgentOptions;
-  private readonly fences = new FenceMemory();
-  private readonly fatal = new Fatal();
-  private readonly queue: KeyedQueue;
-  private readonly pump: InventoryPump;
   private readonly restores: RecentCommands;
 
   constructor(private readonly deps: StorageAgentDeps) {
-    this.options = { ...STORAGE_AGENT_DEFAULTS, ...deps.options };
-    assert(this.options.operationTimeoutMs > 0, 'operationTimeoutMs must be > 0');
-    this.queue = new KeyedQueue({
-      resourcesMax: this.options.queueResourcesMax,
-      onError: (error) => this.fatal.raise(error),
+    const { storage } = deps;
+    this.service = new AgentService(deps, STORAGE_AGENT_DEFAULTS, {
+      commands: ['volume.ensure', 'snapshot.ensure', 'volume.restore'],
+      place: 'a storage node',
+      port: 'storage',
+      apply: (command) => this.apply(command),
+      housekeeping: () => this.housekeeping(),
+      capacity: () => this.service.call('pool', storage.pool()),
+      contents: () => this.service.call('list', storage.list()),
+      inventory: (pool, datasets) => ({
+        kind: 'storage',
+        datasets: datasets.map((d) => ({
+          name: d.name,
+          kind: d.kind,
+          sizeBytes: d.sizeBytes,
+          origin: d.origin,
+        })),
+        capacity: { poolSizeBytes: pool.sizeBytes, poolFreeBytes: pool.freeBytes },
+      }),
     });
-    this.pump = new InventoryPump(() => this.publishInventory());
+    this.options = this.service.options;
     this.restores = new RecentCommands(this.options.recentCommandsMax);
   }
 
-  run(): Promise<void> {
-    const { runtime, bus, hostId, signal } = this.deps;
-    return runServiceLife(
-      {
-        runtime,
-        bus,
-        channel: CHANNELS.agent(hostId),
-        handler: (message) => this.onMessage(message),
-        fatal: this.fatal,
-        signal,
-      },
-      {
-        intervalMs: this.options.inventoryIntervalMs,
-        subscribeRetryMs: this.options.subscribeRetryMs,
-      },
-      async () => {
-        await this.housekeeping();
-        await this.pump.request();
-      },
-    );
-  }
-
   // ---- commands ----
-
-  private onMessage(message: BusMessage): void {
-    let parsed: Parsed<StorageCommand>;
-    switch (message.type) {
-      case 'volume.ensure':
-        parsed = parseVolumeEnsure(message);
-        break;
-      case 'snapshot.ensure':
-        parsed = parseSnapshotEnsure(message);
-        break;
-      case 'volume.restore':
-        parsed = parseVolumeRestore(message);
-        break;
-      default:
-        // Not ours: a vm command on a storage node is misrouted; anything else is ignored.
-        if (message.type === 'vm.ensure') this.refuse(message, 'vm.ensure sent to a storage node');
-        return;
-    }
-    if (!parsed.ok) {
-      this.refuse(message, parsed.problem);
-      return;
-    }
-    const command = parsed.command;
-    const resource = commandResource(command);
-    if (command.token < this.fences.get(resource)) {
-      void this.report(command, STALE_TOKEN);
-      return;
-    }
-    this.fences.see(resource, command.token);
-    const outcome = this.queue.enqueue(resource, {
-      kind: 'command',
-      run: () => this.execute(command),
-      onReplaced: () =>
-        this.deps.runtime.log.info('agent.command-replaced', { commandId: command.commandId }),
-    });
-    if (outcome === 'full') {
-      this.deps.runtime.log.warn('agent.queue-full', { commandId: command.commandId });
-    }
-  }
-
-  private refuse(message: BusMessage, problem: string): void {
-    const { runtime, bus, hostId } = this.deps;
-    runtime.log.warn('agent.invalid-command', { type: message.type, problem });
-    const commandId = commandIdOf(message);
-    if (commandId === null) return;
-    void publishResult(runtime, bus, {
-      commandId,
-      resource: resourceOf(message),
-      ok: false,
-      error: INVALID_COMMAND,
-      hostId,
-    });
-  }
-
-  private report(command: StorageCommand, error: string | null): Promise<void> {
-    const { runtime, bus, hostId } = this.deps;
-    return publishResult(runtime, bus, {
-      commandId: command.commandId,
-      resource: commandResource(command),
-      ok: error === null,
-      ...(error === null ? {} : { error }),
-      hostId,
-    });
-  }
-
-  private async execute(command: StorageCommand): Promise<void> {
-    const { runtime, store } = this.deps;
-    const stale = await checkFence(
-      { runtime, store },
-      this.fences,
-      commandResource(command),
-      command.token,
-      this.options.operationTimeoutMs,
-    );
-    let error: string | null = stale;
-    if (stale === null) {
-      try {
-        await this.apply(command);
-      } catch (failure) {
-        error = errorReason(failure);
-        runtime.log.info('agent.command-failed', {
-          commandId: command.commandId,
-          error: describe(failure),
-        });
-      }
-    }
-    await this.report(command, error);
-    void this.pump.request();
-  }
 
   private apply(command: StorageCommand): Promise<void> {
     switch (command.type) {
@@ -258,8 +119,8 @@ class StorageAgent {
       try {
         info =
           command.origin === null
-            ? await this.call('createVolume', storage.createVolume(name, command.sizeBytes))
-            : await this.call('clone', storage.clone(relativeName(command.origin), name));
+            ? await this.service.call('createVolume', storage.createVolume(name, command.sizeBytes))
+            : await this.service.call('clone', storage.clone(relativeName(command.origin), name));
       } catch (error) {
         // A previous attempt whose reply was lost created it: carry on with what is there.
         if (!hasReason(error, 'exists')) throw error;
@@ -268,7 +129,7 @@ class StorageAgent {
       }
     }
     if (info.sizeBytes < command.sizeBytes) {
-      await this.call('resizeVolume', storage.resizeVolume(name, command.sizeBytes));
+      await this.service.call('resizeVolume', storage.resizeVolume(name, command.sizeBytes));
     }
   }
 
@@ -284,7 +145,7 @@ class StorageAgent {
     } catch (error) {
       if (!hasReason(error, 'has-snapshots')) throw error;
     }
-    const datasets = await this.call('list', this.deps.storage.list());
+    const datasets = await this.service.call('list', this.deps.storage.list());
     for (const dataset of datasets) {
       if (dataset.kind !== 'snapshot') continue;
       const [volume, snapshot] = splitSnapshot(relativeName(dataset.name));
@@ -305,7 +166,10 @@ class StorageAgent {
     }
     if ((await this.get(name)) !== null) return;
     try {
-      await this.call('snapshot', this.deps.storage.snapshot(command.volumeId, command.snapshotId));
+      await this.service.call(
+        'snapshot',
+        this.deps.storage.snapshot(command.volumeId, command.snapshotId),
+      );
     } catch (error) {
       if (!hasReason(error, 'exists')) throw error;
     }
@@ -314,39 +178,21 @@ class StorageAgent {
   /** Rolls back once per command id; a duplicate delivery only re-reports. */
   private async restore(command: VolumeRestoreCommand): Promise<void> {
     if (this.restores.get(command.commandId)?.ok === true) return;
-    await this.call('rollback', this.deps.storage.rollback(relativeName(command.snapshot)));
+    await this.service.call('rollback', this.deps.storage.rollback(relativeName(command.snapshot)));
     this.restores.remember(command.commandId, { ok: true, error: null });
   }
 
   /** Destroys a volume or snapshot; one that is already gone is fine. */
-  private async destroy(name: string): Promise<void> {
-    try {
-      await this.call('destroy', this.deps.storage.destroy(name));
-    } catch (error) {
-      if (!hasReason(error, 'no-dataset')) throw error;
-    }
+  private destroy(name: string): Promise<void> {
+    return tolerating(this.service.call('destroy', this.deps.storage.destroy(name)), 'no-dataset');
   }
 
   private get(name: string): Promise<DatasetInfo | null> {
-    return this.call('get', this.deps.storage.get(name));
+    return this.service.call('get', this.deps.storage.get(name));
   }
 
   private row(id: string): Promise<Projection | null> {
-    return withTimeout(
-      this.deps.runtime.clock,
-      this.deps.store.get(id),
-      this.options.operationTimeoutMs,
-      'store.get',
-    );
-  }
-
-  private call<T>(operation: string, promise: Promise<T>): Promise<T> {
-    return withTimeout(
-      this.deps.runtime.clock,
-      promise,
-      this.options.operationTimeoutMs,
-      `storage.${operation}`,
-    );
+    return this.service.projection(id);
   }
 
   // ---- housekeeping: images and orphans ----
@@ -361,7 +207,7 @@ class StorageAgent {
     const { runtime } = this.deps;
     let datasets: readonly DatasetInfo[];
     try {
-      datasets = await this.call('list', this.deps.storage.list());
+      datasets = await this.service.call('list', this.deps.storage.list());
     } catch (error) {
       runtime.log.warn('agent.housekeeping-failed', { error: describe(error) });
       return;
@@ -369,7 +215,7 @@ class StorageAgent {
     const present = new Set(datasets.map((d) => relativeName(d.name)));
     for (const image of IMAGES) {
       if (present.has(image.id) && present.has(`${image.id}@base`)) continue;
-      await housekeep(this.queue, image.id, () =>
+      await this.service.housekeep(image.id, () =>
         this.guarded('agent.image-failed', image.id, () =>
           this.ensureImage(image.id, image.sizeGb * BYTES_PER_GB),
         ),
@@ -378,8 +224,9 @@ class StorageAgent {
     for (const dataset of datasets) {
       if (dataset.kind !== 'snapshot') continue;
       const [volume, snapshot] = splitSnapshot(relativeName(dataset.name));
-      if (!snapshot.startsWith(this.options.snapshotPrefix) || this.queue.busy(snapshot)) continue;
-      await housekeep(this.queue, snapshot, () =>
+      if (!snapshot.startsWith(this.options.snapshotPrefix) || this.service.queue.busy(snapshot))
+        continue;
+      await this.service.housekeep(snapshot, () =>
         this.guarded('agent.orphan-collect-failed', snapshot, async () => {
           const why = snapshotOrphanReason(await this.row(snapshot), volume, this.deps.hostId);
           if (why === null) return;
@@ -391,8 +238,9 @@ class StorageAgent {
     for (const dataset of datasets) {
       if (dataset.kind !== 'volume') continue;
       const volume = relativeName(dataset.name);
-      if (!volume.startsWith(this.options.volumePrefix) || this.queue.busy(volume)) continue;
-      await housekeep(this.queue, volume, () =>
+      if (!volume.startsWith(this.options.volumePrefix) || this.service.queue.busy(volume))
+        continue;
+      await this.service.housekeep(volume, () =>
         this.guarded('agent.orphan-collect-failed', volume, async () => {
           const why = volumeOrphanReason(await this.row(volume), this.deps.hostId);
           if (why === null) return;
@@ -408,14 +256,14 @@ class StorageAgent {
     const { storage } = this.deps;
     if ((await this.get(imageId)) === null) {
       try {
-        await this.call('createVolume', storage.createVolume(imageId, sizeBytes));
+        await this.service.call('createVolume', storage.createVolume(imageId, sizeBytes));
       } catch (error) {
         if (!hasReason(error, 'exists')) throw error;
       }
     }
     if ((await this.get(`${imageId}@base`)) === null) {
       try {
-        await this.call('snapshot', storage.snapshot(imageId, 'base'));
+        await this.service.call('snapshot', storage.snapshot(imageId, 'base'));
       } catch (error) {
         if (!hasReason(error, 'exists')) throw error;
       }
@@ -430,40 +278,6 @@ class StorageAgent {
       rethrowBug(error);
       this.deps.runtime.log.warn(event, { name, error: describe(error) });
     }
-  }
-
-  // ---- inventory ----
-
-  private async publishInventory(): Promise<void> {
-    const { runtime, bus, storage, hostId } = this.deps;
-    // Taken before the listing: the background drops an inventory older than one it has seen.
-    const atMs = runtime.clock.nowMs();
-    let pool: PoolInfo;
-    let datasets: readonly DatasetInfo[];
-    try {
-      pool = await this.call('pool', storage.pool());
-      datasets = await this.call('list', storage.list());
-    } catch (error) {
-      // No inventory while the pool is unreachable: silence is what marks a node down.
-      runtime.log.warn('agent.inventory-failed', { error: describe(error) });
-      return;
-    }
-    const report: InventoryReport = {
-      type: 'inventory',
-      hostId,
-      kind: 'storage',
-      datasets: datasets.map((d) => ({
-        name: d.name,
-        kind: d.kind,
-        sizeBytes: d.sizeBytes,
-        origin: d.origin,
-      })),
-      capacity: { poolSizeBytes: pool.sizeBytes, poolFreeBytes: pool.freeBytes },
-    };
-    await publishQuietly(runtime, bus, CHANNELS.reports, {
-      ...(report as unknown as BusMessage),
-      atMs,
-    });
   }
 }
 

@@ -29,24 +29,22 @@ import {
   type VmRow,
   type VolumeRow,
 } from '../../model/resources.ts';
-import { CHANNELS, type Bus, type BusMessage } from '../../ports/bus.ts';
+import { CHANNELS, type BusMessage } from '../../ports/bus.ts';
 import {
   ConcurrencyError,
-  type EventStore,
   type NewEvent,
   type Projection,
   type StreamAppend,
 } from '../../ports/event-store.ts';
-import type { Runtime } from '../../ports/runtime.ts';
 import {
   describe,
-  Fatal,
   publishQuietly,
   rethrowBug,
-  runServiceLife,
-  withTimeout,
+  SERVICE_DEFAULTS,
+  Service,
+  type ServiceDeps,
+  type ServiceOptions,
 } from '../agents/agent-kit.ts';
-import { KeyedQueue } from '../agents/keyed-queue.ts';
 import {
   observeHostDown,
   observeHostUp,
@@ -58,7 +56,7 @@ import { checkReport } from './report-shape.ts';
 import { usageRecord } from './usage.ts';
 
 /** Tunables of the background service. */
-export interface BackgroundOptions {
+export interface BackgroundOptions extends ServiceOptions {
   /** A host with no report for this long is `down`, ms. Default 30 000 (3 inventory intervals). */
   readonly hostDownAfterMs: number;
   /** Period of the host-liveness check (and of the usage sweep's clock), ms. Default 5 000. */
@@ -71,36 +69,24 @@ export interface BackgroundOptions {
   readonly appendAttemptsMax: number;
   /** Inventories taken longer ago than this (agent clock) are dropped as stale, ms. Default 60 000. */
   readonly reportAgeMaxMs: number;
-  /** Longest wait for one store call before it counts as failed, ms. Default 30 000. */
-  readonly operationTimeoutMs: number;
-  /** First delay before re-trying a failed bus subscribe, ms (doubles). Default 500. */
-  readonly subscribeRetryMs: number;
-  /** Most reports queued at once (per host and per resource); more are dropped. Default 10 000. */
-  readonly queueResourcesMax: number;
 }
 
 /** Defaults of {@link BackgroundOptions}. */
 export const BACKGROUND_DEFAULTS: BackgroundOptions = {
+  ...SERVICE_DEFAULTS,
   hostDownAfterMs: 30_000,
   checkIntervalMs: 5_000,
   usageIntervalMs: 3_600_000,
   usageSweepIntervalMs: 60_000,
   appendAttemptsMax: 5,
   reportAgeMaxMs: 60_000,
-  operationTimeoutMs: 30_000,
-  subscribeRetryMs: 500,
-  queueResourcesMax: 10_000,
 };
 
-/** What the background service needs. */
-export interface BackgroundDeps {
-  readonly runtime: Runtime;
-  readonly store: EventStore;
-  readonly bus: Bus;
-  readonly options?: Partial<BackgroundOptions>;
-  /** Stops the service when aborted. Without it the service runs forever. */
-  readonly signal?: AbortSignal;
-}
+/**
+ * What the background service needs. Its work queue is keyed per host (inventories) and per
+ * resource (results): `queueResourcesMax` bounds the reports queued at once.
+ */
+export type BackgroundDeps = ServiceDeps<BackgroundOptions>;
 
 /** Runs the background service until `deps.signal` aborts (forever without one). Rejects only on a bug. */
 export function runBackground(deps: BackgroundDeps): Promise<void> {
@@ -113,6 +99,24 @@ interface Plan {
   readonly notices: readonly { readonly stream: string; readonly resourceType: string }[];
 }
 
+/** Rows the background observes: from inventories, and hosts from their silence. */
+type ObservedRow = VmRow | VolumeRow | SnapshotRow | HostRow;
+
+/** Events that record an observation of an {@link ObservedRow}. */
+type ObservedEvent =
+  'vm.observed' | 'volume.observed' | 'snapshot.observed' | 'host.up' | 'host.down';
+
+/** A row as the store holds it: the projection (stream, version) and its data. */
+interface Fresh<R> {
+  readonly projection: Projection;
+  readonly row: R;
+}
+
+/** True for the rows that accrue usage (VMs and volumes). */
+function isBillable(fresh: Fresh<ObservedRow>): fresh is Fresh<VmRow | VolumeRow> {
+  return fresh.row.type === 'virtualMachine' || fresh.row.type === 'volume';
+}
+
 const PREFIX: Record<ReconciledRow['type'], 'vm' | 'volume' | 'snapshot'> = {
   virtualMachine: 'vm',
   volume: 'volume',
@@ -120,9 +124,8 @@ const PREFIX: Record<ReconciledRow['type'], 'vm' | 'volume' | 'snapshot'> = {
 };
 
 class Background {
+  private readonly service: Service<BackgroundOptions>;
   private readonly options: BackgroundOptions;
-  private readonly fatal = new Fatal();
-  private readonly queue: KeyedQueue;
   /** Host id → clock time of its last report. */
   private readonly lastSeen = new Map<string, number>();
   /** Host id → agent time of the newest inventory processed. */
@@ -131,32 +134,22 @@ class Background {
   private lastUsageSweepMs: number;
 
   constructor(private readonly deps: BackgroundDeps) {
-    this.options = { ...BACKGROUND_DEFAULTS, ...deps.options };
+    this.service = new Service(deps, BACKGROUND_DEFAULTS);
+    this.options = this.service.options;
     const o = this.options;
     assert(o.hostDownAfterMs > 0, 'hostDownAfterMs must be > 0');
     assert(o.usageIntervalMs > 0, 'usageIntervalMs must be > 0');
     assert(o.usageSweepIntervalMs > 0, 'usageSweepIntervalMs must be > 0');
     assert(Number.isInteger(o.appendAttemptsMax) && o.appendAttemptsMax >= 1, 'appendAttemptsMax');
-    this.queue = new KeyedQueue({
-      resourcesMax: o.queueResourcesMax,
-      onError: (error) => this.fatal.raise(error),
-    });
     this.startedAtMs = deps.runtime.clock.nowMs();
     this.lastUsageSweepMs = this.startedAtMs;
   }
 
   run(): Promise<void> {
-    const { runtime, bus, signal } = this.deps;
-    return runServiceLife(
-      {
-        runtime,
-        bus,
-        channel: CHANNELS.reports,
-        handler: (message) => this.onMessage(message),
-        fatal: this.fatal,
-        signal,
-      },
-      { intervalMs: this.options.checkIntervalMs, subscribeRetryMs: this.options.subscribeRetryMs },
+    return this.service.run(
+      CHANNELS.reports,
+      (message) => this.onMessage(message),
+      this.options.checkIntervalMs,
       () => this.tick(),
     );
   }
@@ -178,7 +171,7 @@ class Background {
     const now = this.now();
     if (report.type === 'result') {
       if (report.hostId !== undefined) this.seen(report.hostId, now);
-      this.queue.enqueue(`result:${report.resource}`, {
+      this.service.queue.enqueue(`result:${report.resource}`, {
         kind: 'command',
         run: () => this.guarded('result', () => this.onResult(report)),
       });
@@ -194,7 +187,7 @@ class Background {
       this.newestInventory.set(report.hostId, atMs);
     }
     this.seen(report.hostId, now);
-    this.queue.enqueue(`inventory:${report.hostId}`, {
+    this.service.queue.enqueue(`inventory:${report.hostId}`, {
       kind: 'command',
       run: () => this.guarded('inventory', () => this.onInventory(report)),
     });
@@ -221,44 +214,27 @@ class Background {
       memoryMb: report.capacity.memoryMb ?? null,
       poolSizeBytes: report.capacity.poolSizeBytes ?? null,
     };
-    await this.commit(`host.up ${hostId}`, async () => {
-      const host = await this.rowOf<HostRow>(hostId, 'host');
-      const up = host === null ? null : observeHostUp(host.row, capacity);
-      if (host === null || up === null) return null;
-      return this.single(host.projection, [this.event('host.up', up)]);
-    });
+    await this.commit(`host.up ${hostId}`, () =>
+      this.reobserve<HostRow, 'host.up'>(hostId, 'host', 'host.up', (host) =>
+        observeHostUp(host, capacity),
+      ),
+    );
     if (report.kind === 'compute') {
       const domains = new Map(report.domains.map((d) => [d.name, d]));
-      for (const vm of await this.rowsOf<VmRow>('virtualMachine')) {
-        if (observeVm(vm, hostId, domains) === null) continue;
-        await this.commit(`vm.observed ${vm.id}`, async () => {
-          const fresh = await this.rowOf<VmRow>(vm.id, 'virtualMachine');
-          const observed = fresh === null ? null : observeVm(fresh.row, hostId, domains);
-          if (fresh === null || observed === null) return null;
-          return this.observation(fresh, this.event('vm.observed', observed));
-        });
-      }
+      await this.observeEach<VmRow, 'vm.observed'>('virtualMachine', 'vm.observed', (vm) =>
+        observeVm(vm, hostId, domains),
+      );
       return;
     }
     const datasets = new Map(report.datasets.map((d) => [d.name, d]));
-    for (const volume of await this.rowsOf<VolumeRow>('volume')) {
-      if (observeVolume(volume, hostId, datasets) === null) continue;
-      await this.commit(`volume.observed ${volume.id}`, async () => {
-        const fresh = await this.rowOf<VolumeRow>(volume.id, 'volume');
-        const observed = fresh === null ? null : observeVolume(fresh.row, hostId, datasets);
-        if (fresh === null || observed === null) return null;
-        return this.observation(fresh, this.event('volume.observed', observed));
-      });
-    }
-    for (const snapshot of await this.rowsOf<SnapshotRow>('snapshot')) {
-      if (observeSnapshot(snapshot, hostId, datasets) === null) continue;
-      await this.commit(`snapshot.observed ${snapshot.id}`, async () => {
-        const fresh = await this.rowOf<SnapshotRow>(snapshot.id, 'snapshot');
-        const observed = fresh === null ? null : observeSnapshot(fresh.row, hostId, datasets);
-        if (fresh === null || observed === null) return null;
-        return this.single(fresh.projection, [this.event('snapshot.observed', observed)]);
-      });
-    }
+    await this.observeEach<VolumeRow, 'volume.observed'>('volume', 'volume.observed', (volume) =>
+      observeVolume(volume, hostId, datasets),
+    );
+    await this.observeEach<SnapshotRow, 'snapshot.observed'>(
+      'snapshot',
+      'snapshot.observed',
+      (snapshot) => observeSnapshot(snapshot, hostId, datasets),
+    );
   }
 
   /**
@@ -312,20 +288,16 @@ class Background {
 
   /** `host.down` for every online host silent for `hostDownAfterMs`. */
   private async checkHosts(): Promise<void> {
-    for (const host of await this.rowsOf<HostRow>('host')) {
-      const lastSeenMs = this.lastSeen.get(host.id) ?? this.startedAtMs;
-      const { hostDownAfterMs } = this.options;
-      if (observeHostDown(host, lastSeenMs, this.now(), hostDownAfterMs) === null) continue;
-      await this.commit(`host.down ${host.id}`, async () => {
-        const fresh = await this.rowOf<HostRow>(host.id, 'host');
-        // Re-read the memory too: a report may have arrived while we were reading.
-        const seen = this.lastSeen.get(host.id) ?? this.startedAtMs;
-        const down =
-          fresh === null ? null : observeHostDown(fresh.row, seen, this.now(), hostDownAfterMs);
-        if (fresh === null || down === null) return null;
-        return this.single(fresh.projection, [this.event('host.down', down)]);
-      });
-    }
+    const { hostDownAfterMs } = this.options;
+    // On the re-read this reads the memory again too: a report may have arrived meanwhile.
+    await this.observeEach<HostRow, 'host.down'>('host', 'host.down', (host) =>
+      observeHostDown(
+        host,
+        this.lastSeen.get(host.id) ?? this.startedAtMs,
+        this.now(),
+        hostDownAfterMs,
+      ),
+    );
   }
 
   /** Usage records for every account with a steady billable resource due a record. */
@@ -361,6 +333,45 @@ class Background {
     }
   }
 
+  // ---- observing ----
+
+  /**
+   * Records the `eventType` event `observe` makes of each row of `type`, one commit per row: a row
+   * it says nothing about costs no write; the others are re-read and observed again inside their
+   * commit.
+   */
+  private async observeEach<R extends ObservedRow, T extends ObservedEvent>(
+    type: R['type'],
+    eventType: T,
+    observe: (row: R) => EventDataMap[T] | null,
+  ): Promise<void> {
+    for (const row of await this.rowsOf<R>(type)) {
+      if (observe(row) === null) continue;
+      await this.commit(`${eventType} ${row.id}`, () =>
+        this.reobserve(row.id, type, eventType, observe),
+      );
+    }
+  }
+
+  /**
+   * A `commit` decision: re-reads row `stream` and records the `eventType` event `observe` makes
+   * of it, or nothing. A VM's or volume's observation also records the usage it ends.
+   */
+  private async reobserve<R extends ObservedRow, T extends ObservedEvent>(
+    stream: string,
+    type: R['type'],
+    eventType: T,
+    observe: (row: R) => EventDataMap[T] | null,
+  ): Promise<Plan | null> {
+    const fresh = await this.rowOf<R>(stream, type);
+    const observed = fresh === null ? null : observe(fresh.row);
+    if (fresh === null || observed === null) return null;
+    const event = this.event(eventType, observed);
+    return isBillable(fresh)
+      ? this.observation(fresh, event)
+      : this.single(fresh.projection, [event]);
+  }
+
   // ---- writing ----
 
   /**
@@ -368,10 +379,7 @@ class Background {
    * last record (when it was billable), in one atomic batch: the span ends exactly where the new
    * observation starts.
    */
-  private async observation(
-    fresh: { readonly projection: Projection; readonly row: VmRow | VolumeRow },
-    event: NewEvent,
-  ): Promise<Plan> {
+  private async observation(fresh: Fresh<VmRow | VolumeRow>, event: NewEvent): Promise<Plan> {
     const plan = this.single(fresh.projection, [event]);
     const stream = usageStreamId(fresh.row.accountId);
     const usage = await this.get(stream);
@@ -421,12 +429,7 @@ class Background {
       const plan = await decide();
       if (plan === null) return;
       try {
-        await withTimeout(
-          runtime.clock,
-          store.append({ appends: plan.appends }),
-          this.options.operationTimeoutMs,
-          'store.append',
-        );
+        await this.service.bounded(store.append({ appends: plan.appends }), 'store.append');
       } catch (error) {
         if (error instanceof ConcurrencyError) continue;
         throw error;
@@ -442,28 +445,21 @@ class Background {
   // ---- reading ----
 
   private get(stream: string): Promise<Projection | null> {
-    return withTimeout(
-      this.deps.runtime.clock,
-      this.deps.store.get(stream),
-      this.options.operationTimeoutMs,
-      'store.get',
-    );
+    return this.service.projection(stream);
   }
 
   private async rowOf<R extends { readonly type: string }>(
     stream: string,
     type: R['type'],
-  ): Promise<{ readonly projection: Projection; readonly row: R } | null> {
+  ): Promise<Fresh<R> | null> {
     const projection = await this.get(stream);
     if (projection === null || projection.type !== type) return null;
     return { projection, row: projection.data as unknown as R };
   }
 
   private async rowsOf<R>(type: string, accountId?: string): Promise<R[]> {
-    const rows = await withTimeout(
-      this.deps.runtime.clock,
+    const rows = await this.service.bounded(
       this.deps.store.list(accountId === undefined ? { type } : { type, accountId }),
-      this.options.operationTimeoutMs,
       'store.list',
     );
     return rows.map((p) => p.data as unknown as R);

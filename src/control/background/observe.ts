@@ -47,6 +47,31 @@ function sameList(a: readonly string[] | null, b: readonly string[] | null): boo
   return a.length === b.length && a.every((x, i) => x === b[i]);
 }
 
+/** Whether an inventory speaks for a row: it is placed on the reporting host, or last seen there. */
+interface SpeaksFor<T> {
+  readonly placedHere: boolean;
+  readonly lastSeenHere: (previous: T) => boolean;
+}
+
+/**
+ * The rule every observation follows: a row that is removed, or that the inventory does not speak
+ * for (neither placed on the reporting host nor last seen there), gets none; otherwise `next`, the
+ * inventory's facts, unless they equal the row's `previous` observation.
+ */
+function observation<T>(
+  row: { readonly removed: unknown; readonly observed: T | null },
+  speaksFor: SpeaksFor<T>,
+  next: () => T,
+  same: (previous: T, next: T) => boolean,
+): T | null {
+  if (row.removed !== null) return null;
+  const previous = row.observed;
+  const lastSeenHere = previous !== null && speaksFor.lastSeenHere(previous);
+  if (!speaksFor.placedHere && !lastSeenHere) return null;
+  const facts = next();
+  return previous !== null && same(previous, facts) ? null : facts;
+}
+
 /**
  * The `vm.observed` data a compute inventory of `hostId` implies for `vm`, or null when the
  * inventory does not speak for it or nothing changed.
@@ -56,90 +81,103 @@ export function observeVm(
   hostId: string,
   domains: ReadonlyMap<string, InventoryDomain>,
 ): VmObservedData | null {
-  if (vm.removed !== null) return null;
-  const previous = vm.observed;
-  const placedHere = vm.hostId === hostId;
-  const lastSeenHere =
-    previous !== null && previous.hostId === hostId && previous.domain !== 'absent';
-  if (!placedHere && !lastSeenHere) return null;
-  const domain = domains.get(vm.id);
-  const next: VmObservedData =
-    domain === undefined
-      ? { hostId, domain: 'absent', disks: null }
-      : { hostId, domain: domain.state, disks: diskVolumeIds(domain) };
-  if (
-    previous !== null &&
-    previous.hostId === next.hostId &&
-    previous.domain === next.domain &&
-    sameList(previous.disks, next.disks)
-  )
-    return null;
-  return next;
+  return observation<VmObservedData>(
+    vm,
+    {
+      placedHere: vm.hostId === hostId,
+      lastSeenHere: (previous) => previous.hostId === hostId && previous.domain !== 'absent',
+    },
+    () => {
+      const domain = domains.get(vm.id);
+      return domain === undefined
+        ? { hostId, domain: 'absent', disks: null }
+        : { hostId, domain: domain.state, disks: diskVolumeIds(domain) };
+    },
+    (previous, next) =>
+      previous.hostId === next.hostId &&
+      previous.domain === next.domain &&
+      sameList(previous.disks, next.disks),
+  );
+}
+
+/** The facts every observation of a volume or snapshot holds. */
+interface OnNode {
+  readonly storageNodeId: string;
+  readonly present: boolean;
+}
+
+/** What sets the observations of one kind of storage row (volumes, snapshots) apart. */
+interface StorageRule<R, F> {
+  /** The kind of the row's dataset; a dataset of the other kind under its name is no match. */
+  readonly kind: InventoryDataset['kind'];
+  /** The full name of the row's dataset. */
+  readonly datasetName: (row: R) => string;
+  /** The facts a present dataset shows, beyond {@link OnNode}'s. */
+  readonly facts: (dataset: InventoryDataset) => F;
+  /** Those facts when the dataset is absent. */
+  readonly absent: F;
+}
+
+/**
+ * The observation function for storage rows of one kind: what a storage inventory of `nodeId`
+ * implies for a row, or null. Their facts are plain values, compared field by field.
+ */
+function storageObserver<
+  R extends {
+    readonly removed: unknown;
+    readonly storageNodeId: string | null;
+    readonly observed: (OnNode & F) | null;
+  },
+  F,
+>(
+  rule: StorageRule<R, F>,
+): (
+  row: R,
+  nodeId: string,
+  datasets: ReadonlyMap<string, InventoryDataset>,
+) => (OnNode & F) | null {
+  return (row, nodeId, datasets) =>
+    observation<OnNode & F>(
+      row,
+      {
+        placedHere: row.storageNodeId === nodeId,
+        lastSeenHere: (previous) => previous.storageNodeId === nodeId && previous.present,
+      },
+      () => {
+        const dataset = datasets.get(rule.datasetName(row));
+        return dataset === undefined || dataset.kind !== rule.kind
+          ? { storageNodeId: nodeId, present: false, ...rule.absent }
+          : { storageNodeId: nodeId, present: true, ...rule.facts(dataset) };
+      },
+      (previous, next) =>
+        (Object.keys(next) as (keyof (OnNode & F))[]).every((key) => previous[key] === next[key]),
+    );
 }
 
 /**
  * The `volume.observed` data a storage inventory of `nodeId` implies for `volume`, or null. The
  * volume's dataset is `cloudbed/<volumeId>`.
  */
-export function observeVolume(
-  volume: VolumeRow,
-  nodeId: string,
-  datasets: ReadonlyMap<string, InventoryDataset>,
-): VolumeObservedData | null {
-  if (volume.removed !== null) return null;
-  const previous = volume.observed;
-  const placedHere = volume.storageNodeId === nodeId;
-  const lastSeenHere = previous !== null && previous.storageNodeId === nodeId && previous.present;
-  if (!placedHere && !lastSeenHere) return null;
-  const dataset = datasets.get(datasetName(volume.id));
-  const next: VolumeObservedData =
-    dataset === undefined || dataset.kind !== 'volume'
-      ? { storageNodeId: nodeId, present: false, sizeBytes: null, origin: null }
-      : {
-          storageNodeId: nodeId,
-          present: true,
-          sizeBytes: dataset.sizeBytes,
-          origin: dataset.origin,
-        };
-  if (
-    previous !== null &&
-    previous.storageNodeId === next.storageNodeId &&
-    previous.present === next.present &&
-    previous.sizeBytes === next.sizeBytes &&
-    previous.origin === next.origin
-  )
-    return null;
-  return next;
-}
+export const observeVolume = storageObserver<VolumeRow, Omit<VolumeObservedData, keyof OnNode>>({
+  kind: 'volume',
+  datasetName: (volume) => datasetName(volume.id),
+  facts: (dataset) => ({ sizeBytes: dataset.sizeBytes, origin: dataset.origin }),
+  absent: { sizeBytes: null, origin: null },
+});
 
 /**
  * The `snapshot.observed` data a storage inventory of `nodeId` implies for `snapshot`, or null.
  * The snapshot's dataset is `cloudbed/<volumeId>@<snapshotId>`.
  */
-export function observeSnapshot(
-  snapshot: SnapshotRow,
-  nodeId: string,
-  datasets: ReadonlyMap<string, InventoryDataset>,
-): SnapshotObservedData | null {
-  if (snapshot.removed !== null) return null;
-  const previous = snapshot.observed;
-  const placedHere = snapshot.storageNodeId === nodeId;
-  const lastSeenHere = previous !== null && previous.storageNodeId === nodeId && previous.present;
-  if (!placedHere && !lastSeenHere) return null;
-  const dataset = datasets.get(snapshotDatasetName(snapshot.volumeId, snapshot.id));
-  const next: SnapshotObservedData =
-    dataset === undefined || dataset.kind !== 'snapshot'
-      ? { storageNodeId: nodeId, present: false, sizeBytes: null }
-      : { storageNodeId: nodeId, present: true, sizeBytes: dataset.sizeBytes };
-  if (
-    previous !== null &&
-    previous.storageNodeId === next.storageNodeId &&
-    previous.present === next.present &&
-    previous.sizeBytes === next.sizeBytes
-  )
-    return null;
-  return next;
-}
+export const observeSnapshot = storageObserver<
+  SnapshotRow,
+  Omit<SnapshotObservedData, keyof OnNode>
+>({
+  kind: 'snapshot',
+  datasetName: (snapshot) => snapshotDatasetName(snapshot.volumeId, snapshot.id),
+  facts: (dataset) => ({ sizeBytes: dataset.sizeBytes }),
+  absent: { sizeBytes: null },
+});
 
 /**
  * The `host.up` data an inventory implies for `host`, or null: on the first report (registering),

@@ -94,31 +94,50 @@ export function checkReport(message: BusMessage): CheckedReport | string {
     ...(isCount(capacity['poolSizeBytes']) ? { poolSizeBytes: capacity['poolSizeBytes'] } : {}),
     ...(isCount(capacity['poolFreeBytes']) ? { poolFreeBytes: capacity['poolFreeBytes'] } : {}),
   };
-  if (m['kind'] === 'compute') {
-    if (!Array.isArray(m['domains'])) return 'compute inventory without domains';
-    const domains: InventoryDomain[] = [];
-    for (const raw of m['domains'] as unknown[]) {
-      const domain = domainOf(raw);
-      if (domain === null) return 'compute inventory with a malformed domain';
-      domains.push(domain);
+  const report = inventoryOf(m, m['hostId'], cap);
+  return typeof report === 'string' ? report : { report, atMs };
+}
+
+/** The compute or storage inventory in `m`, or why it is unusable. */
+function inventoryOf(
+  m: Fields,
+  hostId: string,
+  capacity: InventoryReport['capacity'],
+): InventoryReport | string {
+  switch (m['kind']) {
+    case 'compute': {
+      const domains = listOf(m['domains'], domainOf, 'compute inventory', 'domain');
+      return typeof domains === 'string'
+        ? domains
+        : { type: 'inventory', hostId, kind: 'compute', domains, capacity };
     }
-    return {
-      report: { type: 'inventory', hostId: m['hostId'], kind: 'compute', domains, capacity: cap },
-      atMs,
-    };
-  }
-  if (m['kind'] === 'storage') {
-    if (!Array.isArray(m['datasets'])) return 'storage inventory without datasets';
-    const datasets: InventoryDataset[] = [];
-    for (const raw of m['datasets'] as unknown[]) {
-      const dataset = datasetOf(raw);
-      if (dataset === null) return 'storage inventory with a malformed dataset';
-      datasets.push(dataset);
+    case 'storage': {
+      const datasets = listOf(m['datasets'], datasetOf, 'storage inventory', 'dataset');
+      return typeof datasets === 'string'
+        ? datasets
+        : { type: 'inventory', hostId, kind: 'storage', datasets, capacity };
     }
-    return {
-      report: { type: 'inventory', hostId: m['hostId'], kind: 'storage', datasets, capacity: cap },
-      atMs,
-    };
+    default:
+      return 'inventory of unknown kind';
   }
-  return 'inventory of unknown kind';
+}
+
+/**
+ * The items of an inventory's list `value` as `itemOf` reads them, or why the list is unusable
+ * (`compute inventory without domains`, `… with a malformed domain`): one bad item spoils it all.
+ */
+function listOf<T>(
+  value: unknown,
+  itemOf: (v: unknown) => T | null,
+  what: string,
+  item: string,
+): T[] | string {
+  if (!Array.isArray(value)) return `${what} without ${item}s`;
+  const items: T[] = [];
+  for (const raw of value as unknown[]) {
+    const read = itemOf(raw);
+    if (read === null) return `${what} with a malformed ${item}`;
+    items.push(read);
+  }
+  return items;
 }

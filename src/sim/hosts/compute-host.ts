@@ -35,7 +35,9 @@
  */
 import { assert } from '../../lib/assert.ts';
 import {
+  copyDomainSpec,
   HypervisorError,
+  validateDomainSpec,
   type DomainInfo,
   type DomainSpec,
   type DomainState,
@@ -44,14 +46,8 @@ import {
 } from '../../ports/hypervisor.ts';
 import type { Incarnation } from '../process.ts';
 import type { Simulation } from '../simulation.ts';
-import {
-  HYPERVISOR_LATENCY,
-  HostCore,
-  withOverrides,
-  type HostStatus,
-  type HypervisorOperation,
-  type LatencyTable,
-} from './latency.ts';
+import { HostHandle, SimHost } from './host-core.ts';
+import { HYPERVISOR_LATENCY, type HypervisorOperation, type LatencyTable } from './latency.ts';
 
 /** Options for {@link SimComputeHost}. */
 export interface SimComputeHostOptions {
@@ -97,13 +93,17 @@ function isActive(state: DomainState): boolean {
  * One simulated compute host: its domains, capacity, power state and latencies. World state: it
  * outlives every process that holds one of its port handles.
  */
-export class SimComputeHost {
-  readonly id: string;
+export class SimComputeHost extends SimHost<HypervisorOperation> {
   readonly capacity: HostCapacity;
-  private readonly core: HostCore<HypervisorOperation>;
   private readonly table = new Map<string, Domain>();
 
   constructor(private readonly options: SimComputeHostOptions) {
+    super(options, {
+      forkPrefix: 'host',
+      labelPrefix: 'hypervisor',
+      latency: HYPERVISOR_LATENCY,
+      error: HypervisorError,
+    });
     const { capacity } = options;
     assert(
       Number.isSafeInteger(capacity.vcpus) && capacity.vcpus > 0,
@@ -113,43 +113,30 @@ export class SimComputeHost {
       Number.isSafeInteger(capacity.memoryMb) && capacity.memoryMb > 0,
       `capacity.memoryMb must be a positive integer, got ${capacity.memoryMb}`,
     );
-    this.id = options.id;
     this.capacity = { vcpus: capacity.vcpus, memoryMb: capacity.memoryMb };
-    this.core = new HostCore({
-      sim: options.sim,
-      id: options.id,
-      forkPrefix: 'host',
-      labelPrefix: 'hypervisor',
-      latency: withOverrides(HYPERVISOR_LATENCY, options.latency),
-      unavailable: (message) => new HypervisorError('unavailable', message, { retryable: true }),
-      isHostError: (error) => error instanceof HypervisorError,
-      onCrash: () => this.killAll(),
-    });
   }
 
-  /** `up` or `down`. A hung host is `up`. */
-  get status(): HostStatus {
-    return this.core.status;
-  }
-
-  /** True while a {@link hang} is in progress. */
-  get hung(): boolean {
-    return this.core.hung;
-  }
-
-  /** A `Hypervisor` port handle for one incarnation of an agent; inert once it dies. */
+  /**
+   * A `Hypervisor` port handle for one incarnation of an agent; inert once it dies. Every call
+   * goes through the host's latency and delivery, and its effect runs when it completes.
+   */
   hypervisorFor(incarnation: Incarnation): Hypervisor {
-    return new SimHypervisor(incarnation, {
-      run: (op, target, effect) => this.core.request(incarnation, op, target, effect, 'refused'),
-      capacity: () => ({ ...this.capacity }),
-      list: () => this.listNow(),
-      get: (name) => this.getNow(name),
-      define: (spec) => this.defineNow(spec),
-      start: (name) => this.startNow(name),
-      shutdown: (name) => this.shutdownNow(name),
-      destroy: (name) => this.destroyNow(name),
-      undefine: (name) => this.undefineNow(name),
-    });
+    const handle = new HostHandle(incarnation, this.core, 'hypervisor');
+    return {
+      capacity: () => handle.call('capacity', '', () => ({ ...this.capacity })),
+      listDomains: () => handle.call('list', '', () => this.listNow()),
+      getDomain: (name) => handle.call('get', name, () => this.getNow(name)),
+      define: (spec) => {
+        // Copy now: the caller may reuse its object before the operation completes.
+        const requested = copyDomainSpec(spec);
+        return handle.call('define', spec.name, () => this.defineNow(requested));
+      },
+      start: (name) => handle.call('start', name, () => this.startNow(name)),
+      shutdown: (name) => handle.call('shutdown', name, () => this.shutdownNow(name)),
+      destroy: (name) => handle.call('destroy', name, () => this.destroyNow(name)),
+      undefine: (name) => handle.call('undefine', name, () => this.undefineNow(name)),
+      close: () => handle.close(),
+    };
   }
 
   // ---- inspection for checkers: synchronous, not part of the port ----
@@ -172,27 +159,7 @@ export class SimComputeHost {
     return { vcpus, memoryMb };
   }
 
-  // ---- faults ----
-
-  /** Powers the host off hard: every domain dies; the host stays down until {@link boot}. */
-  crash(): void {
-    this.core.crash();
-  }
-
-  /** Powers a down host on: persistent domains are defined and shut off. No-op when up. */
-  boot(): void {
-    this.core.boot();
-  }
-
-  /** Crashes the host now and boots it `afterMs` (>= 0) later. */
-  reboot(afterMs: number): void {
-    this.core.reboot(afterMs);
-  }
-
-  /** Stalls libvirtd for `forMs` (>= 0): operations complete late; guests are unaffected. */
-  hang(forMs: number): void {
-    this.core.hang(forMs);
-  }
+  // ---- faults (crash, boot, reboot and hang are SimHost's; a hang stalls libvirtd only) ----
 
   /** A guest crash (qemu died): a running or paused domain goes `crashed`. No-op otherwise. */
   crashDomain(name: string): void {
@@ -227,7 +194,10 @@ export class SimComputeHost {
   }
 
   private defineNow(spec: DomainSpec): void {
-    const clean = normaliseSpec(spec);
+    // libvirt's parser also refuses disk targets it cannot name, as `unknown disk name`.
+    const clean = validateDomainSpec(spec, (disk) =>
+      DISK_TARGET.test(disk.target) ? null : `unknown disk name '${disk.target}'`,
+    );
     const d = this.table.get(clean.name);
     if (d === undefined) {
       this.table.set(clean.name, {
@@ -329,7 +299,7 @@ export class SimComputeHost {
   private infoOf(d: Domain): DomainInfo {
     const spec = d.live ?? d.config;
     assert(spec !== null, `domain ${d.name} has no definition`);
-    return { ...copySpec(spec), state: d.state };
+    return { ...copyDomainSpec(spec), state: d.state };
   }
 
   private setState(d: Domain, state: DomainState): void {
@@ -348,7 +318,7 @@ export class SimComputeHost {
   }
 
   /** Host power loss: every qemu process is gone; persistent domains come back shut off. */
-  private killAll(): void {
+  protected override onCrash(): void {
     for (const d of this.sorted()) {
       if (isActive(d.state)) this.stop(d, 'shutoff');
       else if (d.state === 'crashed') this.setState(d, 'shutoff');
@@ -356,112 +326,5 @@ export class SimComputeHost {
   }
 }
 
-/** What a port handle may ask of its host: delivery, and the effects it delivers. */
-interface HostAccess {
-  /** Runs `effect` after the operation's latency, replying to the handle's incarnation. */
-  run<T>(op: HypervisorOperation, target: string, effect: () => T): Promise<T>;
-  capacity(): HostCapacity;
-  list(): readonly DomainInfo[];
-  get(name: string): DomainInfo | null;
-  define(spec: DomainSpec): void;
-  start(name: string): void;
-  shutdown(name: string): void;
-  destroy(name: string): void;
-  undefine(name: string): void;
-}
-
-/** The port handle of one incarnation. Every call goes through the host's latency and delivery. */
-class SimHypervisor implements Hypervisor {
-  private closed = false;
-
-  constructor(
-    private readonly caller: Incarnation,
-    private readonly host: HostAccess,
-  ) {}
-
-  capacity(): Promise<HostCapacity> {
-    return this.call('capacity', '', () => this.host.capacity());
-  }
-
-  listDomains(): Promise<readonly DomainInfo[]> {
-    return this.call('list', '', () => this.host.list());
-  }
-
-  getDomain(name: string): Promise<DomainInfo | null> {
-    return this.call('get', name, () => this.host.get(name));
-  }
-
-  define(spec: DomainSpec): Promise<void> {
-    // Copy now: the caller may reuse its object before the operation completes.
-    const requested = copySpec(spec);
-    return this.call('define', spec.name, () => this.host.define(requested));
-  }
-
-  start(name: string): Promise<void> {
-    return this.call('start', name, () => this.host.start(name));
-  }
-
-  shutdown(name: string): Promise<void> {
-    return this.call('shutdown', name, () => this.host.shutdown(name));
-  }
-
-  destroy(name: string): Promise<void> {
-    return this.call('destroy', name, () => this.host.destroy(name));
-  }
-
-  undefine(name: string): Promise<void> {
-    return this.call('undefine', name, () => this.host.undefine(name));
-  }
-
-  /** Closes the connection locally: no round trip, succeeds even when the host is down. */
-  close(): Promise<void> {
-    this.closed = true;
-    return this.caller.guard(Promise.resolve());
-  }
-
-  private call<T>(op: HypervisorOperation, target: string, effect: () => T): Promise<T> {
-    assert(!this.closed, `hypervisor handle of ${this.caller.label} used after close`);
-    return this.host.run(op, target, effect);
-  }
-}
-
-/** A deep copy holding only the port's fields (unknown fields do not survive, as with XML). */
-function copySpec(spec: DomainSpec): DomainSpec {
-  return {
-    name: spec.name,
-    vcpus: spec.vcpus,
-    memoryMb: spec.memoryMb,
-    disks: spec.disks.map((disk) => ({ target: disk.target, source: disk.source })),
-  };
-}
-
 /** Disk target names libvirt can parse (virDiskNameParse): a bus prefix, then letters only. */
 const DISK_TARGET = /^(fd|hd|vd|sd|xvd|ubd)[a-z]+$/;
-
-/** Validates a spec as libvirt's XML parser would; throws `invalid-definition`. */
-function normaliseSpec(spec: DomainSpec): DomainSpec {
-  const invalid = (why: string): HypervisorError =>
-    new HypervisorError('invalid-definition', `invalid definition of '${spec.name}': ${why}`);
-  if (typeof spec.name !== 'string' || spec.name.length === 0) throw invalid('missing name');
-  // libvirt's qemu driver refuses '/' (names become file names); control characters break XML.
-  if (spec.name.includes('/')) throw invalid(`name cannot contain '/'`);
-  if (/\p{Cc}/u.test(spec.name)) throw invalid('name contains control characters');
-  if (!Number.isSafeInteger(spec.vcpus) || spec.vcpus < 1) {
-    throw invalid(`vcpus must be a positive integer, got ${spec.vcpus}`);
-  }
-  if (!Number.isSafeInteger(spec.memoryMb) || spec.memoryMb < 1) {
-    throw invalid(`memoryMb must be a positive integer, got ${spec.memoryMb}`);
-  }
-  const targets = new Set<string>();
-  for (const disk of spec.disks) {
-    if (disk.target.length === 0 || disk.source.length === 0)
-      throw invalid('disk without target or source');
-    // libvirt parses targets as a bus prefix and a disk letter sequence ("Unknown disk name 'foo'";
-    // "partitions can't appear in disk targets").
-    if (!DISK_TARGET.test(disk.target)) throw invalid(`unknown disk name '${disk.target}'`);
-    // libvirt: "target 'vda' duplicated for disk sources …".
-    if (targets.has(disk.target)) throw invalid(`target '${disk.target}' duplicated`);
-    targets.add(disk.target);
-  }
-  return spec;
-}

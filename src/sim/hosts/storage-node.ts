@@ -36,6 +36,8 @@
  */
 import { assert } from '../../lib/assert.ts';
 import {
+  checkSizeBytes,
+  DatasetNames,
   StorageError,
   type DatasetInfo,
   type PoolInfo,
@@ -43,14 +45,8 @@ import {
 } from '../../ports/storage.ts';
 import type { Incarnation } from '../process.ts';
 import type { Simulation } from '../simulation.ts';
-import {
-  HostCore,
-  STORAGE_LATENCY,
-  withOverrides,
-  type HostStatus,
-  type LatencyTable,
-  type StorageOperation,
-} from './latency.ts';
+import { HostHandle, SimHost } from './host-core.ts';
+import { STORAGE_LATENCY, type LatencyTable, type StorageOperation } from './latency.ts';
 
 /** Options for {@link SimStorageNode}. */
 export interface SimStorageNodeOptions {
@@ -70,11 +66,6 @@ export interface SimDatasetInfo extends DatasetInfo {
   /** Bytes reserved in the pool: a volume's refreservation; 0 for snapshots. */
   readonly reservedBytes: number;
 }
-
-/** ZFS's longest dataset name is 255 bytes (ZFS_MAX_DATASET_NAME_LEN = 256 with the NUL). */
-export const DATASET_NAME_LENGTH_MAX = 255;
-
-const COMPONENT = /^[A-Za-z0-9_.:-]+$/;
 
 interface Volume {
   readonly name: string;
@@ -96,11 +87,11 @@ interface Snapshot {
  * One simulated storage node: a pool of volumes and snapshots, its power state and latencies.
  * World state: it outlives every process that holds one of its port handles.
  */
-export class SimStorageNode {
-  readonly id: string;
+export class SimStorageNode extends SimHost<StorageOperation> {
   readonly poolName: string;
   readonly sizeBytes: number;
-  private readonly core: HostCore<StorageOperation>;
+  /** The port's naming rules, on full names `<pool>/<relative>`. */
+  private readonly names = new DatasetNames((relative) => this.full(relative));
   private readonly volumes = new Map<string, Volume>();
   /** Keyed by `<volume>@<snapshot>`. */
   private readonly snapshots = new Map<string, Snapshot>();
@@ -109,6 +100,12 @@ export class SimStorageNode {
   private readonly holds = new Map<string, number>();
 
   constructor(options: SimStorageNodeOptions) {
+    super(options, {
+      forkPrefix: 'storage',
+      labelPrefix: 'storage',
+      latency: STORAGE_LATENCY,
+      error: StorageError,
+    });
     assert(
       /^[A-Za-z][A-Za-z0-9_.:-]*$/.test(options.pool),
       `pool name must be a letter then [A-Za-z0-9_.:-], got '${options.pool}'`,
@@ -117,30 +114,8 @@ export class SimStorageNode {
       Number.isSafeInteger(options.sizeBytes) && options.sizeBytes > 0,
       `pool size must be a positive integer, got ${options.sizeBytes}`,
     );
-    this.id = options.id;
     this.poolName = options.pool;
     this.sizeBytes = options.sizeBytes;
-    this.core = new HostCore({
-      sim: options.sim,
-      id: options.id,
-      forkPrefix: 'storage',
-      labelPrefix: 'storage',
-      latency: withOverrides(STORAGE_LATENCY, options.latency),
-      unavailable: (message) => new StorageError('unavailable', message, { retryable: true }),
-      isHostError: (error) => error instanceof StorageError,
-      // The pool is on disk: nothing is lost, and in-flight operations are simply void.
-      onCrash: () => {},
-    });
-  }
-
-  /** `up` or `down`. A hung node is `up`. */
-  get status(): HostStatus {
-    return this.core.status;
-  }
-
-  /** True while a {@link hang} is in progress. */
-  get hung(): boolean {
-    return this.core.hung;
   }
 
   /** Bytes not reserved by any volume. */
@@ -150,26 +125,35 @@ export class SimStorageNode {
     return this.sizeBytes - reserved;
   }
 
-  /** A `Storage` port handle for one incarnation of an agent; inert once it dies. */
+  /**
+   * A `Storage` port handle for one incarnation of an agent; inert once it dies. Every call but
+   * `diskPath` (a pure function of the name, as in the adapter) goes through the node's latency
+   * and delivery, and its effect runs when it completes.
+   */
   storageFor(incarnation: Incarnation): Storage {
-    return new SimStorage(incarnation, {
-      run: (op, target, effect) => this.core.request(incarnation, op, target, effect, 'refused'),
-      pool: () => this.poolNow(),
-      list: () => this.listNow(),
-      get: (name) => this.getNow(name),
-      create: (name, sizeBytes) => this.createNow(name, sizeBytes),
-      resize: (name, sizeBytes) => this.resizeNow(name, sizeBytes),
-      snapshot: (volume, snapshot) => this.snapshotNow(volume, snapshot),
-      clone: (snapshot, target) => this.cloneNow(snapshot, target),
-      rollback: (snapshot) => this.rollbackNow(snapshot),
-      destroy: (name) => this.destroyNow(name),
+    const handle = new HostHandle(incarnation, this.core, 'storage');
+    return {
+      pool: () => handle.call('pool', '', () => this.poolNow()),
+      list: () => handle.call('list', '', () => this.listNow()),
+      get: (name) => handle.call('get', name, () => this.getNow(name)),
+      createVolume: (name, sizeBytes) =>
+        handle.call('create', name, () => this.createNow(name, sizeBytes)),
+      resizeVolume: (name, sizeBytes) =>
+        handle.call('resize', name, () => this.resizeNow(name, sizeBytes)),
+      snapshot: (volume, snapshot) =>
+        handle.call('snapshot', `${volume}@${snapshot}`, () => this.snapshotNow(volume, snapshot)),
+      clone: (snapshot, target) =>
+        handle.call('clone', target, () => this.cloneNow(snapshot, target)),
+      rollback: (snapshot) => handle.call('rollback', snapshot, () => this.rollbackNow(snapshot)),
+      destroy: (name) => handle.call('destroy', name, () => this.destroyNow(name)),
       diskPath: (volume) => this.diskPath(volume),
-    });
+      close: () => handle.close(),
+    };
   }
 
   /** The image path of `volume` (relative to the pool). Throws `invalid-name`. */
   diskPath(volume: string): string {
-    this.checkComponent(volume);
+    this.names.checkComponent(volume);
     return `/${this.poolName}/${volume}/disk.raw`;
   }
 
@@ -205,27 +189,10 @@ export class SimStorageNode {
     };
   }
 
-  // ---- faults ----
+  // ---- faults: SimHost's; datasets survive them ----
 
-  /** Powers the node off: it stays down until {@link boot}; datasets persist. */
-  crash(): void {
-    this.core.crash();
-  }
-
-  /** Powers a down node on. No-op when up. */
-  boot(): void {
-    this.core.boot();
-  }
-
-  /** Crashes the node now and boots it `afterMs` (>= 0) later. */
-  reboot(afterMs: number): void {
-    this.core.reboot(afterMs);
-  }
-
-  /** Stalls the node for `forMs` (>= 0): operations complete late. */
-  hang(forMs: number): void {
-    this.core.hang(forMs);
-  }
+  /** The pool is on disk: nothing is lost, and in-flight operations are simply void. */
+  protected override onCrash(): void {}
 
   // ---- operations: effects run inside the node's world events (see HostCore.request) ----
 
@@ -244,18 +211,18 @@ export class SimStorageNode {
 
   private getNow(name: string): DatasetInfo | null {
     if (name.includes('@')) {
-      const key = this.parseSnapshot(name);
+      const key = this.snapshotKey(name);
       const s = this.snapshots.get(key);
       return s === undefined ? null : this.snapshotInfo(s);
     }
-    this.checkComponent(name);
+    this.names.checkComponent(name);
     const v = this.volumes.get(name);
     return v === undefined ? null : this.volumeInfo(v);
   }
 
   private createNow(name: string, sizeBytes: number): DatasetInfo {
-    this.checkComponent(name);
-    checkSize(sizeBytes);
+    this.names.checkComponent(name);
+    checkSizeBytes(sizeBytes);
     if (this.volumes.has(name))
       throw new StorageError('exists', `dataset '${this.full(name)}' already exists`);
     this.reserve(sizeBytes, name);
@@ -265,8 +232,8 @@ export class SimStorageNode {
   }
 
   private resizeNow(name: string, sizeBytes: number): DatasetInfo {
-    this.checkComponent(name);
-    checkSize(sizeBytes);
+    this.names.checkComponent(name);
+    checkSizeBytes(sizeBytes);
     const v = this.volume(name);
     if (sizeBytes < v.sizeBytes) {
       throw new StorageError(
@@ -281,10 +248,7 @@ export class SimStorageNode {
   }
 
   private snapshotNow(volume: string, snapshot: string): DatasetInfo {
-    this.checkComponent(volume);
-    this.checkComponent(snapshot);
-    const key = `${volume}@${snapshot}`;
-    this.checkLength(key);
+    const key = this.names.snapshotName(volume, snapshot);
     const v = this.volume(volume);
     if (this.snapshots.has(key))
       throw new StorageError('exists', `snapshot '${this.full(key)}' already exists`);
@@ -299,8 +263,8 @@ export class SimStorageNode {
   }
 
   private cloneNow(snapshot: string, target: string): DatasetInfo {
-    const key = this.parseSnapshot(snapshot);
-    this.checkComponent(target);
+    const key = this.snapshotKey(snapshot);
+    this.names.checkComponent(target);
     const s = this.snapshots.get(key);
     if (s === undefined) throw new StorageError('no-dataset', `no snapshot '${this.full(key)}'`);
     if (this.volumes.has(target))
@@ -317,7 +281,7 @@ export class SimStorageNode {
   }
 
   private rollbackNow(snapshot: string): void {
-    const key = this.parseSnapshot(snapshot);
+    const key = this.snapshotKey(snapshot);
     const s = this.snapshots.get(key);
     if (s === undefined) throw new StorageError('no-dataset', `no snapshot '${this.full(key)}'`);
     const later = this.snapshotsOf(s.volume).filter((o) => o.createdSeq > s.createdSeq);
@@ -333,7 +297,7 @@ export class SimStorageNode {
 
   private destroyNow(name: string): void {
     if (name.includes('@')) {
-      const key = this.parseSnapshot(name);
+      const key = this.snapshotKey(name);
       if (!this.snapshots.has(key))
         throw new StorageError('no-dataset', `no snapshot '${this.full(key)}'`);
       const origin = this.full(key);
@@ -344,7 +308,7 @@ export class SimStorageNode {
       this.snapshots.delete(key);
       return;
     }
-    this.checkComponent(name);
+    this.names.checkComponent(name);
     this.volume(name);
     if (this.snapshotsOf(name).length > 0) {
       throw new StorageError('has-snapshots', `dataset '${this.full(name)}' has snapshots`);
@@ -395,119 +359,9 @@ export class SimStorageNode {
     };
   }
 
-  /** One ZFS name component; throws `invalid-name`. */
-  private checkComponent(component: string): void {
-    if (!COMPONENT.test(component) || component === '.' || component === '..') {
-      throw new StorageError('invalid-name', `invalid dataset name '${component}'`);
-    }
-    this.checkLength(component);
-  }
-
-  private checkLength(relative: string): void {
-    if (this.full(relative).length > DATASET_NAME_LENGTH_MAX) {
-      throw new StorageError('invalid-name', `dataset name '${this.full(relative)}' is too long`);
-    }
-  }
-
-  /** `<volume>@<snapshot>`, validated; returns the key. Throws `invalid-name`. */
-  private parseSnapshot(name: string): string {
-    const at = name.indexOf('@');
-    if (at < 0)
-      throw new StorageError('invalid-name', `'${name}' is not a snapshot name (volume@snapshot)`);
-    const volume = name.slice(0, at);
-    const snapshot = name.slice(at + 1);
-    this.checkComponent(volume);
-    this.checkComponent(snapshot);
-    this.checkLength(name);
+  /** A snapshot name `<volume>@<snapshot>`, checked: the key of {@link snapshots}. */
+  private snapshotKey(name: string): string {
+    this.names.parseSnapshot(name);
     return name;
-  }
-}
-
-function checkSize(sizeBytes: number): void {
-  if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) {
-    throw new StorageError(
-      'invalid-size',
-      `size must be a positive integer of bytes, got ${sizeBytes}`,
-    );
-  }
-}
-
-/** What a port handle may ask of its node: delivery, and the effects it delivers. */
-interface NodeAccess {
-  /** Runs `effect` after the operation's latency, replying to the handle's incarnation. */
-  run<T>(op: StorageOperation, target: string, effect: () => T): Promise<T>;
-  pool(): PoolInfo;
-  list(): readonly DatasetInfo[];
-  get(name: string): DatasetInfo | null;
-  create(name: string, sizeBytes: number): DatasetInfo;
-  resize(name: string, sizeBytes: number): DatasetInfo;
-  snapshot(volume: string, snapshot: string): DatasetInfo;
-  clone(snapshot: string, target: string): DatasetInfo;
-  rollback(snapshot: string): void;
-  destroy(name: string): void;
-  diskPath(volume: string): string;
-}
-
-/** The port handle of one incarnation. Every call goes through the node's latency and delivery. */
-class SimStorage implements Storage {
-  private closed = false;
-
-  constructor(
-    private readonly caller: Incarnation,
-    private readonly node: NodeAccess,
-  ) {}
-
-  pool(): Promise<PoolInfo> {
-    return this.call('pool', '', () => this.node.pool());
-  }
-
-  list(): Promise<readonly DatasetInfo[]> {
-    return this.call('list', '', () => this.node.list());
-  }
-
-  get(name: string): Promise<DatasetInfo | null> {
-    return this.call('get', name, () => this.node.get(name));
-  }
-
-  createVolume(name: string, sizeBytes: number): Promise<DatasetInfo> {
-    return this.call('create', name, () => this.node.create(name, sizeBytes));
-  }
-
-  resizeVolume(name: string, sizeBytes: number): Promise<DatasetInfo> {
-    return this.call('resize', name, () => this.node.resize(name, sizeBytes));
-  }
-
-  snapshot(volume: string, snapshot: string): Promise<DatasetInfo> {
-    return this.call('snapshot', `${volume}@${snapshot}`, () =>
-      this.node.snapshot(volume, snapshot),
-    );
-  }
-
-  clone(snapshot: string, target: string): Promise<DatasetInfo> {
-    return this.call('clone', target, () => this.node.clone(snapshot, target));
-  }
-
-  rollback(snapshot: string): Promise<void> {
-    return this.call('rollback', snapshot, () => this.node.rollback(snapshot));
-  }
-
-  destroy(name: string): Promise<void> {
-    return this.call('destroy', name, () => this.node.destroy(name));
-  }
-
-  /** A pure function of the name, as in the adapter: no round trip. Throws `invalid-name`. */
-  diskPath(volume: string): string {
-    return this.node.diskPath(volume);
-  }
-
-  /** Local: no round trip, succeeds even when the node is down. */
-  close(): Promise<void> {
-    this.closed = true;
-    return this.caller.guard(Promise.resolve());
-  }
-
-  private call<T>(op: StorageOperation, target: string, effect: () => T): Promise<T> {
-    assert(!this.closed, `storage handle of ${this.caller.label} used after close`);
-    return this.node.run(op, target, effect);
   }
 }
