@@ -170,43 +170,42 @@ async function startRole(
     }
     case 'background':
       return { done: runBackground({ runtime, store, bus, signal }), close: nothing, fields: {} };
-    case 'compute-agent': {
-      if (host?.kind !== 'compute') throw new Error('compute-agent needs a compute host');
-      const hostId = await hostIdOf(store, runtime, host.name, 'compute');
-      const hypervisor = openHypervisor(config, host);
-      return {
-        done: runComputeAgent({
-          runtime,
-          hostId,
-          hypervisor,
-          bus,
-          store,
-          signal,
-          options: {
-            inventoryIntervalMs: config.agents.inventoryIntervalMs,
-            shutdownTimeoutMs: config.agents.shutdownTimeoutMs,
-          },
-        }),
-        close: () => hypervisor.close(),
-        fields: { hostId, domainType: domainTypeOf(config) },
-      };
-    }
+    case 'compute-agent':
     case 'storage-agent': {
-      if (host?.kind !== 'storage') throw new Error('storage-agent needs a storage host');
-      const hostId = await hostIdOf(store, runtime, host.name, 'storage');
+      const kind = role === 'compute-agent' ? 'compute' : 'storage';
+      if (host?.kind !== kind) throw new Error(`${role} needs a ${kind} host`);
+      // What both agents get; each adds its host's port.
+      const agent = {
+        runtime,
+        hostId: await hostIdOf(store, runtime, host.name, kind),
+        bus,
+        store,
+        signal,
+      };
+      if (host.kind === 'compute') {
+        const hypervisor = openHypervisor(config, host);
+        return {
+          done: runComputeAgent({
+            ...agent,
+            hypervisor,
+            options: {
+              inventoryIntervalMs: config.agents.inventoryIntervalMs,
+              shutdownTimeoutMs: config.agents.shutdownTimeoutMs,
+            },
+          }),
+          close: () => hypervisor.close(),
+          fields: { hostId: agent.hostId, domainType: domainTypeOf(config) },
+        };
+      }
       const storage = openStorage(config, host);
       return {
         done: runStorageAgent({
-          runtime,
-          hostId,
+          ...agent,
           storage,
-          bus,
-          store,
-          signal,
           options: { inventoryIntervalMs: config.agents.inventoryIntervalMs },
         }),
         close: () => storage.close(),
-        fields: { hostId, pool: config.zfs.pool },
+        fields: { hostId: agent.hostId, pool: config.zfs.pool },
       };
     }
   }
