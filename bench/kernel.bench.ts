@@ -10,7 +10,8 @@
  *   - kernel, processes: simulated processes looping on `Incarnation.sleep` — adds promises,
  *     incarnation gating and one more PRNG fork per process.
  * Prints events/s of each (median of `ROUNDS` rounds, after a warm-up) and the ratios to bare.
- * Run with `npx tsx bench/kernel.bench.ts`; not part of `npm test`, and no test asserts on time.
+ * Run with `node --import ./bin/ts-register.mjs bench/kernel.bench.ts`; not part of `npm test`, and no
+ * test asserts on time.
  */
 import { performance } from 'node:perf_hooks';
 import { MinHeap } from '../src/lib/heap.ts';

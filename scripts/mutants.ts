@@ -2,7 +2,7 @@
  * `npm run test:mutants`: proves the property suites have teeth. For each known-broken variant of
  * the control plane (scripts/mutants/catalog.ts) it copies src/ into a temporary directory,
  * applies the mutant's textual patches (each anchor must be found exactly once), runs the mutant's
- * property on the copy in a child process (`node --import tsx`), and requires that the property
+ * property on the copy in a child process (`node --import bin/ts-register.mjs`), and requires that the property
  * fails and shrinks the failure to a small counterexample (for fuzz properties: a scenario whose
  * YAML replays with the same trace hash). Unmutated copies run every property used, as controls:
  * they must not fail. No `if` in the control plane knows about any of this.
@@ -10,7 +10,7 @@
  * Prints a table (mutant, caught?, runs to catch, shrunk size, verdict, seconds) and exits 1 if a
  * mutant survived, a shrunk scenario is not small, the control failed, or a patch did not apply.
  *
- * Usage: tsx scripts/mutants.ts [--only NAME[,NAME]] [--jobs N] [--keep] [--show] [--no-control]
+ * Usage: npm run test:mutants -- [--only NAME[,NAME]] [--jobs N] [--keep] [--show] [--no-control]
  *   --only        run only these mutants (with the controls of their properties)
  *   --jobs        mutants run in parallel (default 2: one per core of the reference machine)
  *   --keep        keep the temporary copies (their paths are printed)
@@ -104,7 +104,7 @@ function runProbe(dir: string, mutant: Mutant, worldFile: string): Promise<Probe
       process.execPath,
       [
         '--import',
-        'tsx',
+        join(ROOT, 'bin', 'ts-register.mjs'),
         join(dir, 'scripts', 'mutants', 'probe.ts'),
         JSON.stringify(mutant.probe),
         worldFile,
@@ -279,7 +279,7 @@ async function main(): Promise<number> {
         )
         .replace(
           /^# Reproduce: .*$/m,
-          `# Reproduce the failure: npx tsx scripts/mutants.ts --only ${name} --show`,
+          `# Reproduce the failure: npm run test:mutants -- --only ${name} --show`,
         );
       await writeFile(file, body, 'utf8');
       process.stdout.write(`wrote ${file}\n`);

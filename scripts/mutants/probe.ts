@@ -4,7 +4,7 @@
  * into each mutant's copy of the tree (scripts/mutants/probe.ts there), so the relative imports
  * below load the mutated control plane.
  *
- * Usage: `node --import tsx probe.ts '<probe JSON>' [world.json]` — the world file (race probes)
+ * Usage: `node --import bin/ts-register.mjs probe.ts '<probe JSON>' [world.json]` — the world file (race probes)
  * holds the settled world the real control plane built, so a mutant cannot spoil the setup.
  *
  * For a fuzz failure it also checks the promise of shrinking: the written scenario, parsed back

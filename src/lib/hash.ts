@@ -1,32 +1,9 @@
 /**
- * Hashing for trace identity and seed derivation. SHA-256 is deterministic, fast in Node's native
- * implementation, and collision-free for our purposes; it is used here as a pure function, never as
- * a source of randomness.
+ * SHA-256 for seed derivation and content keys: deterministic, native, and collision-free for our
+ * purposes; used as a pure function, never as a source of randomness. (Trace identity uses the
+ * faster non-cryptographic digest of src/lib/digest.ts.)
  */
-import { createHash, type Hash } from 'node:crypto';
-
-/** An incremental SHA-256 over a sequence of strings, each framed by its length. */
-export class RollingHash {
-  private readonly hash: Hash = createHash('sha256');
-  private count = 0;
-
-  /** Adds one record; framing makes `["ab","c"]` and `["a","bc"]` hash differently. */
-  update(record: string): void {
-    this.hash.update(`${record.length}:`);
-    this.hash.update(record);
-    this.count++;
-  }
-
-  /** Number of records added so far. */
-  get records(): number {
-    return this.count;
-  }
-
-  /** Hex digest of everything added so far; the hash can keep growing afterwards. */
-  digest(): string {
-    return this.hash.copy().digest('hex');
-  }
-}
+import { createHash } from 'node:crypto';
 
 /** SHA-256 of a string, hex encoded. */
 export function sha256Hex(text: string): string {

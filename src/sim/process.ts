@@ -35,12 +35,15 @@ export class Incarnation implements EventOwner {
   private held: ScheduledEvent[] = [];
   private readonly deferred: (() => void)[] = [];
   readonly runtime: Runtime;
+  /** `name#number`, for the trace. */
+  readonly label: string;
 
   constructor(
     readonly process: SimProcess,
     readonly number: number,
     private readonly host: ProcessHost,
   ) {
+    this.label = `${process.name}#${number}`;
     const random = host.random.fork(`proc-${process.name}-${number}`);
     const clock: Clock = {
       nowMs: () => host.scheduler.epochMs + Math.floor(host.scheduler.now),
@@ -60,11 +63,6 @@ export class Incarnation implements EventOwner {
 
   get paused(): boolean {
     return this.isPaused;
-  }
-
-  /** `name#number`, for the trace. */
-  get label(): string {
-    return `${this.process.name}#${this.number}`;
   }
 
   hold(event: ScheduledEvent): void {

@@ -163,10 +163,12 @@ export class Scheduler {
   }
 
   /**
-   * Runs the next event and everything it sets off, to quiescence. Returns false when no event is
-   * left to run. Events of paused owners are handed over without counting as a step.
+   * Runs the next event's callback, and only that: what it sets off on Node's queues is still
+   * pending when this returns, and the caller must let it settle (quiesce.ts) before the next.
+   * Returns false when no event is left to run. Events of paused owners are handed over without
+   * counting as a step.
    */
-  async step(): Promise<boolean> {
+  runNext(): boolean {
     if (this.peekTime() === undefined) return false;
     const event = this.queue.pop() as ScheduledEvent;
     assert(event.time >= this.current, 'virtual time must never go backwards');
@@ -179,6 +181,15 @@ export class Scheduler {
       if (this.hooks.onError === undefined) throw error;
       this.hooks.onError(error, event);
     }
+    return true;
+  }
+
+  /**
+   * Runs the next event and everything it sets off, to quiescence. Returns false when no event is
+   * left to run. Events of paused owners are handed over without counting as a step.
+   */
+  async step(): Promise<boolean> {
+    if (!this.runNext()) return false;
     await quiesce();
     return true;
   }

@@ -8,7 +8,7 @@ import { assert } from '../lib/assert.ts';
 import { Prng } from '../lib/prng.ts';
 import type { Ids } from '../ports/runtime.ts';
 import { describeError, SimProcess, type ProcessHost, type ProcessMain } from './process.ts';
-import { quiesce } from './quiesce.ts';
+import { Quiescence } from './quiesce.ts';
 import { Scheduler, type ScheduleOptions, type EventHandle } from './scheduler.ts';
 import { Trace, type TraceOptions, type TraceRecord } from './trace.ts';
 import type { Verdict } from './verdict.ts';
@@ -75,12 +75,7 @@ export class Simulation implements ProcessHost {
     const traceEvents = options.traceEvents ?? true;
     this.scheduler = new Scheduler(options.epochMs ?? SIM_EPOCH_MS, {
       observe: (event) => {
-        if (traceEvents)
-          this.trace.append(this.scheduler.now, {
-            kind: 'step',
-            ev: event.label,
-            proc: event.owner?.label,
-          });
+        if (traceEvents) this.trace.appendStep(this.scheduler.now, event.label, event.owner?.label);
       },
       onError: (error, event) => this.fail(error, event.owner?.label ?? event.label),
     });
@@ -141,8 +136,14 @@ export class Simulation implements ProcessHost {
     return [...this.processes.values()];
   }
 
-  /** Runs events until the goal, a failure, the budget or an empty queue. Call once per simulation. */
-  async run(options: RunOptions): Promise<RunResult> {
+  /**
+   * Runs events until the goal, a failure, the budget or an empty queue. Call once per simulation.
+   *
+   * The loop is driven by callbacks, not `await`s: each step's event runs, then a quiescence wait
+   * (quiesce.ts) calls the loop back once everything the event set off has settled. A step so costs
+   * a tick and a microtask, not a promise chain and a turn of the event loop.
+   */
+  run(options: RunOptions): Promise<RunResult> {
     const { budget, check, goal } = options;
     assert(budget.maxSteps >= 0 && budget.maxSimTimeMs >= 0, 'budgets must be >= 0');
     const end = (verdict: Verdict, reason: string): RunResult => {
@@ -155,44 +156,68 @@ export class Simulation implements ProcessHost {
         traceHash: this.trace.digest(),
       };
     };
-    // Processes started before the run have begun their work outside any event: let it settle
-    // first, as after a step, or it would spill into the first event or past the run's end.
-    try {
-      await quiesce();
-    } catch (error) {
-      this.fail(error, 'scheduler');
-    }
-    for (;;) {
-      if (this.failure !== null) return end(this.failure.verdict, this.failure.reason);
-      const message = check?.();
-      if (message !== undefined) {
-        this.violate(message);
-        continue;
-      }
-      if (goal?.() === true) return end('ok', 'goal reached');
-      const nextTime = this.scheduler.peekTime();
-      if (nextTime === undefined) {
-        return goal === undefined
-          ? end('ok', 'no events left')
-          : end('liveness', 'no events left before the goal');
-      }
-      const exhausted =
-        this.scheduler.steps >= budget.maxSteps
-          ? `step budget of ${budget.maxSteps} exhausted`
-          : nextTime > budget.maxSimTimeMs
-            ? `sim-time budget of ${budget.maxSimTimeMs} ms exhausted`
-            : undefined;
-      if (exhausted !== undefined) {
-        return goal === undefined
-          ? end('ok', exhausted)
-          : end('liveness', `${exhausted} before the goal`);
-      }
-      try {
-        await this.scheduler.step();
-      } catch (error) {
+    const scheduler = this.scheduler;
+    return new Promise<RunResult>((resolve, reject) => {
+      const quiescence = new Quiescence((error) => {
         this.fail(error, 'scheduler');
-      }
-    }
+        loop();
+      });
+      // One step per call: decide whether the run goes on, run one event, wait for quiescence.
+      const loop = (): void => {
+        try {
+          for (;;) {
+            if (this.failure !== null) {
+              resolve(end(this.failure.verdict, this.failure.reason));
+              return;
+            }
+            const message = check?.();
+            if (message !== undefined) {
+              this.violate(message);
+              continue;
+            }
+            if (goal?.() === true) {
+              resolve(end('ok', 'goal reached'));
+              return;
+            }
+            const nextTime = scheduler.peekTime();
+            if (nextTime === undefined) {
+              resolve(
+                goal === undefined
+                  ? end('ok', 'no events left')
+                  : end('liveness', 'no events left before the goal'),
+              );
+              return;
+            }
+            const exhausted =
+              scheduler.steps >= budget.maxSteps
+                ? `step budget of ${budget.maxSteps} exhausted`
+                : nextTime > budget.maxSimTimeMs
+                  ? `sim-time budget of ${budget.maxSimTimeMs} ms exhausted`
+                  : undefined;
+            if (exhausted !== undefined) {
+              resolve(
+                goal === undefined
+                  ? end('ok', exhausted)
+                  : end('liveness', `${exhausted} before the goal`),
+              );
+              return;
+            }
+            try {
+              scheduler.runNext();
+            } catch (error) {
+              this.fail(error, 'scheduler');
+            }
+            quiescence.wait(loop);
+            return;
+          }
+        } catch (error) {
+          reject(error);
+        }
+      };
+      // Processes started before the run have begun their work outside any event: let it settle
+      // first, as after a step, or it would spill into the first event or past the run's end.
+      quiescence.wait(loop);
+    });
   }
 }
 

@@ -1,10 +1,13 @@
 /**
- * The trace: every observable step of a simulated run, in order, as canonical JSON. Its rolling
- * SHA-256 identifies the run — same seed, same scenario, same code ⇒ same hash. Entries are kept in
- * memory only when asked (replay files, determinism checks); the hash is always kept.
+ * The trace: every observable step of a simulated run, in order. Its rolling digest identifies the
+ * run — same seed, same scenario, same code ⇒ same hash. The digest is taken over each entry's
+ * fields (src/lib/digest.ts), not over text: an entry is serialised to canonical JSON only when
+ * entries are kept (replay files, determinism checks). The bare step records that make up most of
+ * a trace take a path that allocates nothing: their labels go into the digest as dictionary codes.
+ * An entry's index is its place in the stream, so only the kept text spells it out.
  */
 import { toCanonicalJson } from '../lib/canonical-json.ts';
-import { RollingHash } from '../lib/hash.ts';
+import { Digest128 } from '../lib/digest.ts';
 
 /** One trace entry before serialisation. `kind` is dotted lowercase, e.g. `proc.crash`. */
 export interface TraceRecord {
@@ -20,13 +23,20 @@ export interface TraceOptions {
   readonly keepEntriesMax?: number;
 }
 
+/** Tags that frame each entry in the digest stream (src/lib/digest.ts tags values inside them). */
+const TAG_RECORD = 0x52454331;
+const TAG_STEP = 0x53544550;
+const TAG_LABEL = 0x4c41424c;
+
 /** Number of hex digits of the hash shown to users. 64 bits make accidental collisions negligible. */
 export const TRACE_HASH_DIGITS = 16;
 
 export class Trace {
-  private readonly hash = new RollingHash();
+  private readonly hash = new Digest128();
   private readonly kept: string[] | null;
   private readonly keepMax: number;
+  private readonly codes = new Map<string, number>();
+  private count = 0;
   private dropped = 0;
 
   constructor(options: TraceOptions = {}) {
@@ -36,26 +46,63 @@ export class Trace {
 
   /** Appends an entry at sim time `timeMs` (relative to the run's start). */
   append(timeMs: number, record: TraceRecord): void {
+    const hash = this.hash;
+    hash.word(TAG_RECORD);
+    hash.number(timeMs);
+    hash.value(record);
+    const i = this.count++;
     // Index and time come last: a record's own `i` or `t` field must not rewrite them.
-    const line = toCanonicalJson({ ...record, i: this.hash.records, t: timeMs });
-    this.hash.update(line);
-    if (this.kept !== null) {
-      this.kept.push(line);
-      if (this.kept.length > this.keepMax) {
-        this.kept.shift();
-        this.dropped++;
-      }
+    if (this.kept !== null) this.keep(toCanonicalJson({ ...record, i, t: timeMs }));
+  }
+
+  /**
+   * Appends the record `{ kind: 'step', ev, proc }`, the kernel's entry for every executed event,
+   * without building it: its own tag, the time, and the two labels as dictionary codes.
+   */
+  appendStep(timeMs: number, ev: string, proc: string | undefined): void {
+    const hash = this.hash;
+    hash.word(TAG_STEP);
+    hash.number(timeMs);
+    hash.word(this.code(ev));
+    hash.word(proc === undefined ? -1 : this.code(proc));
+    const i = this.count++;
+    if (this.kept !== null) this.keep(toCanonicalJson({ kind: 'step', ev, proc, i, t: timeMs }));
+  }
+
+  /**
+   * A label's code in this trace's dictionary. A label's first use feeds its text (and its new
+   * code) to the digest, so the codes stand for the labels exactly: two traces whose labels differ
+   * anywhere digest differently, whatever order the labels first appeared in.
+   */
+  private code(label: string): number {
+    let code = this.codes.get(label);
+    if (code === undefined) {
+      code = this.codes.size;
+      this.codes.set(label, code);
+      this.hash.word(TAG_LABEL);
+      this.hash.word(code);
+      this.hash.string(label);
+    }
+    return code;
+  }
+
+  private keep(line: string): void {
+    const kept = this.kept as string[];
+    kept.push(line);
+    if (kept.length > this.keepMax) {
+      kept.shift();
+      this.dropped++;
     }
   }
 
   /** Number of entries appended. */
   get length(): number {
-    return this.hash.records;
+    return this.count;
   }
 
-  /** The run's identity: the first {@link TRACE_HASH_DIGITS} hex digits of the rolling SHA-256. */
+  /** The run's identity: the first {@link TRACE_HASH_DIGITS} hex digits of the rolling digest. */
   digest(): string {
-    return this.hash.digest().slice(0, TRACE_HASH_DIGITS);
+    return this.hash.hex().slice(0, TRACE_HASH_DIGITS);
   }
 
   /** Kept entries as canonical JSON lines, and how many earlier ones were dropped. */

@@ -1,7 +1,7 @@
 // Goal: a first end-to-end check of the kernel — processes, timers, crashes, quiescence across
 // pg-mem style setImmediate resolution — and that the same seed gives the same trace hash.
 import { describe, expect, it } from 'vitest';
-import { Simulation } from '../../src/sim/simulation.ts';
+import { Simulation } from '../../../src/sim/simulation.ts';
 
 async function world(seed: number): Promise<{ hash: string; log: string[] }> {
   const sim = new Simulation({ seed, trace: { keepEntries: true } });
