@@ -19,10 +19,20 @@
  * - no agent applies a hypervisor or storage operation on behalf of a command whose token is older
  *   than that of a command already applied for the same resource ({@link AgentFencing}).
  *
- * Liveness ({@link Checkers.unconverged}): every resource settled — observed equals desired, or an
+ * Liveness ({@link Checkers.converged}): every resource settled — observed equals desired, or an
  * error state with a reason —, nothing transitioning, the planner has nothing left to do, and no
  * orphan domain or dataset on any host.
+ *
+ * Cost: a step costs O(what it touched), never O(world). The checkers keep indexes — what runs
+ * where, each host's running and placed capacity, each disk's users, the unsettled rows, the orphan
+ * domains and datasets — up to date from the commits and from the hosts' change notices
+ * ({@link CheckedComputeHost.watch}), and after a step re-examine only what it touched. When that
+ * finds a broken invariant, the full recomputation over the world names it, so the message is the
+ * one it always was. The liveness goal asks the full recomputation only once every row is settled
+ * and nothing is orphaned, and then only when something changed. In mode `full` (`--check full`)
+ * both run after every step and must agree; a disagreement ends the run as a crash.
  */
+import { assert } from '../lib/assert.ts';
 import { computeCapacity, computeUsed } from '../model/placement.ts';
 import { projector } from '../model/projector.ts';
 import { isConvergedIn, isSettled } from '../model/convergence.ts';
@@ -38,18 +48,33 @@ import {
 import { World } from '../model/world.ts';
 import type { BusMessage } from '../ports/bus.ts';
 import type { AppendBatch, Projection, StoredEvent } from '../ports/event-store.ts';
-import type { DomainInfo, HostCapacity } from '../ports/hypervisor.ts';
+import type { DomainInfo, DomainSpec, DomainState, HostCapacity } from '../ports/hypervisor.ts';
+
+/** One domain as the incremental checkers read it: a view, never a copy. */
+export interface DomainView {
+  readonly state: DomainState;
+  /** The definition an active domain runs with; null while inactive. */
+  readonly live: DomainSpec | null;
+}
 
 /** A compute host as the checkers see it (the simulated host offers this). */
 export interface CheckedComputeHost {
   readonly capacity: HostCapacity;
   readonly status: 'up' | 'down';
+  /** Every domain, sorted by name (the full recomputation). */
   domains(): readonly DomainInfo[];
+  /** One domain, or undefined when the host has none of that name. */
+  domain(name: string): DomainView | undefined;
+  /** Calls `onChange` with a domain's name after every change of that domain (state, definition, existence). */
+  watch(onChange: (name: string) => void): void;
 }
 
 /** A storage node as the checkers see it. */
 export interface CheckedStorageNode {
+  /** Every dataset, sorted by name (the full recomputation). */
   datasets(): readonly { readonly name: string }[];
+  /** Calls `onChange` with a dataset's full name after it is created or destroyed. */
+  watch(onChange: (name: string, present: boolean) => void): void;
 }
 
 /** What the checkers observe, by host id. */
@@ -65,21 +90,122 @@ export interface AcknowledgedWrite {
   readonly what: string;
 }
 
+/**
+ * How the invariants are evaluated: `incremental` from what each step touched (the default), or
+ * `full` — both the incremental checks and the full recomputation over the world after every step,
+ * which must agree (a debugging mode, and what the agreement property runs).
+ */
+export type CheckMode = 'incremental' | 'full';
+
+/** The check modes, for validation. */
+export const CHECK_MODES: readonly CheckMode[] = ['incremental', 'full'];
+
+/** Options for {@link Checkers}. */
+export interface CheckersOptions {
+  /** Default `incremental`. */
+  readonly mode?: CheckMode;
+}
+
 /** Datasets every storage node keeps for the image catalogue; never orphans. */
 const IMAGE_DATASET = /^[^/]+\/img-/;
 
+/** The resource id a dataset's name stands for: `pool/vol-1` → vol-1, `pool/vol-1@snap-2` → snap-2. */
+function datasetResource(name: string): string {
+  return name.split('/')[1]?.split('@').at(-1) ?? '';
+}
+
+/** vCPUs and memory, added up. */
+interface Amount {
+  vcpus: number;
+  memoryMb: number;
+}
+
+function add(totals: Map<string, Amount>, key: string, vcpus: number, memoryMb: number): void {
+  const total = totals.get(key);
+  if (total === undefined) totals.set(key, { vcpus, memoryMb });
+  else {
+    total.vcpus += vcpus;
+    total.memoryMb += memoryMb;
+  }
+}
+
+/** Adds `delta` to a counter in a map of counters, dropping it at zero. */
+function count<K>(counts: Map<K, number>, key: K, delta: number): void {
+  const next = (counts.get(key) ?? 0) + delta;
+  if (next === 0) counts.delete(key);
+  else counts.set(key, next);
+}
+
+function isActive(state: DomainState): boolean {
+  return state === 'running' || state === 'paused';
+}
+
 export class Checkers {
+  private readonly mode: CheckMode;
   private readonly projections = new Map<string, Projection>();
   private readonly fences = new Map<string, number>();
   private readonly acknowledged: AcknowledgedWrite[] = [];
   private violation: string | undefined;
-  /** Set by every commit: the log-level placement check runs only when the log changed. */
+  /** Set by every commit: the full log-level placement check runs only when the log changed. */
   private placementDirty = true;
   /** Attribution of agent operations to commands, for the agent-side fencing invariant. */
   readonly agents: AgentFencing;
 
-  constructor(private readonly world: CheckedWorld) {
+  // ---- incremental indexes: what runs where ----
+  /** Per host, per domain name: the definition an active domain is counted with. */
+  private readonly counted = new Map<string, Map<string, DomainSpec>>();
+  /** Per VM name, the hosts it is active on. */
+  private readonly activeOn = new Map<string, Set<string>>();
+  /** Per host, what its active domains use. */
+  private readonly running = new Map<string, Amount>();
+  /** Per disk source, how many active domains of each name use it. */
+  private readonly diskUsers = new Map<string, Map<string, number>>();
+  /** Per domain name, the hosts that have it in any state (the orphan check). */
+  private readonly definedOn = new Map<string, Set<string>>();
+  /** `host\0name` of every orphan domain. */
+  private readonly orphanDomains = new Set<string>();
+  /** Per resource id, the datasets (full names, with their node) standing for it. */
+  private readonly datasetsOf = new Map<string, Set<string>>();
+  /** `node\0name` of every orphan dataset. */
+  private readonly orphanDatasets = new Set<string>();
+
+  // ---- incremental indexes: what the log says ----
+  /** Per compute host, what the log places on it, and what each VM row contributes. */
+  private readonly placed = new Map<string, Amount>();
+  private readonly placedBy = new Map<
+    string,
+    { hostId: string; vcpus: number; memoryMb: number }
+  >();
+  /** Rows that are not settled. */
+  private readonly unsettled = new Set<string>();
+
+  // ---- what the current step touched ----
+  private readonly dirtyVms = new Set<string>();
+  private readonly dirtyHosts = new Set<string>();
+  private readonly dirtyDisks = new Set<string>();
+  private readonly dirtyPlacements = new Set<string>();
+  /** Counts changes of rows, domains and datasets: the liveness goal's cache key. */
+  private changes = 0;
+  private goalCache: {
+    readonly changes: number;
+    readonly atMs: number;
+    readonly converged: boolean;
+  } | null = null;
+
+  constructor(
+    private readonly world: CheckedWorld,
+    options: CheckersOptions = {},
+  ) {
+    this.mode = options.mode ?? 'incremental';
     this.agents = new AgentFencing((message) => this.fail(message));
+    for (const [hostId, host] of world.computeHosts) {
+      for (const domain of host.domains()) this.onDomain(hostId, domain.name);
+      host.watch((name) => this.onDomain(hostId, name));
+    }
+    for (const [nodeId, node] of world.storageNodes) {
+      for (const dataset of node.datasets()) this.onDataset(nodeId, dataset.name, true);
+      node.watch((name, present) => this.onDataset(nodeId, name, present));
+    }
   }
 
   /** Feeds one committed batch; checks contiguity and fencing as the write lands. */
@@ -106,6 +232,11 @@ export class Checkers {
       const next = projector(current, event);
       if (next === null) this.projections.delete(event.stream);
       else this.projections.set(event.stream, next);
+      this.onRow(
+        event.stream,
+        current === null ? null : anyRowOf(current),
+        next === null ? null : anyRowOf(next),
+      );
     }
     if (events.length > 0) this.placementDirty = true;
   }
@@ -124,20 +255,39 @@ export class Checkers {
     if (message.type !== 'vm.ensure' || message['power'] !== 'running') return;
     const vmId = message['vmId'];
     if (typeof vmId !== 'string') return;
+    let found = false;
+    for (const otherId of this.activeOn.get(vmId) ?? []) {
+      if (otherId !== hostId && this.world.computeHosts.get(otherId)?.status === 'up') found = true;
+    }
+    if (this.mode === 'full' || found) {
+      const message = this.commandViolation(hostId, vmId, publisher);
+      this.agree('a start ordered while the VM runs elsewhere', found, message);
+      if (message !== undefined) this.fail(message);
+    }
+  }
+
+  /** The full recomputation of {@link onCommand}'s check: the message, or undefined. */
+  private commandViolation(hostId: string, vmId: string, publisher: string): string | undefined {
     for (const [otherId, host] of this.world.computeHosts) {
       if (otherId === hostId || host.status !== 'up') continue;
       const domain = host.domains().find((d) => d.name === vmId);
       if (domain !== undefined && (domain.state === 'running' || domain.state === 'paused')) {
-        this.fail(
-          `${publisher} ordered VM ${vmId} to start on host ${hostId} while it is ${domain.state} on host ${otherId}, which is up`,
-        );
-        return;
+        return `${publisher} ordered VM ${vmId} to start on host ${hostId} while it is ${domain.state} on host ${otherId}, which is up`;
       }
     }
+    return undefined;
   }
 
   private fail(message: string): void {
     this.violation ??= message;
+  }
+
+  /** In mode `full`: the incremental verdict must be the full one's. */
+  private agree(what: string, incremental: boolean, full: string | undefined): void {
+    assert(
+      incremental === (full !== undefined),
+      `checkers disagree on ${what}: the incremental check says ${incremental ? 'broken' : 'fine'}, the full recomputation says ${full ?? 'fine'}`,
+    );
   }
 
   /** The rows as the log says, by id. */
@@ -145,7 +295,10 @@ export class Checkers {
     return [...this.projections.values()].map(anyRowOf);
   }
 
-  /** The first broken safety invariant, or undefined. Cheap enough to run after every step. */
+  /**
+   * The first broken safety invariant, or undefined. Runs after every step: it re-examines what
+   * the step touched.
+   */
   checkSafety(): string | undefined {
     if (this.violation !== undefined) return this.violation;
     // Every acknowledged write is in the log.
@@ -156,6 +309,46 @@ export class Checkers {
       }
     }
     this.acknowledged.length = 0;
+    const found = this.touchedBroken();
+    if (this.mode === 'incremental' && !found) return undefined;
+    const message = this.fullSafety();
+    this.agree('safety', found, message);
+    return message;
+  }
+
+  /** Whether anything the step touched breaks an invariant; clears what the step touched. */
+  private touchedBroken(): boolean {
+    let found = false;
+    for (const vm of this.dirtyVms) if ((this.activeOn.get(vm)?.size ?? 0) > 1) found = true;
+    for (const hostId of this.dirtyHosts) {
+      const use = this.running.get(hostId);
+      const capacity = this.world.computeHosts.get(hostId)?.capacity;
+      if (use !== undefined && capacity !== undefined)
+        if (use.memoryMb > capacity.memoryMb || use.vcpus > capacity.vcpus) found = true;
+    }
+    for (const disk of this.dirtyDisks) if ((this.diskUsers.get(disk)?.size ?? 0) > 1) found = true;
+    for (const hostId of this.dirtyPlacements) if (this.overbooked(hostId)) found = true;
+    this.dirtyVms.clear();
+    this.dirtyHosts.clear();
+    this.dirtyDisks.clear();
+    this.dirtyPlacements.clear();
+    return found;
+  }
+
+  /** True when the log places more on compute host `hostId` than its capacity. */
+  private overbooked(hostId: string): boolean {
+    const projection = this.projections.get(hostId);
+    if (projection === undefined) return false;
+    const host = anyRowOf(projection);
+    if (host.type !== 'host' || host.kind !== 'compute' || isRemoved(host)) return false;
+    const used = this.placed.get(hostId);
+    if (used === undefined) return false;
+    const capacity = computeCapacity(host);
+    return used.vcpus > capacity.vcpus || used.memoryMb > capacity.memoryMb;
+  }
+
+  /** The full recomputation of the safety invariants over the world: a message, or undefined. */
+  private fullSafety(): string | undefined {
     // A VM runs on at most one host; no host runs more than it has; a volume is in one VM.
     const runningOn = new Map<string, string>();
     const diskUsers = new Map<string, string>();
@@ -217,9 +410,38 @@ export class Checkers {
   }
 
   /**
-   * The liveness goal: every resource settled (observed equals desired, or an error with a reason),
-   * the planner has nothing left to do, and no host holds a domain or dataset without a live
-   * resource. Returns a description of the first thing still open, or undefined when converged.
+   * The liveness goal: true when every resource is settled, the planner has nothing left to do and
+   * no host holds a domain or dataset without a live resource ({@link unconverged} says what is
+   * still open). Cheap while anything is unsettled or orphaned; otherwise the full recomputation
+   * decides, once per change (and at most a simulated second stale, as plans may look at the time).
+   */
+  converged(nowMs: number): boolean {
+    const open =
+      this.unsettled.size > 0 || this.orphanDomains.size > 0 || this.orphanDatasets.size > 0;
+    let incremental: boolean;
+    if (open) incremental = false;
+    else {
+      const cache = this.goalCache;
+      if (
+        cache !== null &&
+        cache.changes === this.changes &&
+        nowMs - cache.atMs < GOAL_RECHECK_MS
+      ) {
+        incremental = cache.converged;
+      } else {
+        incremental = this.unconverged(nowMs) === undefined;
+        this.goalCache = { changes: this.changes, atMs: nowMs, converged: incremental };
+      }
+    }
+    if (this.mode === 'full') this.agree('convergence', !incremental, this.unconverged(nowMs));
+    return incremental;
+  }
+
+  /**
+   * The full recomputation of the liveness goal: every resource settled (observed equals desired,
+   * or an error with a reason), the planner has nothing left to do, and no host holds a domain or
+   * dataset without a live resource. Returns a description of the first thing still open, or
+   * undefined when converged.
    */
   unconverged(nowMs: number): string | undefined {
     const rows = this.rows();
@@ -242,13 +464,140 @@ export class Checkers {
     for (const [nodeId, node] of this.world.storageNodes) {
       for (const dataset of node.datasets()) {
         if (IMAGE_DATASET.test(dataset.name)) continue;
-        const id = dataset.name.split('/')[1]?.split('@').at(-1) ?? '';
-        if (!live.has(id)) return `orphan dataset ${dataset.name} on storage node ${nodeId}`;
+        if (!live.has(datasetResource(dataset.name)))
+          return `orphan dataset ${dataset.name} on storage node ${nodeId}`;
       }
     }
     return undefined;
   }
+
+  // ---- keeping the indexes ----
+
+  /** A row changed in the log (null: no row). */
+  private onRow(id: string, before: Row | null, after: Row | null): void {
+    this.changes++;
+    if (after === null || isSettled(after)) this.unsettled.delete(id);
+    else this.unsettled.add(id);
+    if (before?.type === 'virtualMachine' || after?.type === 'virtualMachine') {
+      const old = this.placedBy.get(id);
+      if (old !== undefined) {
+        add(this.placed, old.hostId, -old.vcpus, -old.memoryMb);
+        this.placedBy.delete(id);
+        this.dirtyPlacements.add(old.hostId);
+      }
+      if (after?.type === 'virtualMachine' && after.hostId !== null && !isRemoved(after)) {
+        this.placedBy.set(id, {
+          hostId: after.hostId,
+          vcpus: after.vcpus,
+          memoryMb: after.memoryMb,
+        });
+        add(this.placed, after.hostId, after.vcpus, after.memoryMb);
+        this.dirtyPlacements.add(after.hostId);
+      }
+      for (const hostId of this.definedOn.get(id) ?? []) this.checkOrphanDomain(hostId, id);
+    }
+    if (before?.type === 'host' || after?.type === 'host') this.dirtyPlacements.add(id);
+    for (const key of this.datasetsOf.get(id) ?? []) this.checkOrphanDataset(key, id);
+  }
+
+  /** A domain of compute host `hostId` changed. */
+  private onDomain(hostId: string, name: string): void {
+    this.changes++;
+    const host = this.world.computeHosts.get(hostId);
+    const domain = host?.domain(name);
+    // Existence, for the orphan check.
+    const defined = this.definedOn.get(name) ?? new Set<string>();
+    if (domain === undefined) defined.delete(hostId);
+    else defined.add(hostId);
+    if (defined.size === 0) this.definedOn.delete(name);
+    else this.definedOn.set(name, defined);
+    this.checkOrphanDomain(hostId, name);
+    // Accounting of active domains.
+    let counted = this.counted.get(hostId);
+    if (counted === undefined) {
+      counted = new Map<string, DomainSpec>();
+      this.counted.set(hostId, counted);
+    }
+    const before = counted.get(name);
+    const after = domain !== undefined && isActive(domain.state) ? domain.live : null;
+    if (before === (after ?? undefined)) return;
+    if (before !== undefined) this.account(hostId, name, before, -1);
+    if (after !== null) {
+      assert(after !== null, `active domain ${name} on ${hostId} has no live definition`);
+      counted.set(name, after);
+      this.account(hostId, name, after, +1);
+    } else {
+      counted.delete(name);
+    }
+  }
+
+  /** Adds (`sign` +1) or removes (-1) an active domain's use, marking what it touches. */
+  private account(hostId: string, name: string, spec: DomainSpec, sign: 1 | -1): void {
+    add(this.running, hostId, sign * spec.vcpus, sign * spec.memoryMb);
+    this.dirtyHosts.add(hostId);
+    let hosts = this.activeOn.get(name);
+    if (hosts === undefined) {
+      hosts = new Set<string>();
+      this.activeOn.set(name, hosts);
+    }
+    if (sign > 0) hosts.add(hostId);
+    else hosts.delete(hostId);
+    if (hosts.size === 0) this.activeOn.delete(name);
+    this.dirtyVms.add(name);
+    for (const disk of spec.disks) {
+      let users = this.diskUsers.get(disk.source);
+      if (users === undefined) {
+        users = new Map<string, number>();
+        this.diskUsers.set(disk.source, users);
+      }
+      count(users, name, sign);
+      if (users.size === 0) this.diskUsers.delete(disk.source);
+      this.dirtyDisks.add(disk.source);
+    }
+  }
+
+  /** A dataset of storage node `nodeId` was created or destroyed. */
+  private onDataset(nodeId: string, name: string, present: boolean): void {
+    this.changes++;
+    if (IMAGE_DATASET.test(name)) return;
+    const id = datasetResource(name);
+    const key = `${nodeId}\0${name}`;
+    let keys = this.datasetsOf.get(id);
+    if (present) {
+      if (keys === undefined) {
+        keys = new Set<string>();
+        this.datasetsOf.set(id, keys);
+      }
+      keys.add(key);
+    } else if (keys !== undefined) {
+      keys.delete(key);
+      if (keys.size === 0) this.datasetsOf.delete(id);
+    }
+    if (present) this.checkOrphanDataset(key, id);
+    else this.orphanDatasets.delete(key);
+  }
+
+  private checkOrphanDomain(hostId: string, name: string): void {
+    const key = `${hostId}\0${name}`;
+    const exists = this.definedOn.get(name)?.has(hostId) === true;
+    const projection = this.projections.get(name);
+    const vm = projection === undefined ? undefined : anyRowOf(projection);
+    const placedHere =
+      vm !== undefined && vm.type === 'virtualMachine' && !isRemoved(vm) && vm.hostId === hostId;
+    if (exists && !placedHere) this.orphanDomains.add(key);
+    else this.orphanDomains.delete(key);
+  }
+
+  private checkOrphanDataset(key: string, id: string): void {
+    const projection = this.projections.get(id);
+    const live = projection !== undefined && !isRemoved(anyRowOf(projection));
+    if (live) this.orphanDatasets.delete(key);
+    else this.orphanDatasets.add(key);
+  }
 }
+
+/** How stale (simulated ms) a cached answer of the full liveness recomputation may be. */
+const GOAL_RECHECK_MS = 1_000;
 
 /** A command as the agent-fencing checker tracks it. */
 interface TrackedCommand {

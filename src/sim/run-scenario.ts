@@ -10,7 +10,7 @@
  * checkers need to see (commands on the bus, agents' operations on their hosts).
  */
 import { assert } from '../lib/assert.ts';
-import { Checkers } from './checkers.ts';
+import { Checkers, type CheckMode } from './checkers.ts';
 import {
   basicAuth,
   createCloud,
@@ -48,6 +48,12 @@ export interface ScenarioRunOptions {
    * as the run's own decorators do.
    */
   readonly decorate?: PortDecorators;
+  /**
+   * How the invariants are checked: `incremental` (default) from what each step touched, or
+   * `full`, which also recomputes them over the whole world after every step and asserts that both
+   * agree (a disagreement ends the run as a crash). Same verdicts and trace either way.
+   */
+  readonly check?: CheckMode;
 }
 
 /** A finished run. */
@@ -102,7 +108,7 @@ export async function runScenario(
       options.decorate ?? {},
     ),
   });
-  checkers = new Checkers(cloud);
+  checkers = new Checkers(cloud, { mode: options.check ?? 'incremental' });
   // Setup wrote before the checkers existed: feed them the log so far.
   for (const event of await cloud.store.readAll(0, 1_000_000))
     checkers.onCommit({ appends: [] }, [event]);
@@ -135,19 +141,23 @@ export async function runScenario(
     scenario.budgets.maxSimTimeMs,
     healAtMs + scenario.budgets.settleWithinMs,
   );
-  let lastUnconverged: string | undefined;
+  const nowMs = (): number => sim.scheduler.epochMs + Math.floor(sim.scheduler.now);
+  let goalAsked = false;
   const result = await sim.run({
     budget: { maxSteps: scenario.budgets.maxSteps, maxSimTimeMs },
     check: () => checked.checkSafety() ?? workload.violation(),
     goal: () => {
       if (sim.scheduler.now < healAtMs || !workload.done()) return false;
-      lastUnconverged = checked.unconverged(sim.scheduler.epochMs + Math.floor(sim.scheduler.now));
-      return lastUnconverged === undefined;
+      goalAsked = true;
+      return checked.converged(nowMs());
     },
   });
+  // What was still open when the run gave up, as of its last step.
+  const lastUnconverged =
+    result.verdict === 'liveness' && goalAsked ? checked.unconverged(nowMs()) : undefined;
   await cloud.close();
   const explained =
-    result.verdict === 'liveness' && lastUnconverged !== undefined
+    lastUnconverged !== undefined
       ? { ...result, reason: `${result.reason}: ${lastUnconverged}` }
       : result;
   return { result: explained, plan, trace: sim.trace.entries() };

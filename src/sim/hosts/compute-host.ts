@@ -96,6 +96,7 @@ function isActive(state: DomainState): boolean {
 export class SimComputeHost extends SimHost<HypervisorOperation> {
   readonly capacity: HostCapacity;
   private readonly table = new Map<string, Domain>();
+  private readonly watchers: ((name: string) => void)[] = [];
 
   constructor(private readonly options: SimComputeHostOptions) {
     super(options, {
@@ -144,6 +145,21 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
   /** Every domain, sorted by name, as the port would report it, plus persistence. */
   domains(): readonly SimDomainInfo[] {
     return this.sorted().map((d) => ({ ...this.infoOf(d), persistent: d.config !== null }));
+  }
+
+  /** One domain's state and live definition, as it is (a view, not a copy), or undefined. */
+  domain(
+    name: string,
+  ): { readonly state: DomainState; readonly live: DomainSpec | null } | undefined {
+    return this.table.get(name);
+  }
+
+  /**
+   * Calls `onChange` with a domain's name after every change of it (state, definition, existence):
+   * the checkers keep their indexes from these instead of listing every host after every step.
+   */
+  watch(onChange: (name: string) => void): void {
+    this.watchers.push(onChange);
   }
 
   /** vCPUs and memory of the active (running or paused) domains. */
@@ -212,6 +228,7 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
       d.config = clean;
       this.core.record('domain.redefined', { name: clean.name });
     }
+    this.changed(clean.name);
   }
 
   private startNow(name: string): void {
@@ -281,6 +298,7 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
       this.table.delete(name);
       this.core.record('domain.undefined', { name });
     }
+    this.changed(name);
   }
 
   // ---- internals ----
@@ -305,6 +323,11 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
   private setState(d: Domain, state: DomainState): void {
     this.core.record('domain.state', { name: d.name, from: d.state, to: state });
     d.state = state;
+    this.changed(d.name);
+  }
+
+  private changed(name: string): void {
+    for (const watcher of this.watchers) watcher(name);
   }
 
   /** Ends an active domain in `state`; a transient one disappears. */
@@ -314,6 +337,7 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
     if (d.config === null) {
       this.table.delete(d.name);
       this.core.record('domain.undefined', { name: d.name });
+      this.changed(d.name);
     }
   }
 
