@@ -9,9 +9,8 @@
  *     step) from the quiescence wait's;
  *   - kernel, processes: simulated processes looping on `Incarnation.sleep` — adds promises,
  *     incarnation gating and one more PRNG fork per process.
- * Prints events/s of each (median of `ROUNDS` rounds, after a warm-up) and the ratios to bare.
- * Run with `node --import ./bin/ts-register.mjs bench/kernel.bench.ts`; not part of `npm test`, and no
- * test asserts on time.
+ * Reports events/s of each (median of `ROUNDS` rounds, after a warm-up); `npm run bench` prints
+ * them with their ratios to bare. Not part of `npm test`, and no test asserts on time.
  */
 import { performance } from 'node:perf_hooks';
 import { MinHeap } from '../src/lib/heap.ts';
@@ -21,9 +20,9 @@ import { Simulation } from '../src/sim/simulation.ts';
 const SEED = 42;
 const ACTORS = 100;
 const ROUNDS = 5;
-/** Events per round: the bare loop is ~20x faster, so it gets more to measure over. */
-const BARE_EVENTS = 1_000_000;
-const KERNEL_EVENTS = 50_000;
+/** Events per round: the bare loop is several times faster, so it gets more to measure over. */
+const BARE_EVENTS = 2_000_000;
+const KERNEL_EVENTS = 200_000;
 
 interface Measurement {
   readonly events: number;
@@ -118,27 +117,33 @@ async function measure(
   return { name, rate: rates[Math.floor(ROUNDS / 2)]!, checksum };
 }
 
-const format = (rate: number): string => `${Math.round(rate).toLocaleString('en-US')} events/s`;
+/** Events per second of each loop, and the ratio to the bare loop. */
+export interface KernelFigures {
+  readonly bare: number;
+  readonly world: number;
+  readonly worldUntraced: number;
+  readonly processes: number;
+}
 
-const bareResult = await measure('bare seeded event loop', bare, BARE_EVENTS);
-const worldResult = await measure('kernel, world events', kernelWorldEvents, KERNEL_EVENTS);
-const untracedResult = await measure(
-  'kernel, world, no trace',
-  (events) => kernelWorldEvents(events, false),
-  KERNEL_EVENTS,
-);
-const processResult = await measure('kernel, processes', kernelProcesses, KERNEL_EVENTS);
-
-// Same seed, same forks, same delays: the first KERNEL_EVENTS events of the bare loop are the
-// kernel's world events, so their checksums must agree.
-const bareCheck = bare(KERNEL_EVENTS).checksum;
-if (bareCheck !== worldResult.checksum)
-  throw new Error(`schedules differ: bare ${bareCheck}, kernel ${worldResult.checksum}`);
-
-console.log(`workload: ${ACTORS} actors, delays in [1, 100] ms, seed ${SEED}, median of ${ROUNDS}`);
-for (const r of [bareResult, worldResult, untracedResult, processResult]) {
-  const ratio = bareResult.rate / r.rate;
-  console.log(
-    `${r.name.padEnd(24)} ${format(r.rate).padStart(20)}   bare/this = ${ratio.toFixed(1)}x`,
+/** Runs the kernel benchmark; throws if the kernel's schedule differs from the bare loop's. */
+export async function kernelBench(): Promise<KernelFigures> {
+  const bareResult = await measure('bare seeded event loop', bare, BARE_EVENTS);
+  const worldResult = await measure('kernel, world events', kernelWorldEvents, KERNEL_EVENTS);
+  const untracedResult = await measure(
+    'kernel, world, no trace',
+    (events) => kernelWorldEvents(events, false),
+    KERNEL_EVENTS,
   );
+  const processResult = await measure('kernel, processes', kernelProcesses, KERNEL_EVENTS);
+  // Same seed, same forks, same delays: the first KERNEL_EVENTS events of the bare loop are the
+  // kernel's world events, so their checksums must agree.
+  const bareCheck = bare(KERNEL_EVENTS).checksum;
+  if (bareCheck !== worldResult.checksum)
+    throw new Error(`schedules differ: bare ${bareCheck}, kernel ${worldResult.checksum}`);
+  return {
+    bare: bareResult.rate,
+    world: worldResult.rate,
+    worldUntraced: untracedResult.rate,
+    processes: processResult.rate,
+  };
 }

@@ -1,0 +1,151 @@
+/**
+ * `npm run bench`: every speed figure of the simulator in one run, each beside its reference, as
+ * ratios measured on this machine at the same moment (a shared machine is noisy; ratios within one
+ * run are what compare). Not part of `npm test`; no test asserts on time.
+ *
+ *   - the kernel against a bare seeded event loop: world events and process events;
+ *   - the same cloud shape (bench/cloud.ts) at growing sizes: steps per wall second, simulated time
+ *     per wall second and VM-seconds simulated per wall second — the cost of a step must not grow
+ *     with the cloud;
+ *   - memory per VM, from the peak resident memory of the sizes' runs;
+ *   - fuzzing throughput (`cloudbed fuzz --swarm`) on one core, on the memory store and on pg-mem.
+ *
+ * Options: `--sizes 10,100,1000` (compute hosts; ten VMs each), `--fuzz-runs N`, `--json FILE`
+ * (the figures as JSON), `--quick` (small sizes and counts, to try the command out).
+ */
+import { execFileSync } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { kernelBench } from './kernel.ts';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const { values } = parseArgs({
+  options: {
+    sizes: { type: 'string' },
+    'fuzz-runs': { type: 'string' },
+    json: { type: 'string' },
+    quick: { type: 'boolean' },
+  },
+});
+const quick = values.quick === true;
+const sizes = (values.sizes ?? (quick ? '10,30' : '10,100,1000')).split(',').map(Number);
+const fuzzRuns = Number(values['fuzz-runs'] ?? (quick ? 60 : 400));
+
+const out = (line: string): void => void process.stdout.write(`${line}\n`);
+const fixed = (x: number, digits = 1): string =>
+  x.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits });
+const whole = (x: number): string => Math.round(x).toLocaleString('en-US');
+
+/** Runs a TypeScript entry point of this repository in a fresh node; returns its stdout. */
+function node(args: readonly string[]): string {
+  return execFileSync(process.execPath, ['--import', './bin/ts-register.mjs', ...args], {
+    cwd: root,
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+}
+
+const figures: Record<string, unknown> = { date: new Date().toISOString(), node: process.version };
+
+// ---- kernel ----
+out('== kernel: a seeded event loop of 100 actors (bench/kernel.ts)');
+const kernel = await kernelBench();
+figures['kernel'] = kernel;
+const ratio = (rate: number): number => kernel.bare / rate;
+out(`bare seeded event loop    ${whole(kernel.bare).padStart(12)} events/s`);
+out(
+  `kernel, world events      ${whole(kernel.world).padStart(12)} events/s   bare/kernel = ${fixed(ratio(kernel.world))}x   (target: within 3x)`,
+);
+out(
+  `kernel, world, no trace   ${whole(kernel.worldUntraced).padStart(12)} events/s   bare/kernel = ${fixed(ratio(kernel.worldUntraced))}x`,
+);
+out(
+  `kernel, process events    ${whole(kernel.processes).padStart(12)} events/s   bare/kernel = ${fixed(ratio(kernel.processes))}x   (target: within 6x)`,
+);
+
+// ---- cloud sizes ----
+interface CloudRun {
+  readonly hosts: number;
+  readonly vms: number;
+  readonly verdict: string;
+  readonly reason: string;
+  readonly steps: number;
+  readonly simTimeMs: number;
+  readonly wallMs: number;
+  readonly maxRssBytes: number;
+}
+out('');
+out('== the same cloud at growing sizes: 10 VMs per host created over 30 simulated minutes,');
+out('   10% stopped, 5% deleted, no faults, memory store (bench/cloud.ts); one process each');
+const runs: CloudRun[] = [];
+for (const hosts of sizes) {
+  const run = JSON.parse(
+    node(['bench/cloud-run.ts', String(hosts)])
+      .trim()
+      .split('\n')
+      .at(-1)!,
+  ) as CloudRun;
+  runs.push(run);
+  const wallS = run.wallMs / 1000;
+  out(
+    `${String(hosts).padStart(6)} hosts ${String(run.vms).padStart(7)} VMs  ${run.verdict.padEnd(9)} ${whole(run.steps).padStart(11)} steps in ${fixed(wallS).padStart(7)} s  ${whole(run.steps / wallS).padStart(8)} steps/s  ${fixed(run.simTimeMs / run.wallMs).padStart(7)}x real time  ${whole((run.vms * run.simTimeMs) / run.wallMs).padStart(9)} VM-s/s  peak RSS ${whole(run.maxRssBytes / 2 ** 20)} MiB`,
+  );
+}
+figures['clouds'] = runs;
+if (runs.length >= 2) {
+  const first = runs[0]!;
+  const last = runs.at(-1)!;
+  const stepRate = (r: CloudRun): number => r.steps / r.wallMs;
+  const vmRate = (r: CloudRun): number => (r.vms * r.simTimeMs) / r.wallMs;
+  out(
+    `growth ${first.hosts} → ${last.hosts} hosts: steps/s ×${fixed(stepRate(last) / stepRate(first), 2)}, VM-seconds/s ×${fixed(vmRate(last) / vmRate(first), 2)}   (target: both ≥ 0.5 — linear total cost)`,
+  );
+  const perVm = (last.maxRssBytes - first.maxRssBytes) / (last.vms - first.vms);
+  figures['memoryPerVmBytes'] = perVm;
+  out(`memory per VM (peak RSS, ${first.hosts} → ${last.hosts} hosts): ${whole(perVm / 1024)} KiB`);
+}
+
+// ---- fuzzing ----
+out('');
+out('== fuzzing: cloudbed fuzz --swarm on one core (small generated topologies)');
+const fuzzFigures: Record<string, number> = {};
+for (const [store, count] of [
+  ['memory', fuzzRuns],
+  ['pgmem', Math.max(10, Math.floor(fuzzRuns / 10))],
+] as const) {
+  const text = execFileSync(
+    process.execPath,
+    [
+      'bin/cloudbed.js',
+      'fuzz',
+      '--runs',
+      String(count),
+      '--swarm',
+      '--seed',
+      '1',
+      '--store',
+      store,
+      '--workers',
+      '1',
+      '--out',
+      '/tmp/cloudbed-bench-regressions',
+    ],
+    { cwd: root, encoding: 'utf8' },
+  );
+  const rate = Number(/\(([\d.]+) runs\/s\)/.exec(text)?.[1] ?? NaN);
+  fuzzFigures[store] = rate;
+  out(
+    `${store.padEnd(7)} ${String(count).padStart(5)} runs   ${fixed(rate).padStart(7)} runs/s per core${store === 'memory' ? '   (target: ≥ 100 runs/s with --workers 2 on 2 cores)' : ''}`,
+  );
+}
+figures['fuzzRunsPerSecondPerCore'] = fuzzFigures;
+
+out('');
+out(
+  'references: TigerBeetle VOPR ~700-1000x real time; FoundationDB 100k+ seeds per change; CloudStack simulator 2k hosts / 12k VMs; kwok 5,000 nodes in under a minute',
+);
+if (values.json !== undefined) {
+  writeFileSync(values.json, `${JSON.stringify(figures, null, 2)}\n`);
+  out(`figures written to ${values.json}`);
+}
