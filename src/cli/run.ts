@@ -1,11 +1,14 @@
 /** `cloudbed run`: runs one scenario with one seed and prints the verdict line. */
+import { UsageError } from './args.ts';
 import { replayCommand, scenarioArgs, seedOption, storeOption } from './scenario-file.ts';
+import { CHECK_MODES, type CheckMode } from '../sim/checkers.ts';
 import { runScenario } from '../sim/run-scenario.ts';
 import { exitCodeFor } from '../sim/verdict.ts';
 import type { RunResult } from '../sim/simulation.ts';
 import { writeTraceFile } from './trace-file.ts';
 
 export const RUN_HELP = `Usage: cloudbed run <scenario.yaml> [--seed N] [--store memory|pgmem] [--trace FILE]
+                    [--check incremental|full]
 
 Runs the scenario in the deterministic simulator and ends with one line:
   seed=<n> scenario=<name> verdict=<v> trace-hash=<hex> steps=<n> sim-time-ms=<n>
@@ -15,6 +18,9 @@ Options:
   --seed N        root seed (default: the scenario's seed, else 1)
   --store KIND    memory (fast) or pgmem (the SQL store on pg-mem); default: the scenario's, else memory
   --trace FILE    write every trace entry to FILE (JSON Lines) for 'cloudbed replay'
+  --check MODE    incremental (default): the invariants are checked from what each step touched;
+                  full: also recomputed over the whole world after every step, and both must agree
+                  (a disagreement is a crash). Same verdict and trace-hash, much slower.
   -h, --help      show this help
 `;
 
@@ -26,11 +32,18 @@ export function verdictLine(seed: number, scenario: string, result: RunResult): 
 export async function runCommand(argv: readonly string[]): Promise<number> {
   const { values, file, scenario, text } = await scenarioArgs('run', argv, {
     trace: { type: 'string' },
+    check: { type: 'string' },
   });
   const seed = seedOption('run', values.seed, scenario);
   const store = storeOption('run', values.store, scenario);
   const tracePath = values.trace;
-  const run = await runScenario(scenario, { seed, store, keepTrace: tracePath !== undefined });
+  const check = checkOption('run', values.check);
+  const run = await runScenario(scenario, {
+    seed,
+    store,
+    check,
+    keepTrace: tracePath !== undefined,
+  });
   if (tracePath !== undefined) {
     await writeTraceFile(
       tracePath,
@@ -48,4 +61,14 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
   }
   process.stdout.write(`${verdictLine(seed, scenario.name, result)}\n`);
   return exitCodeFor(result.verdict, scenario.expect.verdict);
+}
+
+/** The `--check` option: incremental (default) or full. */
+export function checkOption(command: string, value: string | undefined): CheckMode {
+  if (value === undefined) return 'incremental';
+  if (!(CHECK_MODES as readonly string[]).includes(value))
+    throw new UsageError(
+      `cloudbed ${command}: --check must be one of ${CHECK_MODES.join(', ')}, got '${value}'`,
+    );
+  return value as CheckMode;
 }

@@ -257,6 +257,27 @@ function suite(): void {
     return typeof id === 'string' ? id : '';
   }
 
+  describe('check mode full has teeth', () => {
+    it('reports an incremental index that missed a change as a disagreement', () => {
+      // A host that stops telling the checkers about its domains: the incremental indexes miss
+      // what runs there, the full recomputation does not.
+      const silent = host();
+      const listed = [domain('vm-1')];
+      const deaf: CheckedComputeHost = { ...silent, domains: () => listed, watch: () => {} };
+      const computeHosts = new Map<string, CheckedComputeHost>([
+        ['host-1', host()],
+        ['host-2', deaf],
+      ]);
+      const storageNodes = new Map<string, CheckedStorageNode>();
+      const full = new Checkers({ computeHosts, storageNodes }, { mode: 'full' });
+      (computeHosts.get('host-1') as FakeHost).running.push(domain('vm-1'));
+      expect(() => full.checkSafety()).toThrow(/checkers disagree on safety/);
+      // The incremental checks alone see only host-1: the very gap the full mode exists to expose.
+      const alone = new Checkers({ computeHosts, storageNodes });
+      expect(alone.checkSafety()).toBeUndefined();
+    });
+  });
+
   describe('agent-side fencing', () => {
     const command = (commandId: string, token: number, vmId = 'vm-1'): BusMessage => ({
       type: 'vm.ensure',
