@@ -3,7 +3,7 @@
 // seeded admin or as user accounts, and to play the main loop's and the agents' part by appending
 // the events they would write (placement, observations), so that states such as "stopped" or
 // "available" can be reached without running the control plane.
-/* eslint-disable @typescript-eslint/no-unsafe-member-access, @typescript-eslint/no-unsafe-assignment, @typescript-eslint/no-unsafe-argument, @typescript-eslint/no-explicit-any -- API responses are untyped JSON; the assertions are what check their shape. */
+ 
 import { Prng } from '../../../src/lib/prng.ts';
 import { createMemoryEventStore } from '../../../src/adapters/memory-event-store.ts';
 import { projector } from '../../../src/model/projector.ts';
