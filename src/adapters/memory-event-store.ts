@@ -138,6 +138,9 @@ export function toProjection(fields: Projection): Projection {
     accountId: fields.accountId,
     version: fields.version,
     data: fields.data,
+    ...(fields.hosts === undefined || fields.hosts.length === 0
+      ? {}
+      : { hosts: [...fields.hosts] }),
   };
 }
 
@@ -182,12 +185,18 @@ export function foldEvent(
     next.accountId === null || typeof next.accountId === 'string',
     'projection accountId must be a string or null',
   );
+  assert(
+    next.hosts === undefined ||
+      (Array.isArray(next.hosts) && next.hosts.every((h) => typeof h === 'string' && h !== '')),
+    'projection hosts must be non-empty strings',
+  );
   return toProjection({
     stream: next.stream,
     type: next.type,
     accountId: next.accountId,
     version: next.version,
     data: toStoredJson(next.data),
+    ...(next.hosts === undefined ? {} : { hosts: [...new Set(next.hosts)].sort() }),
   });
 }
 
@@ -195,6 +204,21 @@ export function foldEvent(
 export function byStream(a: Projection, b: Projection): number {
   if (a.stream === b.stream) return 0;
   return a.stream < b.stream ? -1 : 1;
+}
+
+/** The key of the by-host index: a type and a host. */
+function hostKey(type: string, host: string): string {
+  return `${type}\0${host}`;
+}
+
+/** The map under `key` in a map of maps, created when missing. */
+function mapIn<K, V>(maps: Map<K, Map<string, V>>, key: K): Map<string, V> {
+  let map = maps.get(key);
+  if (map === undefined) {
+    map = new Map<string, V>();
+    maps.set(key, map);
+  }
+  return map;
 }
 
 /** True when a projection matches a list query's account filter. */
@@ -210,6 +234,10 @@ export function assertValidQuery(query: ProjectionQuery): void {
       query.accountId === null ||
       typeof query.accountId === 'string',
     'list accountId must be a string, null or undefined',
+  );
+  assert(
+    query.host === undefined || (typeof query.host === 'string' && query.host.length > 0),
+    'list host must be a non-empty string or undefined',
   );
 }
 
@@ -241,6 +269,8 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   /** Projections by type, then by stream. */
   const byType = new Map<string, Map<string, Projection>>();
   const projections = new Map<string, Projection>();
+  /** Rows by type and host (`hostKey`), for lists by host. */
+  const byHost = new Map<string, Map<string, Projection>>();
   /** Per type, the rows sorted by stream; dropped whenever a row of that type changes. */
   const sortedCache = new Map<string, readonly Projection[]>();
   const fences = new Map<string, number>();
@@ -254,17 +284,15 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     if (previous !== undefined) {
       byType.get(previous.type)?.delete(stream);
       sortedCache.delete(previous.type);
+      for (const host of previous.hosts ?? [])
+        byHost.get(hostKey(previous.type, host))?.delete(stream);
       projections.delete(stream);
     }
     if (row === null) return;
     projections.set(stream, row);
-    let rows = byType.get(row.type);
-    if (rows === undefined) {
-      rows = new Map();
-      byType.set(row.type, rows);
-    }
-    rows.set(stream, row);
+    mapIn(byType, row.type).set(stream, row);
     sortedCache.delete(row.type);
+    for (const host of row.hosts ?? []) mapIn(byHost, hostKey(row.type, host)).set(stream, row);
   }
 
   function append(batch: AppendBatch): readonly StoredEvent[] {
@@ -325,6 +353,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   function list(query: ProjectionQuery): readonly Projection[] {
     assertOpen();
     assertValidQuery(query);
+    if (query.host !== undefined) {
+      // A host's rows are few: collect and sort them, never the whole type.
+      const rows = [...(byHost.get(hostKey(query.type, query.host))?.values() ?? [])];
+      return rows.filter((row) => matchesAccount(row, query.accountId)).sort(byStream);
+    }
     let sorted = sortedCache.get(query.type);
     if (sorted === undefined) {
       sorted = Object.freeze([...(byType.get(query.type)?.values() ?? [])].sort(byStream));

@@ -1,8 +1,9 @@
 /**
  * The SQL event store: one implementation for pg-mem in the simulator and PostgreSQL in staging,
  * over the minimal {@link SqlDriver}. Tables live in one schema: `events` (the log, unique per
- * stream and version), `projections` (one row per stream, folded in the append's transaction) and
- * `fences` (the newest fencing token per resource).
+ * stream and version), `projections` (one row per stream, folded in the append's transaction),
+ * `projection_hosts` (which host each projection is on, for lists by host, kept in the same
+ * transaction) and `fences` (the newest fencing token per resource).
  *
  * The SQL is written to mean the same on both engines. pg-mem's traps it avoids: `CREATE TABLE IF
  * NOT EXISTS` fails there when the table has constraints (so migrations are tracked in a table of
@@ -33,12 +34,14 @@ import {
   assertValidBatch,
   assertValidQuery,
   byStream,
+  matchesAccount,
   foldEvent,
   toProjection,
   toStoredEvent,
   type EventStoreOptions,
 } from './memory-event-store.ts';
 import type { SqlDriver, SqlQuery } from './sql.ts';
+import type { Projector } from '../model/stream.ts';
 
 export type { Upcaster, EventStoreOptions } from './memory-event-store.ts';
 
@@ -51,8 +54,11 @@ export interface SqlEventStoreOptions extends EventStoreOptions {
   readonly closeDriver?: boolean;
 }
 
+/** A migration step: a statement, or code run in the migration's transaction. */
+type MigrationStep = string | ((q: SqlQuery) => Promise<void>);
+
 /** The migrations, in order; the table `event_store_migrations` records which ones ran. */
-function migrations(s: string): readonly (readonly string[])[] {
+function migrations(s: string, projector: Projector): readonly (readonly MigrationStep[])[] {
   return [
     [
       `CREATE TABLE ${s}.events (
@@ -75,7 +81,45 @@ function migrations(s: string): readonly (readonly string[])[] {
       `CREATE INDEX projections_type_account_idx ON ${s}.projections (type, account_id)`,
       `CREATE TABLE ${s}.fences (resource text PRIMARY KEY, token bigint NOT NULL)`,
     ],
+    [
+      `ALTER TABLE ${s}.projections ADD COLUMN hosts jsonb NULL`,
+      `CREATE TABLE ${s}.projection_hosts (
+        host text NOT NULL,
+        type text NOT NULL,
+        stream text NOT NULL,
+        PRIMARY KEY (host, type, stream)
+      )`,
+      `CREATE INDEX projection_hosts_stream_idx ON ${s}.projection_hosts (stream)`,
+      // Projections written before hosts existed: refold each stream from the log for its hosts.
+      (q) => backfillHosts(q, s, projector),
+    ],
   ];
+}
+
+/** Sets `hosts` of every projection by folding its stream's events again (the log is the truth). */
+async function backfillHosts(q: SqlQuery, s: string, projector: Projector): Promise<void> {
+  const { rows } = await q.query<EventRow>(
+    `SELECT ${EVENT_COLUMNS} FROM ${s}.events ORDER BY stream, version`,
+  );
+  const folded = new Map<string, Projection | null>();
+  for (const row of rows) {
+    const event = fromEventRow(row);
+    folded.set(event.stream, foldEvent(projector, folded.get(event.stream) ?? null, event));
+  }
+  for (const [stream, projection] of folded) {
+    const hosts = projection?.hosts ?? [];
+    if (projection === null || hosts.length === 0) continue;
+    await q.query(`UPDATE ${s}.projections SET hosts = $2::jsonb WHERE stream = $1`, [
+      stream,
+      JSON.stringify(hosts),
+    ]);
+    for (const host of hosts)
+      await q.query(`INSERT INTO ${s}.projection_hosts (host, type, stream) VALUES ($1, $2, $3)`, [
+        host,
+        projection.type,
+        stream,
+      ]);
+  }
 }
 
 /** Asserts a schema name that is safe to write into SQL text unquoted. */
@@ -91,15 +135,17 @@ function assertSchemaName(schema: string): void {
 export async function migrateSqlEventStore(options: {
   readonly driver: SqlDriver;
   readonly schema: string;
+  /** Folds the log again where a migration derives new columns from it. */
+  readonly projector: Projector;
 }): Promise<void> {
-  const { driver, schema } = options;
+  const { driver, schema, projector } = options;
   assertSchemaName(schema);
   // No constraints on this table: pg-mem rejects a repeated CREATE TABLE IF NOT EXISTS with any.
   await driver.query(`CREATE SCHEMA IF NOT EXISTS ${schema}`);
   await driver.query(
     `CREATE TABLE IF NOT EXISTS ${schema}.event_store_migrations (version integer)`,
   );
-  const all = migrations(schema);
+  const all = migrations(schema, projector);
   await driver.transaction(async (q) => {
     const { rows } = await q.query<{ version: unknown }>(
       `SELECT version FROM ${schema}.event_store_migrations`,
@@ -108,7 +154,10 @@ export async function migrateSqlEventStore(options: {
     for (const [index, statements] of all.entries()) {
       const version = index + 1;
       if (done.has(version)) continue;
-      for (const statement of statements) await q.query(statement);
+      for (const step of statements) {
+        if (typeof step === 'string') await q.query(step);
+        else await step(q);
+      }
       await q.query(`INSERT INTO ${schema}.event_store_migrations (version) VALUES ($1)`, [
         version,
       ]);
@@ -152,6 +201,7 @@ interface ProjectionRow {
   readonly account_id: string | null;
   readonly version: unknown;
   readonly data: unknown;
+  readonly hosts: unknown;
 }
 
 function fromEventRow(row: EventRow): StoredEvent {
@@ -167,13 +217,30 @@ function fromEventRow(row: EventRow): StoredEvent {
 }
 
 function fromProjectionRow(row: ProjectionRow): Projection {
+  const hosts = row.hosts === null || row.hosts === undefined ? [] : toHosts(row.hosts);
   return toProjection({
     stream: row.stream,
     type: row.type,
     accountId: row.account_id,
     version: toInt(row.version, 'projections.version'),
     data: toJsonObject(row.data, 'projections.data'),
+    ...(hosts.length === 0 ? {} : { hosts }),
   });
+}
+
+/** The `hosts` column: a JSON array of host ids (text is parsed, for drivers that leave it raw). */
+function toHosts(value: unknown): string[] {
+  const parsed: unknown = typeof value === 'string' ? JSON.parse(value) : value;
+  assert(
+    Array.isArray(parsed) && parsed.every((h) => typeof h === 'string'),
+    `projections.hosts: expected an array of strings, got ${String(value)}`,
+  );
+  return parsed as string[];
+}
+
+/** The `hosts` column's value for a projection: JSON, or null when it is on no host. */
+function hostsColumn(row: Projection): string | null {
+  return row.hosts === undefined || row.hosts.length === 0 ? null : JSON.stringify(row.hosts);
 }
 
 /** `$from, $from+1, …` for `count` values: how lists of keys are bound (see the header on ANY). */
@@ -185,7 +252,11 @@ function placeholders(count: number, from = 1): string {
 const INSERT_CHUNK = 1_000;
 
 const EVENT_COLUMNS = 'position, stream, version, type, schema_version, data, meta';
-const PROJECTION_COLUMNS = 'stream, type, account_id, version, data';
+const PROJECTION_COLUMNS = 'stream, type, account_id, version, data, hosts';
+/** The same columns, of the projections table aliased `p`. */
+const P_COLUMNS = PROJECTION_COLUMNS.split(', ')
+  .map((column) => `p.${column}`)
+  .join(', ');
 
 /**
  * Creates the SQL event store, running {@link migrateSqlEventStore} first.
@@ -200,10 +271,11 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
   const { driver, schema, projector, upcast } = options;
   const closeDriver = options.closeDriver ?? true;
   assertSchemaName(schema);
-  await migrateSqlEventStore({ driver, schema });
+  await migrateSqlEventStore({ driver, schema, projector });
   const t = {
     events: `${schema}.events`,
     projections: `${schema}.projections`,
+    hosts: `${schema}.projection_hosts`,
     fences: `${schema}.fences`,
   };
   let closed = false;
@@ -358,15 +430,33 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
     // than ON CONFLICT on pg-mem).
     const inserts: Projection[] = [];
     const deletes: string[] = [];
+    /** Streams whose hosts changed: their projection_hosts rows are rewritten. */
+    const moved: { stream: string; type: string; hosts: readonly string[] }[] = [];
+    const before = new Map(rows.map((row) => [row.stream, fromProjectionRow(row)]));
     for (const stream of streams) {
       const row = current.get(stream) ?? null;
+      const old = before.get(stream);
+      const oldHosts = old?.hosts ?? [];
+      const newHosts = row?.hosts ?? [];
+      if (
+        oldHosts.join('\0') !== newHosts.join('\0') ||
+        (row !== null && old !== undefined && row.type !== old.type)
+      )
+        moved.push({ stream, type: row?.type ?? '', hosts: row === null ? [] : newHosts });
       if (row === null) {
         if (existed.has(stream)) deletes.push(stream);
       } else if (existed.has(stream)) {
         await q.query(
-          `UPDATE ${t.projections} SET type = $2, account_id = $3, version = $4, data = $5::jsonb
-            WHERE stream = $1`,
-          [row.stream, row.type, row.accountId, row.version, JSON.stringify(row.data)],
+          `UPDATE ${t.projections} SET type = $2, account_id = $3, version = $4, data = $5::jsonb,
+            hosts = $6::jsonb WHERE stream = $1`,
+          [
+            row.stream,
+            row.type,
+            row.accountId,
+            row.version,
+            JSON.stringify(row.data),
+            hostsColumn(row),
+          ],
         );
       } else {
         inserts.push(row);
@@ -376,7 +466,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
       const values = inserts
         .map(
           (_, i) =>
-            `($${i * 5 + 1}, $${i * 5 + 2}, $${i * 5 + 3}, $${i * 5 + 4}, $${i * 5 + 5}::jsonb)`,
+            `($${i * 6 + 1}, $${i * 6 + 2}, $${i * 6 + 3}, $${i * 6 + 4}, $${i * 6 + 5}::jsonb, $${i * 6 + 6}::jsonb)`,
         )
         .join(', ');
       await q.query(
@@ -387,6 +477,7 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
           row.accountId,
           row.version,
           JSON.stringify(row.data),
+          hostsColumn(row),
         ]),
       );
     }
@@ -395,6 +486,20 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
         `DELETE FROM ${t.projections} WHERE stream IN (${placeholders(deletes.length)})`,
         deletes,
       );
+    if (moved.length > 0) {
+      await q.query(
+        `DELETE FROM ${t.hosts} WHERE stream IN (${placeholders(moved.length)})`,
+        moved.map((m) => m.stream),
+      );
+      const pairs = moved.flatMap((m) => m.hosts.map((host) => [host, m.type, m.stream]));
+      if (pairs.length > 0)
+        await q.query(
+          `INSERT INTO ${t.hosts} (host, type, stream) VALUES ${pairs
+            .map((_, i) => `($${i * 3 + 1}, $${i * 3 + 2}, $${i * 3 + 3})`)
+            .join(', ')}`,
+          pairs.flat(),
+        );
+    }
   }
 
   /** Turns a ConcurrencyError raised by the database into one naming the batch's first stale append. */
@@ -477,6 +582,17 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
     async list(query: ProjectionQuery) {
       assertOpen();
       assertValidQuery(query);
+      if (query.host !== undefined) {
+        const { rows } = await driver.query<ProjectionRow>(
+          `SELECT ${P_COLUMNS} FROM ${t.hosts} h JOIN ${t.projections} p ON p.stream = h.stream
+            WHERE h.host = $1 AND h.type = $2`,
+          [query.host, query.type],
+        );
+        return rows
+          .map(fromProjectionRow)
+          .filter((row) => matchesAccount(row, query.accountId))
+          .sort(byStream);
+      }
       const { rows } =
         query.accountId === undefined
           ? await driver.query<ProjectionRow>(

@@ -44,14 +44,7 @@ export function computeCapacity(host: HostRow): ComputeAmount {
 
 /** What the live VMs placed on a host reserve. */
 export function computeUsed(hostId: string, world: World): ComputeAmount {
-  let vcpus = 0;
-  let memoryMb = 0;
-  for (const vm of world.vmsOn(hostId)) {
-    if (isRemoved(vm)) continue;
-    vcpus += vm.vcpus;
-    memoryMb += vm.memoryMb;
-  }
-  return { vcpus, memoryMb };
+  return world.computeReserved(hostId);
 }
 
 /** A storage node's allocatable pool for volumes, GiB: min(declared, reported) less the images. */
@@ -65,9 +58,7 @@ export function storageCapacityGb(node: HostRow): number {
 
 /** GiB reserved by live volumes on a storage node. */
 export function storageUsedGb(nodeId: string, world: World): number {
-  let used = 0;
-  for (const v of world.volumesOn(nodeId)) if (!isRemoved(v)) used += v.sizeGb;
-  return used;
+  return world.storageReserved(nodeId);
 }
 
 /** The compute host for a VM, or null when none has room. Excludes the VM's own reservation. */

@@ -74,14 +74,43 @@ export function createProjector(registry?: UpcastRegistry): Projector {
     );
     const row = current === null ? null : (current.data as unknown as Row);
     const next = foldRow(type, row, event);
+    const hosts = hostsOf(next);
     return {
       stream: event.stream,
       type: next.type,
       accountId: next.accountId,
       version: event.version,
       data: next as unknown as JsonObject,
+      ...(hosts.length === 0 ? {} : { hosts }),
     };
   };
+}
+
+/**
+ * The hosts a row is on, sorted and without repeats: a VM's compute host and the host it was last
+ * observed on; a volume's or snapshot's storage node and the node it was last observed on. What a
+ * host's inventory can speak for (src/control/background/observe.ts) is always among these.
+ */
+export function hostsOf(row: Row): string[] {
+  let placed: string | null;
+  let seen: string | null;
+  switch (row.type) {
+    case 'virtualMachine':
+      placed = row.hostId;
+      seen = row.observed?.hostId ?? null;
+      break;
+    case 'volume':
+    case 'snapshot':
+      placed = row.storageNodeId;
+      seen = row.observed?.storageNodeId ?? null;
+      break;
+    default:
+      return [];
+  }
+  const hosts: string[] = [];
+  if (placed !== null) hosts.push(placed);
+  if (seen !== null && seen !== placed) hosts.push(seen);
+  return hosts.sort();
 }
 
 /** Folds one event into a row (the port's `Projector`). Never returns null: rows become tombstones. */

@@ -64,6 +64,12 @@ export interface Projection {
   /** Version of the last event folded in. */
   readonly version: number;
   readonly data: JsonObject;
+  /**
+   * The hosts the resource is on — placed there, or last observed there — sorted, for lists by
+   * host (`ProjectionQuery.host`): what a host's agent reports is matched against these rows only,
+   * not against every row. Absent when the resource is on no host.
+   */
+  readonly hosts?: readonly string[];
 }
 
 /** Folds an event into a projection. Pure and deterministic; returns null to delete the row. */

@@ -20,14 +20,19 @@ export interface WorldRows {
 
 type Indexed = HostRow | VmRow | VolumeRow | SnapshotRow;
 
-/** A multimap key → id → row, kept in step with the rows. */
+/** A multimap key → id → row, kept in step with the rows; each key's rows sorted once per change. */
 class Index<R extends Indexed> {
   private readonly map = new Map<string, Map<string, R>>();
+  /** Sorted rows per key, dropped when the key's rows change. */
+  private readonly sorted = new Map<string, R[]>();
   constructor(private readonly keyOf: (row: R) => string | null) {}
   put(old: R | undefined, row: R): void {
     const oldKey = old === undefined ? null : this.keyOf(old);
     const newKey = this.keyOf(row);
-    if (oldKey !== null) this.map.get(oldKey)?.delete(row.id);
+    if (oldKey !== null) {
+      this.map.get(oldKey)?.delete(row.id);
+      this.sorted.delete(oldKey);
+    }
     if (newKey !== null) {
       let bucket = this.map.get(newKey);
       if (bucket === undefined) {
@@ -35,24 +40,83 @@ class Index<R extends Indexed> {
         this.map.set(newKey, bucket);
       }
       bucket.set(row.id, row);
+      this.sorted.delete(newKey);
     }
   }
-  /** Rows under `key`, sorted by id. */
+  /** Rows under `key`, sorted by id (a copy: the caller may keep it). */
   get(key: string): R[] {
-    const bucket = this.map.get(key);
-    if (bucket === undefined) return [];
-    return [...bucket.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    let rows = this.sorted.get(key);
+    if (rows === undefined) {
+      const bucket = this.map.get(key);
+      if (bucket === undefined) return [];
+      rows = [...bucket.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+      this.sorted.set(key, rows);
+    }
+    return [...rows];
   }
+}
+
+/**
+ * A running total per key of what rows contribute (a host's reserved vCPUs and memory, a node's
+ * reserved GiB), kept in step with the rows: placement reads a total in O(1) instead of adding up
+ * a host's rows at every decision.
+ */
+class Totals<R extends Indexed> {
+  private readonly totals = new Map<string, number[]>();
+  /**
+   * @param share what a row adds to which key, or null when it adds nothing (removed, unplaced)
+   */
+  constructor(private readonly share: (row: R) => { key: string; amounts: number[] } | null) {}
+  put(old: R | undefined, row: R): void {
+    if (old !== undefined) this.add(this.share(old), -1);
+    this.add(this.share(row), 1);
+  }
+  private add(share: { key: string; amounts: number[] } | null, sign: 1 | -1): void {
+    if (share === null) return;
+    let total = this.totals.get(share.key);
+    if (total === undefined) {
+      total = share.amounts.map(() => 0);
+      this.totals.set(share.key, total);
+    }
+    share.amounts.forEach((amount, i) => (total[i] = (total[i] ?? 0) + sign * amount));
+  }
+  /** The totals under `key`: one number per amount, zeros when nothing is there. */
+  get(key: string, width: number): readonly number[] {
+    return this.totals.get(key) ?? new Array<number>(width).fill(0);
+  }
+}
+
+/** Something kept in step with a table's rows: an index or a running total. */
+interface Follower<R> {
+  put(old: R | undefined, row: R): void;
 }
 
 /** The rows of one type by id, with the indexes over them kept in step. */
 class Table<R extends Indexed> {
   private readonly rows = new Map<string, R>();
-  constructor(private readonly indexes: readonly Index<R>[] = []) {}
+  /** Every row sorted by id; dropped when a row is added (a replaced row keeps its place). */
+  private sorted: R[] | null = null;
+  constructor(private readonly followers: readonly Follower<R>[] = []) {}
   put(row: R): void {
     const old = this.rows.get(row.id);
     this.rows.set(row.id, row);
-    for (const index of this.indexes) index.put(old, row);
+    if (old === undefined) this.sorted = null;
+    else if (this.sorted !== null) {
+      // Same id, same place: swap the row in (binary search over the sorted ids).
+      let lo = 0;
+      let hi = this.sorted.length - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >> 1;
+        const id = (this.sorted[mid] as R).id;
+        if (id === row.id) {
+          this.sorted[mid] = row;
+          break;
+        }
+        if (id < row.id) lo = mid + 1;
+        else hi = mid - 1;
+      }
+    }
+    for (const follower of this.followers) follower.put(old, row);
   }
   get(id: string): R | undefined {
     return this.rows.get(id);
@@ -60,6 +124,11 @@ class Table<R extends Indexed> {
   /** Every row, in insertion order. */
   all(): R[] {
     return [...this.rows.values()];
+  }
+  /** Every row, sorted by id (a copy: the caller may keep it). */
+  allSorted(): R[] {
+    this.sorted ??= [...this.rows.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    return [...this.sorted];
   }
 }
 
@@ -69,9 +138,25 @@ export class World {
   private readonly volumesByNode = new Index<VolumeRow>((v) => v.storageNodeId);
   private readonly snapshotsByVolume = new Index<SnapshotRow>((s) => s.volumeId);
   private readonly clonesBySnapshot = new Index<VolumeRow>((v) => v.sourceSnapshotId);
+  /** vCPUs and MiB the live VMs placed on each compute host reserve. */
+  private readonly computeTotals = new Totals<VmRow>((v) =>
+    v.hostId === null || v.removed !== null
+      ? null
+      : { key: v.hostId, amounts: [v.vcpus, v.memoryMb] },
+  );
+  /** GiB the live volumes placed on each storage node reserve. */
+  private readonly storageTotals = new Totals<VolumeRow>((v) =>
+    v.storageNodeId === null || v.removed !== null
+      ? null
+      : { key: v.storageNodeId, amounts: [v.sizeGb] },
+  );
   private readonly hostRows = new Table<HostRow>();
-  private readonly vmRows = new Table<VmRow>([this.vmsByHost]);
-  private readonly volumeRows = new Table<VolumeRow>([this.volumesByNode, this.clonesBySnapshot]);
+  private readonly vmRows = new Table<VmRow>([this.vmsByHost, this.computeTotals]);
+  private readonly volumeRows = new Table<VolumeRow>([
+    this.volumesByNode,
+    this.clonesBySnapshot,
+    this.storageTotals,
+  ]);
   private readonly snapshotRows = new Table<SnapshotRow>([this.snapshotsByVolume]);
 
   constructor(rows?: WorldRows) {
@@ -105,7 +190,18 @@ export class World {
 
   /** Every host, sorted by id. */
   hosts(): HostRow[] {
-    return this.hostRows.all().sort((a, b) => (a.id < b.id ? -1 : 1));
+    return this.hostRows.allSorted();
+  }
+
+  /** What the live VMs placed on compute host `hostId` reserve. */
+  computeReserved(hostId: string): { readonly vcpus: number; readonly memoryMb: number } {
+    const [vcpus = 0, memoryMb = 0] = this.computeTotals.get(hostId, 2);
+    return { vcpus, memoryMb };
+  }
+
+  /** GiB the live volumes placed on storage node `nodeId` reserve. */
+  storageReserved(nodeId: string): number {
+    return this.storageTotals.get(nodeId, 1)[0] ?? 0;
   }
 
   /** Every VM, volume and snapshot, sorted by id. */

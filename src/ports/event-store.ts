@@ -38,6 +38,8 @@ export interface ProjectionQuery {
   readonly type: string;
   /** Only rows of this account (null: system rows; undefined: all). */
   readonly accountId?: string | null;
+  /** Only rows whose projection lists this host in `hosts` (placed or last observed there). */
+  readonly host?: string;
 }
 
 /** The event store port (see the header): atomic batched appends, reads, projections, fences. */

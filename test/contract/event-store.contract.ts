@@ -35,7 +35,12 @@ export const contractProjector: Projector = (current, event) => {
   const kind = event.data.kind;
   const account = event.data.accountId;
   const count = current?.data.count;
+  // `hosts` in an event's data sets the projection's hosts (the list-by-host index); `[]` clears.
+  const hosts = Array.isArray(event.data.hosts)
+    ? event.data.hosts.filter((h): h is string => typeof h === 'string')
+    : current?.hosts;
   return {
+    ...(hosts === undefined || hosts.length === 0 ? {} : { hosts }),
     stream: event.stream,
     type: typeof kind === 'string' ? kind : (current?.type ?? 'thing'),
     accountId:
@@ -463,6 +468,65 @@ export function eventStoreContract(name: string, makeStore: MakeEventStore): voi
       expect((await store.list({ type: 'host', accountId: 'acc-1' })).map((p) => p.stream)).toEqual(
         ['vm-c'],
       );
+    });
+
+    it('lists rows by host: a row is under each of its hosts, follows a move, leaves on delete', async () => {
+      const store = await open();
+      const created = (kind: string, hosts: string[]) =>
+        newEvent('thing.created', { kind, accountId: 'acc-1', hosts });
+      await store.append({
+        appends: [
+          { stream: 'vm-2', expectedVersion: 0, events: [created('vm', ['host-a'])] },
+          // Placed on one host, last seen on another: under both, sorted and once each.
+          {
+            stream: 'vm-1',
+            expectedVersion: 0,
+            events: [created('vm', ['host-b', 'host-a', 'host-b'])],
+          },
+          { stream: 'vm-3', expectedVersion: 0, events: [created('vm', [])] },
+          { stream: 'disk-1', expectedVersion: 0, events: [created('disk', ['host-a'])] },
+        ],
+      });
+      const streamsOn = async (type: string, host: string, accountId?: string) =>
+        (await store.list({ type, host, ...(accountId === undefined ? {} : { accountId }) })).map(
+          (p) => p.stream,
+        );
+      expect(await streamsOn('vm', 'host-a')).toEqual(['vm-1', 'vm-2']);
+      expect(await streamsOn('vm', 'host-b')).toEqual(['vm-1']);
+      expect(await streamsOn('disk', 'host-a')).toEqual(['disk-1']);
+      expect(await streamsOn('vm', 'host-a', 'acc-9')).toEqual([]);
+      expect(await streamsOn('vm', 'host-z')).toEqual([]);
+      expect((await store.get('vm-1'))?.hosts).toEqual(['host-a', 'host-b']);
+      expect((await store.get('vm-3'))?.hosts).toBeUndefined();
+      // A listed row is the row get returns.
+      expect((await store.list({ type: 'vm', host: 'host-b' }))[0]).toEqual(
+        await store.get('vm-1'),
+      );
+      await store.append({
+        appends: [
+          {
+            stream: 'vm-1',
+            expectedVersion: 1,
+            events: [newEvent('thing.updated', { hosts: ['host-c'] })],
+          },
+          { stream: 'vm-2', expectedVersion: 1, events: [newEvent('thing.deleted')] },
+          {
+            stream: 'vm-3',
+            expectedVersion: 1,
+            events: [newEvent('thing.updated', { hosts: ['host-a'] })],
+          },
+        ],
+      });
+      expect(await streamsOn('vm', 'host-a')).toEqual(['vm-3']);
+      expect(await streamsOn('vm', 'host-b')).toEqual([]);
+      expect(await streamsOn('vm', 'host-c')).toEqual(['vm-1']);
+      // An update that keeps the hosts keeps the row listed, with its new data.
+      await store.append({
+        appends: [
+          { stream: 'vm-1', expectedVersion: 2, events: [newEvent('thing.updated', { size: 7 })] },
+        ],
+      });
+      expect((await store.list({ type: 'vm', host: 'host-c' }))[0]?.data.size).toBe(7);
     });
 
     it('orders lists by stream in code-unit order, whatever the database collation', async () => {

@@ -145,8 +145,53 @@ describe('pg-mem driver', () => {
     expect(await second.readStream('s')).toHaveLength(1);
     expect(
       (await driver.query('SELECT version FROM cloudbed.event_store_migrations')).rows,
-    ).toEqual([{ version: 1 }]);
+    ).toEqual([{ version: 1 }, { version: 2 }]);
     await second.close();
+  });
+
+  it('migrates a store from before lists by host: every projection gets its hosts from the log', async () => {
+    // A database as the first migration left it: its tables, one event and its projection.
+    const driver = createPgMemDriver();
+    const meta = JSON.stringify({
+      atMs: 1_767_225_600_000,
+      correlationId: 'c-1',
+      actor: 'mainloop',
+    });
+    for (const statement of [
+      'CREATE SCHEMA cloudbed',
+      'CREATE TABLE cloudbed.event_store_migrations (version integer)',
+      'INSERT INTO cloudbed.event_store_migrations (version) VALUES (1)',
+      `CREATE TABLE cloudbed.events (position bigserial PRIMARY KEY, stream text NOT NULL,
+        version integer NOT NULL, type text NOT NULL, schema_version integer NOT NULL,
+        data jsonb NOT NULL, meta jsonb NOT NULL,
+        CONSTRAINT events_stream_version_key UNIQUE (stream, version))`,
+      `CREATE TABLE cloudbed.projections (stream text PRIMARY KEY, type text NOT NULL,
+        account_id text NULL, version integer NOT NULL, data jsonb NOT NULL)`,
+      'CREATE INDEX projections_type_account_idx ON cloudbed.projections (type, account_id)',
+      'CREATE TABLE cloudbed.fences (resource text PRIMARY KEY, token bigint NOT NULL)',
+    ])
+      await driver.query(statement);
+    await driver.query(
+      `INSERT INTO cloudbed.events (stream, version, type, schema_version, data, meta)
+        VALUES ('vm-1', 1, 'thing.created', 1, $1::jsonb, $2::jsonb),
+               ('vm-2', 1, 'thing.created', 1, '{"kind":"vm"}', $2::jsonb)`,
+      [JSON.stringify({ kind: 'vm', hosts: ['host-a'] }), meta],
+    );
+    await driver.query(
+      `INSERT INTO cloudbed.projections (stream, type, account_id, version, data)
+        VALUES ('vm-1', 'vm', NULL, 1, '{}'), ('vm-2', 'vm', NULL, 1, '{}')`,
+    );
+    const store = await createSqlEventStore({
+      driver,
+      schema: 'cloudbed',
+      projector: contractProjector,
+    });
+    expect((await store.list({ type: 'vm', host: 'host-a' })).map((p) => p.stream)).toEqual([
+      'vm-1',
+    ]);
+    expect((await store.get('vm-1'))?.hosts).toEqual(['host-a']);
+    expect((await store.get('vm-2'))?.hosts).toBeUndefined();
+    await store.close();
   });
 });
 

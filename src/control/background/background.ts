@@ -221,19 +221,26 @@ class Background {
     );
     if (report.kind === 'compute') {
       const domains = new Map(report.domains.map((d) => [d.name, d]));
-      await this.observeEach<VmRow, 'vm.observed'>('virtualMachine', 'vm.observed', (vm) =>
-        observeVm(vm, hostId, domains),
+      await this.observeEach<VmRow, 'vm.observed'>(
+        'virtualMachine',
+        'vm.observed',
+        (vm) => observeVm(vm, hostId, domains),
+        hostId,
       );
       return;
     }
     const datasets = new Map(report.datasets.map((d) => [d.name, d]));
-    await this.observeEach<VolumeRow, 'volume.observed'>('volume', 'volume.observed', (volume) =>
-      observeVolume(volume, hostId, datasets),
+    await this.observeEach<VolumeRow, 'volume.observed'>(
+      'volume',
+      'volume.observed',
+      (volume) => observeVolume(volume, hostId, datasets),
+      hostId,
     );
     await this.observeEach<SnapshotRow, 'snapshot.observed'>(
       'snapshot',
       'snapshot.observed',
       (snapshot) => observeSnapshot(snapshot, hostId, datasets),
+      hostId,
     );
   }
 
@@ -316,8 +323,8 @@ class Background {
         const until = usage === null ? {} : (usage.data as unknown as UsageRow).recordedUntilMs;
         const at = this.now();
         const rows: (VmRow | VolumeRow)[] = [
-          ...(await this.rowsOf<VmRow>('virtualMachine', accountId)),
-          ...(await this.rowsOf<VolumeRow>('volume', accountId)),
+          ...(await this.rowsOf<VmRow>('virtualMachine', { accountId })),
+          ...(await this.rowsOf<VolumeRow>('volume', { accountId })),
         ];
         const events: NewEvent[] = [];
         for (const row of rows) {
@@ -344,8 +351,11 @@ class Background {
     type: R['type'],
     eventType: T,
     observe: (row: R) => EventDataMap[T] | null,
+    host?: string,
   ): Promise<void> {
-    for (const row of await this.rowsOf<R>(type)) {
+    // An inventory speaks only for rows placed on or last seen on its host (observe.ts): those are
+    // the rows listed under the host, so an inventory costs what the host holds, not the cloud.
+    for (const row of await this.rowsOf<R>(type, host === undefined ? {} : { host })) {
       if (observe(row) === null) continue;
       await this.commit(`${eventType} ${row.id}`, () =>
         this.reobserve(row.id, type, eventType, observe),
@@ -457,9 +467,12 @@ class Background {
     return { projection, row: projection.data as unknown as R };
   }
 
-  private async rowsOf<R>(type: string, accountId?: string): Promise<R[]> {
+  private async rowsOf<R>(
+    type: string,
+    filter: { readonly accountId?: string; readonly host?: string } = {},
+  ): Promise<R[]> {
     const rows = await this.service.bounded(
-      this.deps.store.list(accountId === undefined ? { type } : { type, accountId }),
+      this.deps.store.list({ type, ...filter }),
       'store.list',
     );
     return rows.map((p) => p.data as unknown as R);
