@@ -154,7 +154,7 @@ export const MUTANTS: readonly Mutant[] = [
         replace: 'housekeeping: () => Promise.resolve(), // mutant: no orphan collection',
       },
     ],
-    probe: { kind: 'model', lossyBus: true, runs: 300, seed: 2 },
+    probe: { kind: 'fuzz', property: 'swarm', runs: 600, seed: 1, shrinkRuns: 300 },
     maxShrunkSize: 8,
   },
   {

@@ -235,7 +235,7 @@ function toHosts(value: unknown): string[] {
     Array.isArray(parsed) && parsed.every((h) => typeof h === 'string'),
     `projections.hosts: expected an array of strings, got ${String(value)}`,
   );
-  return parsed as string[];
+  return parsed;
 }
 
 /** The `hosts` column's value for a projection: JSON, or null when it is on no host. */

@@ -24,13 +24,21 @@ export interface SystemRuntimeOptions {
   readonly verbose?: boolean;
 }
 
-/** The system clock. `sleep` rejects nothing and never resolves early. */
+/** The system clock. Sleeps reject nothing and never resolve early; a cancelled timer never settles. */
 export function systemClock(): Clock {
   return {
     nowMs: () => Date.now(),
     sleep: (delayMs) => {
       assert(Number.isFinite(delayMs) && delayMs >= 0, `sleep: bad delay ${delayMs}`);
       return new Promise((resolve) => setTimeout(resolve, delayMs));
+    },
+    timer: (delayMs) => {
+      assert(Number.isFinite(delayMs) && delayMs >= 0, `timer: bad delay ${delayMs}`);
+      let timeout: ReturnType<typeof setTimeout> | undefined;
+      const fired = new Promise<void>((resolve) => {
+        timeout = setTimeout(resolve, delayMs);
+      });
+      return { fired, cancel: () => clearTimeout(timeout) };
     },
   };
 }

@@ -10,6 +10,7 @@
  * - {@link scheduledStore}: an EventStore whose calls take effect and answer at scheduled points.
  * - {@link apiOver}: the real API over such a store, as a client would call it.
  */
+import { timerFromSleep } from '../lib/timer.ts';
 import fc from 'fast-check';
 import { createMemoryEventStore } from '../adapters/memory-event-store.ts';
 import { createApi } from '../control/api/api.ts';
@@ -169,12 +170,14 @@ export function fixedRuntime(
   options: { readonly tag?: string; readonly sleep?: (ms: number) => Promise<void> } = {},
 ): Runtime {
   const random = new Prng(seed);
+  const sleep = options.sleep ?? (() => Promise.resolve());
   const tag = options.tag ?? 'r';
   let next = 0;
   return {
     clock: {
       nowMs: () => nowMs,
-      sleep: options.sleep ?? (() => Promise.resolve()),
+      sleep,
+      timer: (ms) => timerFromSleep(sleep, ms),
     },
     random,
     ids: { next: (prefix) => `${prefix}-${tag}${(next++).toString(16).padStart(7, '0')}` },

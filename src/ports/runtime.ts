@@ -10,6 +10,17 @@ export interface Clock {
   nowMs(): number;
   /** Resolves after `delayMs` (>= 0) milliseconds of this clock's time. */
   sleep(delayMs: number): Promise<void>;
+  /**
+   * A sleep that can be called off: `fired` resolves after `delayMs` unless `cancel()` came first,
+   * and then never settles, leaving no timer behind — a timeout that lost its race costs nothing.
+   */
+  timer(delayMs: number): Timer;
+}
+
+/** A cancellable sleep (see {@link Clock.timer}). */
+export interface Timer {
+  readonly fired: Promise<void>;
+  cancel(): void;
 }
 
 /** A stream of random numbers. In the simulator, a named fork of the run's root seed. */

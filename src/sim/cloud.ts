@@ -366,6 +366,9 @@ function worldRuntime(sim: Simulation, random: Prng): Runtime {
     clock: {
       nowMs: () => sim.scheduler.epochMs + Math.floor(sim.scheduler.now),
       sleep: () => Promise.reject(new Error('setup code must not sleep')),
+      timer: () => {
+        throw new Error('setup code must not sleep');
+      },
     },
     random,
     ids: sim.ids,

@@ -8,7 +8,7 @@
  */
 import { assert } from '../lib/assert.ts';
 import type { Prng } from '../lib/prng.ts';
-import type { Clock, Ids, Log, Random, Runtime } from '../ports/runtime.ts';
+import type { Clock, Ids, Log, Random, Runtime, Timer } from '../ports/runtime.ts';
 import type { EventOwner, Scheduler, ScheduledEvent } from './scheduler.ts';
 import type { TraceRecord } from './trace.ts';
 
@@ -48,6 +48,7 @@ export class Incarnation implements EventOwner {
     const clock: Clock = {
       nowMs: () => host.scheduler.epochMs + Math.floor(host.scheduler.now),
       sleep: (delayMs) => this.sleep(delayMs),
+      timer: (delayMs) => this.timer(delayMs),
     };
     const log: Log = {
       // Fields first, so a field named `kind`, `level` or `message` cannot disguise the entry.
@@ -79,6 +80,24 @@ export class Incarnation implements EventOwner {
     return new Promise((resolve) => {
       this.host.scheduler.schedule({ delayMs, label: 'timer', owner: this, run: resolve });
     });
+  }
+
+  /**
+   * {@link sleep}, cancellable: a cancelled timer's event is dropped from the queue without
+   * running — no step, nothing traced.
+   */
+  timer(delayMs: number): Timer {
+    let cancel = (): void => {};
+    const fired = new Promise<void>((resolve) => {
+      const handle = this.host.scheduler.schedule({
+        delayMs,
+        label: 'timer',
+        owner: this,
+        run: resolve,
+      });
+      cancel = () => handle.cancel();
+    });
+    return { fired, cancel: () => cancel() };
   }
 
   /** Schedules `run` as an event owned by this incarnation. */

@@ -8,7 +8,7 @@
 // on something the caller may not touch). Every request is checked for status < 500 and an
 // unchanged log and bus; the whole store is compared at the end. A control test shows that the
 // checker sees a valid write, so the property can fail.
- 
+
 import { fc } from '@fast-check/vitest';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { fieldOf, schemaOf, type FieldSchema } from '../../src/model/gdapi-schema.ts';

@@ -57,19 +57,23 @@ export function withTimeout<T>(
 ): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     let settled = false;
+    // The call settling first calls the timeout off, so no dead timer outlives it.
+    const timer = clock.timer(timeoutMs);
     promise.then(
       (value) => {
         if (settled) return;
         settled = true;
+        timer.cancel();
         resolve(value);
       },
       (error: unknown) => {
         if (settled) return;
         settled = true;
+        timer.cancel();
         reject(error);
       },
     );
-    clock.sleep(timeoutMs).then(
+    timer.fired.then(
       () => {
         if (settled) return;
         settled = true;
@@ -403,6 +407,11 @@ export class Service<Options extends ServiceOptions> {
   /** The store's row of `stream`, or null; bounded. */
   projection(stream: string): Promise<Projection | null> {
     return this.bounded(this.deps.store.get(stream), 'store.get');
+  }
+
+  /** The store's rows of `type` on `host` (placed or last seen there); bounded. */
+  rowsOn(type: string, host: string): Promise<readonly Projection[]> {
+    return this.bounded(this.deps.store.list({ type, host }), 'store.list');
   }
 
   /** Runs `handler` on `channel` and `tick` every `intervalMs` (see {@link runServiceLife}). */

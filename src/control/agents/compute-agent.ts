@@ -225,9 +225,21 @@ class ComputeAgent {
       runtime.log.warn('agent.orphan-scan-failed', { error: describe(error) });
       return;
     }
+    // One read of the VMs on this host spares a read per domain: a domain whose VM is placed here
+    // is no orphan. Every other domain is read fresh before anything is destroyed.
+    let placedHere: Set<string>;
+    try {
+      const rows = await this.service.rowsOn('virtualMachine', this.deps.hostId);
+      placedHere = new Set(
+        rows.filter((row) => orphanReason(row, this.deps.hostId) === null).map((r) => r.stream),
+      );
+    } catch (error) {
+      runtime.log.warn('agent.orphan-scan-failed', { error: describe(error) });
+      return;
+    }
     for (const domain of domains) {
       if (!domain.name.startsWith(this.options.orphanPrefix)) continue;
-      if (this.service.queue.busy(domain.name)) continue;
+      if (placedHere.has(domain.name) || this.service.queue.busy(domain.name)) continue;
       await this.service.housekeep(domain.name, () => this.collectIfOrphan(domain.name));
     }
   }

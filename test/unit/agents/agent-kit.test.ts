@@ -3,6 +3,7 @@
 // bounded), the coalescing inventory pump, the bounded memory of applied commands, bounded waits
 // and error reasons. Method: direct calls with hand-driven promises; the timeout runs on a tiny
 // fake clock whose sleeps the test releases.
+import { timerFromSleep } from '../../../src/lib/timer.ts';
 import { describe, expect, it } from 'vitest';
 import { AssertionError } from '../../../src/lib/assert.ts';
 import { HypervisorError } from '../../../src/ports/hypervisor.ts';
@@ -136,10 +137,8 @@ describe('errors and waits', () => {
 
   it('times out a call that does not settle, and passes through one that does', async () => {
     const sleeps: (() => void)[] = [];
-    const clock: Clock = {
-      nowMs: () => 0,
-      sleep: () => new Promise<void>((resolve) => sleeps.push(resolve)),
-    };
+    const sleep = (): Promise<void> => new Promise<void>((resolve) => sleeps.push(resolve));
+    const clock: Clock = { nowMs: () => 0, sleep, timer: (ms) => timerFromSleep(sleep, ms) };
     const hung = withTimeout(clock, new Promise<number>(() => {}), 100, 'hypervisor.start');
     sleeps[0]!();
     await expect(hung).rejects.toBeInstanceOf(TimeoutError);

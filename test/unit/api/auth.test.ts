@@ -4,7 +4,7 @@
 // time; the admin seeding is idempotent, writes missing lookups and refuses contradictory
 // configuration. Method: createApi over the in-memory store (wrapped to count listings); direct
 // checks of the helpers.
- 
+
 import { describe, expect, it } from 'vitest';
 import { bootstrapAdmin, BootstrapError } from '../../../src/control/api/index.ts';
 import { constantTimeEqual, parseBasicAuth } from '../../../src/control/api/auth.ts';

@@ -3,7 +3,7 @@
 // filters echoed in `filters`, sortLinks per sortable field, link collections scoped to their
 // parent. Method: create a known set of volumes, then compare API pages with the expected order
 // computed independently in the test.
- 
+
 import { beforeAll, describe, expect, it } from 'vitest';
 import { collectionFilters } from '../../../src/model/gdapi-schema.ts';
 import { BASE, createWorld, type World } from './harness.ts';

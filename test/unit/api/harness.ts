@@ -3,7 +3,8 @@
 // seeded admin or as user accounts, and to play the main loop's and the agents' part by appending
 // the events they would write (placement, observations), so that states such as "stopped" or
 // "available" can be reached without running the control plane.
- 
+
+import { timerFromSleep } from '../../../src/lib/timer.ts';
 import { Prng } from '../../../src/lib/prng.ts';
 import { createMemoryEventStore } from '../../../src/adapters/memory-event-store.ts';
 import { projector } from '../../../src/model/projector.ts';
@@ -58,7 +59,11 @@ export function createTestRuntime(seed = 1): TestRuntime {
     advance(ms) {
       now += ms;
     },
-    clock: { nowMs: () => now, sleep: () => Promise.resolve() },
+    clock: {
+      nowMs: () => now,
+      sleep: () => Promise.resolve(),
+      timer: (ms) => timerFromSleep(() => Promise.resolve(), ms),
+    },
     random,
     ids: {
       next(prefix) {

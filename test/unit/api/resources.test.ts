@@ -2,7 +2,7 @@
 // and reachable collection, state-dependent actions equal to the lifecycle's availableActions, rev,
 // ISO dates, X-API-Schemas — and a create writes one atomic batch and then announces every stream.
 // Method: drive createApi over the in-memory store; play the main loop's part by appending events.
- 
+
 import { beforeEach, describe, expect, it } from 'vitest';
 import { availableActions } from '../../../src/model/lifecycle.ts';
 import { CHANNELS } from '../../../src/ports/bus.ts';

@@ -2,7 +2,7 @@
 // with all their constraints, methods and actions the caller may use, input types, collection
 // filters and the lifecycle (states and transitions) of every resource type. Method: fetch the
 // schemas as the admin and as a user and compare with the schema tables and the model.
- 
+
 import { describe, expect, it } from 'vitest';
 import { describeLifecycle, statesOf } from '../../../src/model/lifecycle.ts';
 import { allSchemas } from '../../../src/model/gdapi-schema.ts';

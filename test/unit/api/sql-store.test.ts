@@ -1,7 +1,7 @@
 // Goal: the API behaves the same over the SQL event store (on pg-mem) as over the in-memory one:
 // the same write path (one batch, change notices), listing with filters and pagination, rev
 // conflicts and refusals that write nothing. Method: one short end-to-end flow on pg-mem.
- 
+
 import { describe, expect, it } from 'vitest';
 import { createSqlEventStore } from '../../../src/adapters/sql-event-store.ts';
 import { createPgMemDriver } from '../../../src/sim/pgmem-driver.ts';

@@ -2,7 +2,7 @@
 // with Allow, HEAD, the HTML view for browsers (and `_format=json`), errors in the format asked
 // for, 503 when a dependency is down, a logged 500 for bugs, and a lost change notice that is only
 // logged. Method: createApi over the in-memory store, with stores and buses that fail on purpose.
- 
+
 import { describe, expect, it } from 'vitest';
 import { UnavailableError } from '../../../src/ports/errors.ts';
 import type { EventStore } from '../../../src/ports/event-store.ts';

@@ -5,7 +5,7 @@
 // empty, and accounts that never reach each other's resources (403) — and that nothing is written
 // when a request fails.
 // Method: createApi over the in-memory store; the main loop's part is played by appending events.
- 
+
 import { beforeEach, describe, expect, it } from 'vitest';
 import { BASE, createWorld, type Credentials, type World } from './harness.ts';
 

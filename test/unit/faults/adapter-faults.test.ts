@@ -4,6 +4,7 @@
 // straight through once the phase heals. Method: the decorators wrap recording fake ports and a
 // clock whose sleeps resolve at once but are remembered, so each outcome (did the call reach the
 // port? what did the caller get? how long did it wait?) is visible.
+import { timerFromSleep } from '../../../src/lib/timer.ts';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../../src/lib/prng.ts';
 import { TimeoutError } from '../../../src/ports/errors.ts';
@@ -41,10 +42,8 @@ function world(options: AdapterFaults, seed = 1) {
   const calls: string[] = [];
   const slept: number[] = [];
   const records: FaultRecord[] = [];
-  const clock: Clock = {
-    nowMs: () => 0,
-    sleep: (ms) => (slept.push(ms), Promise.resolve()),
-  };
+  const sleep = (ms: number): Promise<void> => (slept.push(ms), Promise.resolve());
+  const clock: Clock = { nowMs: () => 0, sleep, timer: (ms) => timerFromSleep(sleep, ms) };
   const phase = new FaultPhase();
   const hypervisor = faultyHypervisor(fakeHypervisor(calls), {
     options,
@@ -163,7 +162,11 @@ describe('faultyStorage', () => {
         options,
         phase,
         random: new Prng(1),
-        clock: { nowMs: () => 0, sleep: () => Promise.resolve() },
+        clock: {
+          nowMs: () => 0,
+          sleep: () => Promise.resolve(),
+          timer: (ms) => timerFromSleep(() => Promise.resolve(), ms),
+        },
         record: () => undefined,
         who: 'agent-storage-1#1',
       });

@@ -4,6 +4,7 @@
 // wait; a cut link fails every call; a healed phase passes everything through. Method: the
 // decorator wraps a real in-memory event store; after each call the log itself shows whether the
 // append landed, independently of what the caller was told.
+import { timerFromSleep } from '../../../src/lib/timer.ts';
 import { describe, expect, it } from 'vitest';
 import { Prng } from '../../../src/lib/prng.ts';
 import { createMemoryEventStore } from '../../../src/adapters/memory-event-store.ts';
@@ -37,7 +38,11 @@ function world(options: DatabaseFaults | undefined, seed = 1, isCut?: () => bool
     options,
     phase,
     random: new Prng(seed).fork('faults-db'),
-    clock: { nowMs: () => 0, sleep: (ms) => (slept.push(ms), Promise.resolve()) },
+    clock: {
+      nowMs: () => 0,
+      sleep: (ms) => (slept.push(ms), Promise.resolve()),
+      timer: (ms) => timerFromSleep(() => Promise.resolve(), ms),
+    },
     record: (r) => records.push(r),
     who: 'api#1',
     ...(isCut === undefined ? {} : { isCut }),

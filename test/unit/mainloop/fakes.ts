@@ -17,7 +17,7 @@ import {
 import { PortError } from '../../../src/ports/errors.ts';
 import type { EventStore } from '../../../src/ports/event-store.ts';
 import type { Lease, LockSession, Locks, SessionOptions } from '../../../src/ports/locks.ts';
-import type { Clock, Log, Runtime } from '../../../src/ports/runtime.ts';
+import type { Clock, Log, Runtime, Timer } from '../../../src/ports/runtime.ts';
 import { CountingIds } from '../model/harness.ts';
 
 /** Lets every pending microtask and immediate run. */
@@ -36,6 +36,14 @@ export class ManualClock implements Clock {
     return new Promise((resolve) =>
       this.timers.push({ atMs: this.now + delayMs, seq: this.seq++, resolve }),
     );
+  }
+  timer(delayMs: number): Timer {
+    let entry: { atMs: number; seq: number; resolve: () => void } | undefined;
+    const fired = new Promise<void>((resolve) => {
+      entry = { atMs: this.now + delayMs, seq: this.seq++, resolve };
+      this.timers.push(entry);
+    });
+    return { fired, cancel: () => (this.timers = this.timers.filter((t) => t !== entry)) };
   }
   get pending(): number {
     return this.timers.length;
