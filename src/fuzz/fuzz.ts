@@ -32,7 +32,6 @@ import { toScenario, type StoreKind } from '../sim/scenario.ts';
 import type { RunResult } from '../sim/simulation.ts';
 import { VERDICTS, type Verdict } from '../sim/verdict.ts';
 import {
-  describeSize,
   fuzzCaseArb,
   scenarioYaml,
   sizeOf,
@@ -49,6 +48,7 @@ import {
 } from './fault-plans.ts';
 import { shrinkScenarioData, type RawScenario } from './shrink.ts';
 import {
+  describeShrink,
   isFailing,
   resultOf,
   summarize,
@@ -57,8 +57,11 @@ import {
   type RunRecord,
   type ShrinkOutcome,
 } from './results.ts';
+import { minBlockSize, type RunRange } from './campaign.ts';
 import { SEED_MAX } from '../lib/prng.ts';
 
+export type { RunRange } from './campaign.ts';
+export { describeShrink } from './results.ts';
 export type { FuzzFailure, FuzzReport, RunRecord, ShrinkOutcome } from './results.ts';
 
 /** One finished run, as reported to {@link FuzzOptions.onRun}. */
@@ -101,12 +104,6 @@ export interface FuzzCampaign {
   readonly shrinkRuns?: number;
   /** Name prefix of generated scenarios. Default `fuzz`. */
   readonly namePrefix?: string;
-}
-
-/** A contiguous range of a campaign's runs: `first` to `last`, 1-based, both included. */
-export interface RunRange {
-  readonly first: number;
-  readonly last: number;
 }
 
 /** Options of {@link fuzz}. */
@@ -285,15 +282,6 @@ export function planRuns(campaign: FuzzCampaign, first: number, count: number): 
   }));
 }
 
-/**
- * The fewest consecutive runs worth planning at once from run `first`: enough that reaching
- * `first` (a microsecond per run before it) stays near 1 % of running them (tens of milliseconds
- * each at least).
- */
-export function minBlockSize(first: number): number {
-  return Math.max(1, Math.ceil(first / 1000));
-}
-
 /** Runs one planned search run and reports it to `onRun`. */
 export async function runPlanned(
   campaign: FuzzCampaign,
@@ -313,7 +301,18 @@ export async function runPlanned(
     result,
     size: sizeOf(planned.data),
   });
-  return { run: planned.run, seed: planned.seed, expected, ...result };
+  // Fields in a fixed order, the order reports are read back in, so a report written from these
+  // records and one merged from read reports are the same text.
+  return {
+    run: planned.run,
+    seed: planned.seed,
+    verdict: result.verdict,
+    expected,
+    reason: result.reason,
+    steps: result.steps,
+    simTimeMs: result.simTimeMs,
+    traceHash: result.traceHash,
+  };
 }
 
 /** Runs a fuzz session in this process; resolves with totals and the shrunk first failure, if any. */
@@ -484,11 +483,6 @@ async function shrinkData(shrinker: Shrinker, failing: Failing): Promise<Failing
     { maxRuns: budget },
   );
   return last;
-}
-
-/** One line describing a failure's shrinking: "shrunk from … to … in N runs". */
-export function describeShrink(failure: FuzzFailure): string {
-  return `shrunk from ${describeSize(failure.original.size)} to ${describeSize(failure.size)} in ${failure.shrinkRuns} runs`;
 }
 
 /** How a failure was found, for the header of its regression file. */

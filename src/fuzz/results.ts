@@ -8,8 +8,26 @@
 import type { StoreKind } from '../sim/scenario.ts';
 import type { RunResult } from '../sim/simulation.ts';
 import { VERDICTS, type Verdict } from '../sim/verdict.ts';
-import type { ScenarioSize } from './cases.ts';
-import type { RawScenario } from './shrink.ts';
+
+/** How big a scenario is: workload steps, scheduled faults and rate blocks (what shrinking minimises). */
+export interface ScenarioSize {
+  readonly steps: number;
+  readonly faults: number;
+  /** Per-operation fault blocks present (`bus`, `adapters`, `database`, `locks`, `swarm`). */
+  readonly rates: readonly string[];
+}
+
+/** "3 workload steps and 1 fault (+ bus, database faults)". */
+export function describeSize(size: ScenarioSize): string {
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+  const rates = size.rates.length === 0 ? '' : ` (+ ${size.rates.join(', ')} faults)`;
+  return `${plural(size.steps, 'workload step')} and ${plural(size.faults, 'fault')}${rates}`;
+}
+
+/** One line describing a failure's shrinking: "shrunk from … to … in N runs". */
+export function describeShrink(failure: FuzzFailure): string {
+  return `shrunk from ${describeSize(failure.original.size)} to ${describeSize(failure.size)} in ${failure.shrinkRuns} runs`;
+}
 
 /**
  * One search run of a campaign. Its case is a function of the campaign and `run` alone, so the
@@ -58,8 +76,8 @@ export interface FuzzFailure {
   readonly result: RunResult;
   /** Outcome of the first failing run, before shrinking. */
   readonly original: { readonly result: RunResult; readonly size: ScenarioSize };
-  /** The shrunk scenario as data: write it as YAML and `cloudbed run` replays it. */
-  readonly data: RawScenario;
+  /** The shrunk scenario as data (src/fuzz/shrink.ts `RawScenario`): write it as YAML and `cloudbed run` replays it. */
+  readonly data: Record<string, unknown>;
   readonly size: ScenarioSize;
   /** Runs spent shrinking. */
   readonly shrinkRuns: number;
@@ -89,6 +107,9 @@ export interface FuzzReport {
   /** Steps and virtual time over every run, search and shrink. */
   readonly steps: number;
   readonly simTimeMs: number;
+  /** The part of `steps` and `simTimeMs` spent shrinking (0 without a failure). */
+  readonly shrinkSteps: number;
+  readonly shrinkSimTimeMs: number;
   readonly failure: FuzzFailure | undefined;
   /** Every search run, in run order. */
   readonly results: readonly RunRecord[];
@@ -108,8 +129,8 @@ export function summarize(
 ): FuzzReport {
   const sorted = [...results].sort((a, b) => a.run - b.run);
   const verdicts = noVerdicts();
-  let steps = shrink?.steps ?? 0;
-  let simTimeMs = shrink?.simTimeMs ?? 0;
+  let steps = 0;
+  let simTimeMs = 0;
   for (const record of sorted) {
     verdicts[record.verdict]++;
     steps += record.steps;
@@ -119,8 +140,10 @@ export function summarize(
     runs: sorted.length,
     verdicts,
     shrinkRuns: shrink?.failure.shrinkRuns ?? 0,
-    steps,
-    simTimeMs,
+    steps: steps + (shrink?.steps ?? 0),
+    simTimeMs: simTimeMs + (shrink?.simTimeMs ?? 0),
+    shrinkSteps: shrink?.steps ?? 0,
+    shrinkSimTimeMs: shrink?.simTimeMs ?? 0,
     failure: shrink?.failure,
     results: sorted,
   };
