@@ -321,7 +321,9 @@ export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
   const { first, last } = options.range ?? { first: 1, last: options.runs };
   assert(first >= 1 && first <= last && last <= options.runs, 'the range must lie in the campaign');
   const results: RunRecord[] = [];
-  for (let start = first; start <= last;) {
+  let start = first;
+  while (start <= last) {
+    // One process takes the runs in order: blocks only bound how many cases are planned ahead.
     const count = Math.min(Math.max(64, minBlockSize(start)), last - start + 1);
     for (const planned of planRuns(options, start, count)) {
       const record = await runPlanned(options, planned, options.onRun);
