@@ -7,7 +7,7 @@
 // with a settle budget too tight for some drawn fault plans stands in for a bug: under --swarm
 // some runs fail (liveness) and others pass, so the first failure is not the first run, and it
 // shrinks with fast-check and delta debugging. Reports are compared as data; timings never.
-// Budget: about 30 s on two cores, most of it starting worker processes.
+// Budget: about 30 s on two idle cores, most of it starting worker processes (four sets of two).
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -136,12 +136,18 @@ describe('cloudbed fuzz --workers', () => {
       const running = new Promise<void>((resolve) =>
         child.stderr.on('data', (chunk: Buffer) => {
           stderr += chunk.toString('utf8');
-          // A progress line: both workers are up and running runs.
+          // A progress line: the workers are up and running runs.
           if (/\/200 runs/.test(stderr)) resolve();
         }),
       );
-      const exited = new Promise<number | null>((resolve) => child.on('exit', resolve));
-      await running;
+      // 'close': the process has exited and everything it wrote has been read.
+      const exited = new Promise<number | null>((resolve) => child.on('close', resolve));
+      await Promise.race([
+        running,
+        exited.then((code) => {
+          throw new Error(`cloudbed fuzz ended (${code}) before running: ${stderr}`);
+        }),
+      ]);
       const workers = childrenOf(child.pid!);
       expect(workers).toHaveLength(2);
       if (how === 'worker') process.kill(workers[0]!, 'SIGKILL');
@@ -169,7 +175,7 @@ describe('cloudbed fuzz --shard and merge', () => {
       'fuzz',
       ...args,
       '--workers',
-      '2',
+      '1',
       '--report',
       join(dir, 'full.json'),
     );
@@ -177,11 +183,12 @@ describe('cloudbed fuzz --shard and merge', () => {
     const halves: string[] = [];
     for (const k of [1, 2]) {
       const file = join(dir, `half-${k}.json`);
+      // A shard composes with workers: the first half on two, the second in process.
       const run = await cloudbed(
         'fuzz',
         ...args,
         '--workers',
-        '1',
+        k === 1 ? '2' : '1',
         '--shard',
         `${k}/2`,
         '--report',
@@ -211,13 +218,12 @@ describe('cloudbed fuzz --shard and merge', () => {
     const files: string[] = [];
     for (const k of [1, 2, 3]) {
       const file = join(dir, `third-${k}.json`);
-      const workers = k === 2 ? '2' : '1';
       const out = join(dir, `out-third-${k}`);
       await cloudbed(
         'fuzz',
         ...FAILING,
         '--workers',
-        workers,
+        '1',
         '--shard',
         `${k}/3`,
         '--out',
