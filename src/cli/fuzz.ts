@@ -75,11 +75,12 @@ Options:
 
 merge: checks that the reports are the N shards of one campaign — same options, each shard once,
 none missing — then prints the combined summary and first failure (the one with the lowest run
-number), and writes the combined report with --report FILE.
+number), writes the combined report with --report FILE, and exits as the whole campaign would.
 
 Exit codes: 0 every run ended as expected; otherwise the code 'cloudbed run' gives the shrunk
 scenario (3 correctness, 4 liveness, 5 crash, 1 ok where a failure was expected); 2 bad input;
-8 a worker process died or failed; 130 interrupted (the workers are stopped).
+8 a worker process died or failed; 130 interrupted by Ctrl-C (143 by SIGTERM), the workers
+stopped.
 `;
 
 /** Default directory of written regression scenarios. */
