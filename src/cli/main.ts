@@ -23,6 +23,8 @@ Commands:
   replay <trace.jsonl>                re-run a recorded trace and check it reproduces exactly
   check-determinism <scenario.yaml>   run seeds twice each and report the first divergence
   fuzz [--runs N] [--swarm]           run many random scenarios; shrink the first failure to a file
+       [--workers N] [--shard K/N]    … in N processes (default: one per core), or one shard of them
+  fuzz merge REPORT.json...           combine the --report files of a campaign's shards
   serve [--port N]                    serve the API over HTTP with every component embedded
   staging up|down|status [--config F] run the control plane as OS processes on real services
   process <role> --config F           run one control-plane process against real services

@@ -29,6 +29,9 @@ import {
   type FaultPlanOptions,
   type FaultsData,
 } from './fault-plans.ts';
+import type { ScenarioSize } from './results.ts';
+
+export { describeSize, type ScenarioSize } from './results.ts';
 
 /** A drawn topology. */
 export interface TopologyDraw {
@@ -181,14 +184,6 @@ export function toScenarioData(
   };
 }
 
-/** How big a scenario is: workload steps, scheduled faults and rate blocks (what shrinking minimises). */
-export interface ScenarioSize {
-  readonly steps: number;
-  readonly faults: number;
-  /** Per-operation fault blocks present (`bus`, `adapters`, `database`, `locks`, `swarm`). */
-  readonly rates: readonly string[];
-}
-
 /** Blocks of `faults` that are rates or draws rather than a schedule. */
 export const RATE_BLOCKS = ['bus', 'adapters', 'database', 'locks', 'swarm'] as const;
 
@@ -201,13 +196,6 @@ export function sizeOf(data: unknown): ScenarioSize {
     faults: Array.isArray(faults['schedule']) ? faults['schedule'].length : 0,
     rates: RATE_BLOCKS.filter((name) => faults[name] !== undefined && faults[name] !== null),
   };
-}
-
-/** "3 workload steps and 1 fault (+ bus, database faults)". */
-export function describeSize(size: ScenarioSize): string {
-  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
-  const rates = size.rates.length === 0 ? '' : ` (+ ${size.rates.join(', ')} faults)`;
-  return `${plural(size.steps, 'workload step')} and ${plural(size.faults, 'fault')}${rates}`;
 }
 
 /**

@@ -5,6 +5,14 @@
  * The result carries the shrunk scenario as data, ready to be written as a regression file that
  * `cloudbed run` replays with the same trace hash.
  *
+ * A campaign is its options; run r of it (1-based) is a function of the campaign and r alone:
+ * fast-check's case at path `r - 1` under the root seed for drawn cases (fast-check derives the
+ * case of its run i from the seed by i + 1 jumps of its generator, whatever ran before), seed
+ * `seed + r - 1` for a scenario file run as it is. That is what lets the runs be split — over
+ * worker processes, over machines (shards) — and still be the runs one process would have done:
+ * the engine exposes the pieces (plan some runs, run one, shrink one) and {@link fuzz} is the
+ * single-process loop over them.
+ *
  * Generated cases shrink with fast-check (over the case arbitrary: fewer calls, fewer faults,
  * smaller topology, smaller numbers), then by delta debugging over the compiled scenario
  * (src/fuzz/shrink.ts), which removes single calls and faults while every other time stays
@@ -15,7 +23,7 @@
  * far is the result.
  *
  * Nothing here reads the wall clock or the file system: progress goes to `onRun`, and the caller
- * (the CLI, a test) measures time and writes files.
+ * (the CLI, a test) measures time, writes files and runs processes.
  */
 import fc from 'fast-check';
 import { assert } from '../lib/assert.ts';
@@ -24,32 +32,55 @@ import { toScenario, type StoreKind } from '../sim/scenario.ts';
 import type { RunResult } from '../sim/simulation.ts';
 import { VERDICTS, type Verdict } from '../sim/verdict.ts';
 import {
-  describeSize,
   fuzzCaseArb,
   scenarioYaml,
   sizeOf,
   toScenarioData,
+  type FuzzCase,
   type FuzzCaseOptions,
   type ScenarioSize,
 } from './cases.ts';
-import { compileFaults, faultPlanArb, type FaultPlanOptions } from './fault-plans.ts';
+import {
+  compileFaults,
+  faultPlanArb,
+  type FaultPlan,
+  type FaultPlanOptions,
+} from './fault-plans.ts';
 import { shrinkScenarioData, type RawScenario } from './shrink.ts';
+import {
+  describeShrink,
+  isFailing,
+  resultOf,
+  summarize,
+  type FuzzFailure,
+  type FuzzReport,
+  type RunRecord,
+  type ShrinkOutcome,
+} from './results.ts';
+import { minBlockSize, type RunRange } from './campaign.ts';
 import { SEED_MAX } from '../lib/prng.ts';
+
+export type { RunRange } from './campaign.ts';
+export { describeShrink } from './results.ts';
+export type { FuzzFailure, FuzzReport, RunRecord, ShrinkOutcome } from './results.ts';
 
 /** One finished run, as reported to {@link FuzzOptions.onRun}. */
 export interface FuzzRunInfo {
   /** `search` until the first failure, then `shrink`. */
   readonly phase: 'search' | 'shrink';
-  /** 1-based number of the run within its phase. */
+  /** Search: the run's 1-based number in its campaign. Shrink: 1-based number of the shrink run. */
   readonly index: number;
   readonly seed: number;
   readonly result: RunResult;
   readonly size: ScenarioSize;
 }
 
-/** Options of {@link fuzz}. */
-export interface FuzzOptions {
-  /** How many runs to search with (>= 1). */
+/**
+ * What defines a campaign: which case every run gets and how a failure shrinks. Plain data, so a
+ * worker process can receive it as JSON.
+ */
+export interface FuzzCampaign {
+  /** How many runs the campaign has (>= 1). */
   readonly runs: number;
   /**
    * The root seed: fast-check's seed for generated cases and for fault plans drawn on a base
@@ -73,46 +104,14 @@ export interface FuzzOptions {
   readonly shrinkRuns?: number;
   /** Name prefix of generated scenarios. Default `fuzz`. */
   readonly namePrefix?: string;
+}
+
+/** Options of {@link fuzz}. */
+export interface FuzzOptions extends FuzzCampaign {
+  /** The runs to search (a shard of the campaign). Default every run, 1 to `runs`. */
+  readonly range?: RunRange;
   /** Called after every run (search and shrink), for progress reports. */
   readonly onRun?: (info: FuzzRunInfo) => void;
-}
-
-/** A failure, shrunk. */
-export interface FuzzFailure {
-  /** The search run that failed first (1-based). */
-  readonly runIndex: number;
-  /** Simulation seed of the shrunk scenario (also its `seed` field). */
-  readonly seed: number;
-  readonly store: StoreKind;
-  readonly expected: Verdict;
-  /** Outcome of the shrunk scenario. */
-  readonly result: RunResult;
-  /** Outcome of the first failing run, before shrinking. */
-  readonly original: { readonly result: RunResult; readonly size: ScenarioSize };
-  /** The shrunk scenario as data: write it as YAML and `cloudbed run` replays it. */
-  readonly data: RawScenario;
-  readonly size: ScenarioSize;
-  /** Runs spent shrinking. */
-  readonly shrinkRuns: number;
-  /**
-   * fast-check's seed and path of its counterexample (generated cases and drawn fault plans):
-   * the case as fast-check left it, before the final delta debugging.
-   */
-  readonly fastCheck: { readonly seed: number; readonly path: string } | undefined;
-}
-
-/** Totals of a fuzz session. */
-export interface FuzzReport {
-  /** Search runs done (the failing one included). */
-  readonly runs: number;
-  /** Verdicts of the search runs. */
-  readonly verdicts: Readonly<Record<Verdict, number>>;
-  /** Shrink runs done. */
-  readonly shrinkRuns: number;
-  /** Steps and virtual time over every run, search and shrink. */
-  readonly steps: number;
-  readonly simTimeMs: number;
-  readonly failure: FuzzFailure | undefined;
 }
 
 /** What one run of scenario data gave; `invalid` when the data is not a valid scenario. */
@@ -149,184 +148,64 @@ export async function runData(
   }
 }
 
-/** Bookkeeping shared by every mode. */
-class Session {
-  readonly verdicts: Record<Verdict, number> = Object.fromEntries(
-    VERDICTS.map((v) => [v, 0]),
-  ) as Record<Verdict, number>;
-  runs = 0;
-  shrinkRuns = 0;
-  steps = 0;
-  simTimeMs = 0;
-  constructor(readonly options: FuzzOptions) {}
-
-  get store(): StoreKind {
-    return this.options.store ?? 'memory';
-  }
-
-  /** Runs `data` with `seed` in `phase`; reports it. Returns undefined for invalid data. */
-  async run(
-    phase: 'search' | 'shrink',
-    data: unknown,
-    seed: number,
-  ): Promise<{ result: RunResult; expected: Verdict } | undefined> {
-    const outcome = await runData(data, { seed, store: this.store });
-    if (outcome.kind === 'invalid') return undefined;
-    const { result } = outcome;
-    if (phase === 'search') {
-      this.runs++;
-      this.verdicts[result.verdict]++;
-    } else {
-      this.shrinkRuns++;
-    }
-    this.steps += result.steps;
-    this.simTimeMs += result.simTimeMs;
-    this.options.onRun?.({
-      phase,
-      index: phase === 'search' ? this.runs : this.shrinkRuns,
-      seed,
-      result,
-      size: sizeOf(data),
-    });
-    return outcome;
-  }
-
-  report(failure: FuzzFailure | undefined): FuzzReport {
-    return {
-      runs: this.runs,
-      verdicts: { ...this.verdicts },
-      shrinkRuns: this.shrinkRuns,
-      steps: this.steps,
-      simTimeMs: this.simTimeMs,
-      failure,
-    };
-  }
-}
-
-/** Runs a fuzz session; resolves with totals and the shrunk first failure, if any. */
-export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
-  assert(Number.isInteger(options.runs) && options.runs >= 1, 'runs must be >= 1');
+/** Checks a campaign's options (programmer errors: the CLI validates what users type). */
+export function assertCampaign(campaign: FuzzCampaign): void {
+  assert(Number.isInteger(campaign.runs) && campaign.runs >= 1, 'runs must be >= 1');
   assert(
-    Number.isInteger(options.seed) && options.seed >= 0 && options.seed <= SEED_MAX,
+    Number.isInteger(campaign.seed) && campaign.seed >= 0 && campaign.seed <= SEED_MAX,
     'seed must be a valid seed',
   );
-  const session = new Session(options);
-  if (options.base === undefined) return fuzzGenerated(session);
-  if (options.swarm === true) return fuzzBaseWithFaults(session, options.base);
-  return fuzzBaseSeeds(session, options.base);
 }
 
-/** A candidate under shrinking and what it gave, kept to report the final counterexample. */
-interface Failing {
+function storeOf(campaign: FuzzCampaign): StoreKind {
+  return campaign.store ?? 'memory';
+}
+
+/** One search run, planned: its number, scenario data and simulation seed. */
+export interface PlannedRun {
+  readonly run: number;
   readonly data: RawScenario;
   readonly seed: number;
-  readonly result: RunResult;
-  readonly expected: Verdict;
 }
 
 /**
- * Runs a fast-check property whose values compile to scenario data, shrinking the first failure
- * with fast-check within the shrink budget.
+ * Cases drawn by a fast-check arbitrary: generated scenarios, or fault plans on a base scenario.
+ * `compile` turns a drawn value into scenario data; `name` is the failing run's scenario name while
+ * shrinking, so every candidate keeps it.
  */
-async function searchWithFastCheck<T>(
-  session: Session,
-  arbitrary: fc.Arbitrary<T>,
-  compile: (value: T, name: string | undefined) => { data: RawScenario; seed: number },
-  budget: number,
-): Promise<{ first: Failing; last: Failing; path: string } | undefined> {
-  let first: Failing | undefined;
-  let last: Failing | undefined;
-  let failingName: string | undefined;
-  const property = fc.asyncProperty(arbitrary, async (value) => {
-    if (first === undefined) {
-      const { data, seed } = compile(value, undefined);
-      const ran = await session.run('search', data, seed);
-      assert(ran !== undefined, `a generated scenario must be valid: ${JSON.stringify(data)}`);
-      if (ran.result.verdict === ran.expected) return true;
-      first = { data, seed, ...ran };
-      last = first;
-      failingName = typeof data['name'] === 'string' ? data['name'] : undefined;
-      return false;
-    }
-    // Shrinking: past the budget every candidate "passes" without running, which ends it.
-    if (session.shrinkRuns >= budget) return true;
-    const { data, seed } = compile(value, failingName);
-    const ran = await session.run('shrink', data, seed);
-    if (ran === undefined || ran.result.verdict !== first.result.verdict) return true;
-    last = { data, seed, ...ran };
-    return false;
-  });
-  const details = await fc.check(property, {
-    seed: session.options.seed,
-    numRuns: session.options.runs,
-    endOnFailure: false,
-  });
-  if (!details.failed || first === undefined || last === undefined) {
-    if (details.failed)
-      throw details.errorInstance instanceof Error
-        ? details.errorInstance
-        : new Error(String(details.errorInstance));
-    return undefined;
-  }
-  return { first, last, path: details.counterexamplePath ?? '' };
+interface DrawnCases<T> {
+  readonly arbitrary: fc.Arbitrary<T>;
+  readonly compile: (
+    value: T,
+    run: number,
+    name: string | undefined,
+  ) => { data: RawScenario; seed: number };
 }
 
-function failureOf(
-  session: Session,
-  runIndex: number,
-  first: Failing,
-  last: Failing,
-  fastCheck: FuzzFailure['fastCheck'],
-): FuzzFailure {
+/** The arbitrary of a campaign's cases; undefined for a base scenario run as it is under seeds. */
+function drawnCases(campaign: FuzzCampaign): DrawnCases<unknown> | undefined {
+  if (campaign.base === undefined) return generatedCases(campaign) as DrawnCases<unknown>;
+  if (campaign.swarm === true)
+    return baseFaultCases(campaign, campaign.base) as DrawnCases<unknown>;
+  return undefined;
+}
+
+/** Generated cases: topology, workload and faults all drawn. */
+function generatedCases(campaign: FuzzCampaign): DrawnCases<FuzzCase> {
+  const prefix = campaign.namePrefix ?? 'fuzz';
+  const store = storeOf(campaign);
   return {
-    runIndex,
-    seed: last.seed,
-    store: session.store,
-    expected: last.expected,
-    result: last.result,
-    original: { result: first.result, size: sizeOf(first.data) },
-    data: last.data,
-    size: sizeOf(last.data),
-    shrinkRuns: session.shrinkRuns,
-    fastCheck,
-  };
-}
-
-/** Generated cases: topology, workload and faults all drawn, shrunk by fast-check. */
-async function fuzzGenerated(session: Session): Promise<FuzzReport> {
-  const { options } = session;
-  const prefix = options.namePrefix ?? 'fuzz';
-  const arbitrary = fuzzCaseArb({ ...options.generator, swarm: options.swarm === true });
-  const found = await searchWithFastCheck(
-    session,
-    arbitrary,
-    (value, name) => {
+    arbitrary: fuzzCaseArb({ ...campaign.generator, swarm: campaign.swarm === true }),
+    compile: (value, run, name) => {
       const data = toScenarioData(
         value,
-        name ?? `${prefix}-s${options.seed}-r${session.runs + 1}`,
-        options.generator ?? {},
+        name ?? `${prefix}-s${campaign.seed}-r${run}`,
+        campaign.generator ?? {},
       ) as unknown as RawScenario;
-      if (session.store !== 'memory') data['store'] = session.store;
+      if (store !== 'memory') data['store'] = store;
       return { data, seed: value.seed };
     },
-    fastCheckShare(session),
-  );
-  if (found === undefined) return session.report(undefined);
-  // Then delta debugging on the compiled scenario: removing a call or a fault there keeps every
-  // other time exactly where it was, where removing it from the case re-anchors later faults.
-  const runIndex = session.runs;
-  const last = await shrinkData(session, found.last);
-  return session.report(
-    failureOf(session, runIndex, found.first, last, {
-      seed: options.seed,
-      path: found.path,
-    }),
-  );
-}
-
-/** The part of the shrink budget fast-check gets when delta debugging follows: 60 %. */
-function fastCheckShare(session: Session): number {
-  return Math.ceil((session.options.shrinkRuns ?? 300) * 0.6);
+  };
 }
 
 /** The base file's topology and call times, which drawn faults are resolved against. */
@@ -342,15 +221,13 @@ function baseFacts(base: RawScenario) {
   };
 }
 
-/** A scenario file under drawn fault plans; faults shrink by fast-check, then the workload by ddmin. */
-async function fuzzBaseWithFaults(session: Session, base: RawScenario): Promise<FuzzReport> {
-  const { options } = session;
+/** A scenario file under drawn fault plans (and a drawn simulation seed). */
+function baseFaultCases(
+  campaign: FuzzCampaign,
+  base: RawScenario,
+): DrawnCases<{ seed: number; faults: FaultPlan }> {
   const facts = baseFacts(base);
-  const faultOptions: FaultPlanOptions = { ...options.generator, swarm: true };
-  const arbitrary = fc.record({
-    seed: fc.noShrink(fc.integer({ min: 1, max: SEED_MAX })),
-    faults: faultPlanArb(faultOptions),
-  });
+  const faultOptions: FaultPlanOptions = { ...campaign.generator, swarm: true };
   // Under faults a call may legitimately go unanswered or answer 503: the workload's status
   // expectations are dropped, the checkers and the liveness goal judge the run.
   const workload = Array.isArray(base['workload'])
@@ -359,48 +236,247 @@ async function fuzzBaseWithFaults(session: Session, base: RawScenario): Promise<
         return rest;
       })
     : base['workload'];
-  const found = await searchWithFastCheck(
-    session,
+  const arbitrary = fc.record({
+    seed: fc.noShrink(fc.integer({ min: 1, max: SEED_MAX })),
+    faults: faultPlanArb(faultOptions),
+  });
+  return {
     arbitrary,
-    (value) => {
+    compile: (value) => {
       const faults = compileFaults(value.faults, facts.topology, facts.opTimesMs, 0);
       return { data: { ...base, workload, seed: value.seed, faults }, seed: value.seed };
     },
-    fastCheckShare(session),
-  );
-  if (found === undefined) return session.report(undefined);
-  const runIndex = session.runs;
-  const last = await shrinkData(session, found.last);
-  return session.report(
-    failureOf(session, runIndex, found.first, last, { seed: options.seed, path: found.path }),
-  );
+  };
 }
 
-/** A scenario file as it is, under seeds `seed`, `seed + 1`, …; shrunk by ddmin. */
-async function fuzzBaseSeeds(session: Session, base: RawScenario): Promise<FuzzReport> {
-  const { options } = session;
-  for (let i = 0; i < options.runs; i++) {
-    const seed = Math.min(options.seed + i, SEED_MAX);
-    const data = { ...base, seed };
-    const ran = await session.run('search', data, seed);
-    assert(ran !== undefined, 'the base scenario must be valid');
-    if (ran.result.verdict === ran.expected) continue;
-    const first: Failing = { data, seed, ...ran };
-    const last = await shrinkData(session, first);
-    return session.report(failureOf(session, session.runs, first, last, undefined));
+/**
+ * The cases of runs `first` to `first + count - 1` of a campaign. Drawn cases come from
+ * `fc.sample` at path `first - 1`: the values `fc.check` would have reached there, with the same
+ * bias. Getting there costs `first` jumps of fast-check's generator (about a microsecond each), so
+ * callers plan consecutive runs in blocks of at least {@link minBlockSize}.
+ */
+export function planRuns(campaign: FuzzCampaign, first: number, count: number): PlannedRun[] {
+  assert(Number.isInteger(first) && first >= 1, 'runs are numbered from 1');
+  assert(
+    Number.isInteger(count) && count >= 0 && first + count - 1 <= campaign.runs,
+    'past the last run',
+  );
+  if (count === 0) return [];
+  const drawn = drawnCases(campaign);
+  if (drawn === undefined) {
+    const base = campaign.base;
+    assert(base !== undefined, 'only a base scenario runs without drawn cases');
+    return Array.from({ length: count }, (_, i) => {
+      const seed = Math.min(campaign.seed + first - 1 + i, SEED_MAX);
+      return { run: first + i, data: { ...base, seed }, seed };
+    });
   }
-  return session.report(undefined);
+  const values = fc.sample(drawn.arbitrary, {
+    seed: campaign.seed,
+    path: String(first - 1),
+    numRuns: count,
+  });
+  return values.map((value, i) => ({
+    run: first + i,
+    ...drawn.compile(value, first + i, undefined),
+  }));
+}
+
+/** Runs one planned search run and reports it to `onRun`. */
+export async function runPlanned(
+  campaign: FuzzCampaign,
+  planned: PlannedRun,
+  onRun?: (info: FuzzRunInfo) => void,
+): Promise<RunRecord> {
+  const outcome = await runData(planned.data, { seed: planned.seed, store: storeOf(campaign) });
+  assert(
+    outcome.kind === 'ran',
+    `the scenario of run ${planned.run} must be valid: ${outcome.kind === 'invalid' ? outcome.problem : ''}`,
+  );
+  const { result, expected } = outcome;
+  onRun?.({
+    phase: 'search',
+    index: planned.run,
+    seed: planned.seed,
+    result,
+    size: sizeOf(planned.data),
+  });
+  // Fields in a fixed order, the order reports are read back in, so a report written from these
+  // records and one merged from read reports are the same text.
+  return {
+    run: planned.run,
+    seed: planned.seed,
+    verdict: result.verdict,
+    expected,
+    reason: result.reason,
+    steps: result.steps,
+    simTimeMs: result.simTimeMs,
+    traceHash: result.traceHash,
+  };
+}
+
+/** Runs a fuzz session in this process; resolves with totals and the shrunk first failure, if any. */
+export async function fuzz(options: FuzzOptions): Promise<FuzzReport> {
+  assertCampaign(options);
+  const { first, last } = options.range ?? { first: 1, last: options.runs };
+  assert(first >= 1 && first <= last && last <= options.runs, 'the range must lie in the campaign');
+  const results: RunRecord[] = [];
+  let start = first;
+  while (start <= last) {
+    // One process takes the runs in order: blocks only bound how many cases are planned ahead.
+    const count = Math.min(Math.max(64, minBlockSize(start)), last - start + 1);
+    for (const planned of planRuns(options, start, count)) {
+      const record = await runPlanned(options, planned, options.onRun);
+      results.push(record);
+      if (isFailing(record))
+        return summarize(results, await shrinkRun(options, record, options.onRun));
+    }
+    start += count;
+  }
+  return summarize(results, undefined);
+}
+
+/** A candidate under shrinking and what it gave, kept to report the final counterexample. */
+interface Failing {
+  readonly data: RawScenario;
+  readonly seed: number;
+  readonly result: RunResult;
+  readonly expected: Verdict;
+}
+
+/** Bookkeeping of shrink runs. */
+class Shrinker {
+  runs = 0;
+  steps = 0;
+  simTimeMs = 0;
+  constructor(
+    readonly campaign: FuzzCampaign,
+    private readonly onRun: ((info: FuzzRunInfo) => void) | undefined,
+  ) {}
+
+  /** The whole budget of shrink runs. */
+  get budget(): number {
+    return this.campaign.shrinkRuns ?? 300;
+  }
+
+  /** Runs a candidate with `seed`; reports it. Returns undefined for invalid data. */
+  async run(
+    data: unknown,
+    seed: number,
+  ): Promise<{ result: RunResult; expected: Verdict } | undefined> {
+    const outcome = await runData(data, { seed, store: storeOf(this.campaign) });
+    if (outcome.kind === 'invalid') return undefined;
+    const { result } = outcome;
+    this.runs++;
+    this.steps += result.steps;
+    this.simTimeMs += result.simTimeMs;
+    this.onRun?.({ phase: 'shrink', index: this.runs, seed, result, size: sizeOf(data) });
+    return outcome;
+  }
+}
+
+/**
+ * Shrinks the failing search run `failing` of a campaign, exactly as a single process that found
+ * it would: fast-check replays the run's case (path `run - 1`) and shrinks it, then delta
+ * debugging. Its own outcome is not run again: `failing` is what it gave.
+ */
+export async function shrinkRun(
+  campaign: FuzzCampaign,
+  failing: RunRecord,
+  onRun?: (info: FuzzRunInfo) => void,
+): Promise<ShrinkOutcome> {
+  assertCampaign(campaign);
+  assert(isFailing(failing), `run ${failing.run} did not fail`);
+  const shrinker = new Shrinker(campaign, onRun);
+  const [planned] = planRuns(campaign, failing.run, 1);
+  assert(planned !== undefined && planned.seed === failing.seed, 'the run must plan as recorded');
+  const first: Failing = {
+    data: planned.data,
+    seed: planned.seed,
+    result: resultOf(failing),
+    expected: failing.expected,
+  };
+  const drawn = drawnCases(campaign);
+  let last = first;
+  let fastCheck: FuzzFailure['fastCheck'];
+  if (drawn !== undefined) {
+    const shrunk = await shrinkWithFastCheck(shrinker, drawn, failing.run, first);
+    last = shrunk.last;
+    fastCheck = { seed: campaign.seed, path: shrunk.path };
+  }
+  // Then delta debugging on the compiled scenario: removing a call or a fault there keeps every
+  // other time exactly where it was, where removing it from the case re-anchors later faults.
+  last = await shrinkData(shrinker, last);
+  return {
+    failure: {
+      runIndex: failing.run,
+      seed: last.seed,
+      store: storeOf(campaign),
+      expected: last.expected,
+      result: last.result,
+      original: { result: first.result, size: sizeOf(first.data) },
+      data: last.data,
+      size: sizeOf(last.data),
+      shrinkRuns: shrinker.runs,
+      fastCheck,
+    },
+    steps: shrinker.steps,
+    simTimeMs: shrinker.simTimeMs,
+  };
+}
+
+/** The part of the shrink budget fast-check gets when delta debugging follows: 60 %. */
+function fastCheckShare(shrinker: Shrinker): number {
+  return Math.ceil(shrinker.budget * 0.6);
+}
+
+/**
+ * Replays run `run`'s case in fast-check (its first value, known to fail as `first` did) and lets
+ * fast-check shrink it within its share of the budget.
+ */
+async function shrinkWithFastCheck(
+  shrinker: Shrinker,
+  drawn: DrawnCases<unknown>,
+  run: number,
+  first: Failing,
+): Promise<{ last: Failing; path: string }> {
+  const budget = fastCheckShare(shrinker);
+  const name = typeof first.data['name'] === 'string' ? first.data['name'] : undefined;
+  let replayed = false;
+  let last = first;
+  const property = fc.asyncProperty(drawn.arbitrary, async (value) => {
+    if (!replayed) {
+      replayed = true;
+      assert(drawn.compile(value, run, name).seed === first.seed, 'fast-check must replay the run');
+      return false;
+    }
+    // Past the budget every candidate "passes" without running, which ends the shrinking.
+    if (shrinker.runs >= budget) return true;
+    const { data, seed } = drawn.compile(value, run, name);
+    const ran = await shrinker.run(data, seed);
+    if (ran === undefined || ran.result.verdict !== first.result.verdict) return true;
+    last = { data, seed, ...ran };
+    return false;
+  });
+  const details = await fc.check(property, {
+    seed: shrinker.campaign.seed,
+    path: String(run - 1),
+    numRuns: 1,
+    endOnFailure: false,
+  });
+  assert(details.failed && details.counterexamplePath !== null, 'the replayed run must fail');
+  return { last, path: details.counterexamplePath };
 }
 
 /** Delta-debugs a failing scenario's workload and faults within what is left of the budget. */
-async function shrinkData(session: Session, failing: Failing): Promise<Failing> {
-  const budget = (session.options.shrinkRuns ?? 300) - session.shrinkRuns;
+async function shrinkData(shrinker: Shrinker, failing: Failing): Promise<Failing> {
+  const budget = shrinker.budget - shrinker.runs;
   if (budget <= 0) return failing;
   let last = failing;
   await shrinkScenarioData(
     failing.data,
     async (candidate) => {
-      const ran = await session.run('shrink', candidate, failing.seed);
+      const ran = await shrinker.run(candidate, failing.seed);
       if (ran === undefined) return 'invalid';
       if (ran.result.verdict !== failing.result.verdict) return 'passes';
       last = { data: candidate, seed: failing.seed, ...ran };
@@ -409,11 +485,6 @@ async function shrinkData(session: Session, failing: Failing): Promise<Failing> 
     { maxRuns: budget },
   );
   return last;
-}
-
-/** One line describing a failure's shrinking: "shrunk from … to … in N runs". */
-export function describeShrink(failure: FuzzFailure): string {
-  return `shrunk from ${describeSize(failure.original.size)} to ${describeSize(failure.size)} in ${failure.shrinkRuns} runs`;
 }
 
 /** How a failure was found, for the header of its regression file. */

@@ -2,7 +2,8 @@
 // steps per second, simulated hours per wall-clock second), stops at the first failure, writes
 // the shrunk scenario and prints the command that replays it, and exits like `cloudbed run` —
 // and that command replays the same run (same verdict line, same trace hash).
-// Method: the CLI's `main` in-process with stdout and stderr captured; a base scenario that
+// Method: the CLI's `main` in-process with stdout and stderr captured (by default its runs go to
+// worker processes, one per core; --workers 1 keeps them in this process); a base scenario that
 // cannot pass (it expects a status a create never gets) stands in for a bug; files go to a
 // temporary directory. Budget: a few seconds.
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
@@ -43,6 +44,7 @@ describe('cloudbed fuzz', () => {
     expect(code, stdout + stderr).toBe(0);
     expect(stdout).toContain('fuzz: npx cloudbed fuzz --runs 4 --seed 1 --swarm');
     expect(stdout).toMatch(/^runs: 4 in [\d.]+ s \([\d.]+ runs\/s\)$/m);
+    expect(stdout).toMatch(/^workers: (1 \(in process\)|\d+ processes)$/m);
     expect(stdout).toContain('verdicts: ok=4 correctness=0 liveness=0 crash=0');
     expect(stdout).toMatch(
       /^throughput: \d+ steps\/s, [\d.]+ simulated hours per wall-clock second$/m,
@@ -79,6 +81,8 @@ describe('cloudbed fuzz', () => {
       '3',
       '--out',
       out,
+      '--workers',
+      '1',
     ]);
     expect(fuzzed.code, fuzzed.stdout + fuzzed.stderr).toBe(3);
     expect(fuzzed.stdout).toContain('first failure: run 1: verdict=correctness (expected ok)');
@@ -100,6 +104,15 @@ describe('cloudbed fuzz', () => {
       ['fuzz', '--runs', '0'],
       ['fuzz', '--store', 'postgres'],
       ['fuzz', '--scenario', '/nonexistent/scenario.yaml'],
+      ['fuzz', '--shard', '0/2'],
+      ['fuzz', '--shard', '3/2'],
+      ['fuzz', '--shard', '2'],
+      ['fuzz', '--shard', '1/two'],
+      ['fuzz', '--runs', '4', '--shard', '1/8'],
+      ['fuzz', '--workers', '0'],
+      ['fuzz', '--worker'],
+      ['fuzz', 'merge'],
+      ['fuzz', 'merge', '/nonexistent/shard-1.json'],
     ]) {
       const { code, stderr } = await cli(argv);
       expect(code, argv.join(' ')).toBe(2);
