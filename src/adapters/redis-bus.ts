@@ -1,8 +1,9 @@
 /**
  * The Bus port over Redis pub/sub. One adapter serves both worlds: in staging it runs over two
- * `ioredis` connections to a real Redis, in the simulator over two `ioredis-mock` clients that
- * src/sim/sim-bus.ts routes through the scheduler. The clients are typed structurally, with only the
- * methods used here, so both libraries fit and this file loads no driver.
+ * `ioredis` connections to a real Redis, in the simulator over two connections to an in-memory
+ * Redis pub/sub server (memory-pubsub.ts) that src/sim/sim-bus.ts routes through the scheduler.
+ * The clients are typed structurally, with only the methods used here, so ioredis, ioredis-mock
+ * and the in-memory server all fit and this file loads no driver.
  *
  * Two connections because a Redis connection in subscriber mode may issue nothing but
  * (UN)SUBSCRIBE: one publishes, one subscribes. Messages travel as JSON; an incoming message that

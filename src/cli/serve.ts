@@ -1,7 +1,7 @@
 /**
  * `cloudbed serve`: the playground. Runs the same router as a real HTTP server on 127.0.0.1, with
  * every other component embedded — the event store (memory or SQL on pg-mem), the Redis bus on
- * ioredis-mock, the lock service, simulated compute hosts and a storage node — paced to the system
+ * an in-memory Redis pub/sub server, the lock service, simulated compute hosts and a storage node — paced to the system
  * clock, so a newcomer can curl a working cloud with zero infrastructure.
  */
 import { randomBytes, randomInt } from 'node:crypto';

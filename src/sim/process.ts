@@ -26,6 +26,8 @@ export interface ProcessHost {
   record(record: TraceRecord): void;
   /** Reports an uncaught error of a live incarnation: a bug, ends the run with verdict `crash`. */
   fail(error: unknown, where: string): void;
+  /** Counts an incarnation that ended (crashed, exited, failed), for {@link Simulation.ended}. */
+  incarnationEnded?(): void;
 }
 
 /** One run of a process's `main`. Owns its events; inert once dead. */
@@ -128,6 +130,7 @@ export class Incarnation implements EventOwner {
 
   /** Marks the incarnation dead. Its events are discarded as they come up. */
   kill(): void {
+    if (this.isAlive) this.host.incarnationEnded?.();
     this.isAlive = false;
     this.held = [];
     this.deferred.length = 0;

@@ -1,8 +1,8 @@
 /**
  * Runs the process to quiescence between two simulation steps.
  *
- * In-process libraries the simulator hosts resolve their work on Node's own queues: ioredis-mock
- * delivers with `process.nextTick`, pg-mem resolves queries with `setImmediate`, and every `await`
+ * In-process libraries the simulator hosts resolve their work on Node's own queues: the in-memory
+ * Redis server (src/adapters/memory-pubsub.ts) pushes messages with `process.nextTick`, pg-mem resolves queries with `setImmediate`, and every `await`
  * is a microtask. A step is complete only when all of that has settled; otherwise its tail would
  * run inside the next step, after the virtual clock moved.
  *

@@ -1,7 +1,8 @@
 /**
- * The bus inside the simulator: the production Redis adapter (src/adapters/redis-bus.ts) over
- * ioredis-mock, with the network between the Redis server and each process routed through the
- * scheduler. The same adapter code runs here and in staging; only the wire is simulated.
+ * The bus inside the simulator: the production Redis adapter (src/adapters/redis-bus.ts) over an
+ * in-memory Redis pub/sub server (src/adapters/memory-pubsub.ts), with the network between the
+ * server and each process routed through the scheduler. The same adapter code runs here and in
+ * staging; only the server and the wire are simulated.
  *
  * A {@link SimBus} is one Redis server, held as world state. {@link SimBus.busFor} gives a process
  * incarnation its own connections (a publisher and a subscriber client) wrapped so that:
@@ -23,13 +24,10 @@
  * slow PUBLISH) decorate the Bus port instead. {@link SimBus.publishRaw} injects arbitrary
  * payloads, e.g. corrupt ones.
  *
- * ioredis-mock shares one server per `host:port/db` across the whole Node process, so each SimBus
- * uses a host name of its own; ioredis-mock has no other isolation option (and no way to drop a
- * server: each SimBus leaves a small, empty entry in its process-wide map). We use pub/sub only:
- * key expiry would read `Date.now()`. ioredis-mock pushes messages with `process.nextTick`, which
- * the scheduler drains within the step (quiesce.ts).
+ * The server pushes messages with `process.nextTick`, as a socket read would come later; the
+ * scheduler drains ticks within the step (quiesce.ts).
  */
-import RedisMock from 'ioredis-mock';
+import { PubSubServer, type PubSubConnection } from '../adapters/memory-pubsub.ts';
 import { createRedisBus, type RedisBus, type RedisPubSubClient } from '../adapters/redis-bus.ts';
 import { assert } from '../lib/assert.ts';
 import type { Prng } from '../lib/prng.ts';
@@ -62,11 +60,6 @@ export const BUS_LATENCY_DEFAULT: LatencyRange = { minMs: 0.2, maxMs: 2 };
 /** Options for {@link SimBus}. */
 export interface SimBusOptions {
   readonly sim: Simulation;
-  /**
-   * The ioredis-mock host name of this server. Must be unique among the buses alive in the Node
-   * process. Default: a fresh name per SimBus (it never appears in the trace).
-   */
-  readonly host?: string;
   /** Server-to-subscriber latency. Default {@link BUS_LATENCY_DEFAULT}. */
   readonly latency?: LatencyRange;
   /** Initial delivery filter; none means the healthy network. See {@link SimBus.setDeliveryFilter}. */
@@ -93,11 +86,8 @@ export interface SimBusStats {
   readonly discarded: number;
 }
 
-/** Makes default host names unique within the Node process; never observable in a run. */
-let hostCounter = 0;
-
-/** ioredis-mock's client, as its typings describe it (an ioredis `Redis`). */
-type MockClient = InstanceType<typeof RedisMock>;
+/** A connection to the in-memory server. */
+type MockClient = PubSubConnection;
 
 /** One TCP stream from the server to a client: what it sends arrives in order. */
 interface Link {
@@ -120,7 +110,7 @@ interface Connection {
 /** A simulated Redis server whose pub/sub is delivered through the scheduler. */
 export class SimBus {
   private readonly sim: Simulation;
-  private readonly host: string;
+  private readonly server = new PubSubServer();
   private readonly random: Prng;
   private readonly latency: LatencyRange;
   private filter: DeliveryFilter | null;
@@ -128,11 +118,12 @@ export class SimBus {
   private readonly connections = new Set<Connection>();
   /** A client that only publishes raw payloads for {@link SimBus.publishRaw}. */
   private injector: MockClient | null = null;
+  /** {@link Simulation.ended} when the connections were last swept. */
+  private sweptAt = -1;
   private counters = { published: 0, delivered: 0, dropped: 0, duplicated: 0, discarded: 0 };
 
   constructor(options: SimBusOptions) {
     this.sim = options.sim;
-    this.host = options.host ?? `sim-bus-${++hostCounter}`;
     this.random = options.sim.random.fork('bus');
     this.latency = options.latency ?? BUS_LATENCY_DEFAULT;
     assertLatencyRange(this.latency, 'bus');
@@ -197,17 +188,7 @@ export class SimBus {
   }
 
   private newClient(): MockClient {
-    // lazyConnect false: the mock is "connected" at once and emits `connect` on a nextTick.
-    const client = new RedisMock({ host: this.host, port: 6379, lazyConnect: false });
-    // Every client of one mock server listens on the server's shared "modified" emitter; a cloud
-    // has two clients per process, more than Node's default warning threshold of ten listeners.
-    const context = (
-      client as unknown as {
-        context?: { modifiedKeyEvents?: { setMaxListeners(n: number): void } };
-      }
-    ).context;
-    context?.modifiedKeyEvents?.setMaxListeners(0);
-    return client;
+    return this.server.connect();
   }
 
   /**
@@ -298,8 +279,14 @@ export class SimBus {
     }
   }
 
-  /** Closes the connections of incarnations that have died, as their sockets would be closed. */
+  /**
+   * Closes the connections of incarnations that have died, as their sockets would be closed. Looks
+   * only when an incarnation ended since the last look: a command costs O(1), not O(connections).
+   */
   private sweep(): void {
+    const ended = this.sim.ended;
+    if (ended === this.sweptAt) return;
+    this.sweptAt = ended;
     for (const connection of [...this.connections]) {
       if (!connection.incarnation.alive) this.closeAtServer(connection);
     }
@@ -307,14 +294,10 @@ export class SimBus {
 
   private closeAtServer(connection: Connection): void {
     if (!connection.open) return;
-    // UNSUBSCRIBE first: ioredis-mock's disconnect leaves channel listeners behind. The mock runs
-    // commands synchronously, so the subscription is gone before this returns.
-    connection.subscriber.unsubscribe().catch(ignore);
+    // Dropping a connection ends its subscriptions at once, as the server sees the socket close.
     connection.subscriber.disconnect();
     connection.publisher.disconnect();
     connection.open = false;
     this.connections.delete(connection);
   }
 }
-
-function ignore(): void {}

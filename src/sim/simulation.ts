@@ -68,6 +68,7 @@ export class Simulation implements ProcessHost {
   readonly ids: Ids;
   private readonly processes = new Map<string, SimProcess>();
   private failure: { verdict: 'crash' | 'correctness'; reason: string } | null = null;
+  private endedCount = 0;
 
   constructor(readonly options: SimulationOptions) {
     this.random = new Prng(options.seed);
@@ -84,6 +85,18 @@ export class Simulation implements ProcessHost {
 
   get seed(): number {
     return this.options.seed;
+  }
+
+  /**
+   * How many process incarnations have ended so far. World state that holds per-incarnation
+   * resources (bus connections) looks for dead ones only when this changed.
+   */
+  get ended(): number {
+    return this.endedCount;
+  }
+
+  incarnationEnded(): void {
+    this.endedCount++;
   }
 
   /** Appends a record to the trace at the current virtual time. */

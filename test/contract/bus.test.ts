@@ -1,11 +1,18 @@
-// Goal: show that the simulator's bus — the production Redis adapter over ioredis-mock, routed
-// through the scheduler — honours the Bus contract, and pin down what only the simulator promises:
+// Goal: show that the simulator's bus — the production Redis adapter over the in-memory Redis
+// pub/sub server (src/adapters/memory-pubsub.ts), routed through the scheduler — honours the Bus
+// contract, and pin down what only the simulator promises:
 // same seed ⇒ same deliveries at the same virtual times; crashed subscribers get nothing, paused
 // ones get everything later in order; the delivery-filter seam drops, duplicates and reorders;
 // malformed input is counted and logged; separate simulations never share a server. Also checks the
-// adapter's own boundary behaviour (error wrapping, close) over plain ioredis-mock.
+// adapter's own boundary behaviour (error wrapping, close) over plain ioredis-mock, a second
+// third-party client it must fit, and the in-memory server's own Redis rules.
 // Method: the contract runs on a harness that drives the scheduler until each awaited promise
 // settles; the simulator-only cases build small worlds of processes and compare logs and traces.
+import {
+  CONNECTION_CLOSED_ERROR,
+  PubSubServer,
+  SUBSCRIBER_MODE_ERROR,
+} from '../../src/adapters/memory-pubsub.ts';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import RedisMock from 'ioredis-mock';
 import type { Redis } from 'ioredis';
@@ -75,10 +82,10 @@ function simHarness(seed: number): BusHarness {
   };
 }
 
-busContract('simulated (ioredis-mock through the scheduler), seed 1', () =>
+busContract('simulated (in-memory pub/sub through the scheduler), seed 1', () =>
   Promise.resolve(simHarness(1)),
 );
-busContract('simulated (ioredis-mock through the scheduler), seed 2', () =>
+busContract('simulated (in-memory pub/sub through the scheduler), seed 2', () =>
   Promise.resolve(simHarness(2)),
 );
 
@@ -279,6 +286,53 @@ describe('SimBus', () => {
     expect(await settleWithin(two, [], pub.publish('c', { type: 'x' }), SETTLE_HORIZON_MS)).toBe(0);
     busOne.close();
     busTwo.close();
+  });
+});
+
+describe('the in-memory Redis pub/sub server', () => {
+  const tick = (): Promise<void> => new Promise((resolve) => process.nextTick(resolve));
+
+  it('answers as Redis does: receiver counts, subscription counts, pushes in subscription order', async () => {
+    const server = new PubSubServer();
+    const [a, b, pub] = [server.connect(), server.connect(), server.connect()];
+    const got: string[] = [];
+    a.on('message', (channel, message) => got.push(`a ${channel} ${message}`));
+    b.on('message', (channel, message) => got.push(`b ${channel} ${message}`));
+    expect(await b.subscribe('c', 'd')).toBe(2);
+    expect(await a.subscribe('c')).toBe(1);
+    expect(await a.subscribe('c')).toBe(1); // once per channel
+    expect(await pub.publish('c', 'one')).toBe(2);
+    expect(await pub.publish('e', 'none')).toBe(0);
+    expect(got).toEqual([]); // pushed on a later tick, as a socket read
+    await tick();
+    expect(got).toEqual(['b c one', 'a c one']);
+    expect(await b.unsubscribe('c')).toBe(1);
+    expect(await pub.publish('c', 'two')).toBe(1);
+    expect(await b.unsubscribe()).toBe(0);
+    expect(await pub.publish('d', 'three')).toBe(0);
+  });
+
+  it('refuses PUBLISH in subscriber mode and every command after QUIT; a drop ends subscriptions', async () => {
+    const server = new PubSubServer();
+    const [sub, pub] = [server.connect(), server.connect()];
+    await sub.subscribe('c');
+    await expect(sub.publish('c', 'x')).rejects.toThrow(SUBSCRIBER_MODE_ERROR);
+    sub.disconnect();
+    expect(await pub.publish('c', 'x')).toBe(0);
+    expect(await pub.quit()).toBe('OK');
+    await expect(pub.publish('c', 'x')).rejects.toThrow(CONNECTION_CLOSED_ERROR);
+  });
+
+  it('delivers nothing to a connection dropped before the push is read', async () => {
+    const server = new PubSubServer();
+    const [sub, pub] = [server.connect(), server.connect()];
+    const got: string[] = [];
+    sub.on('message', (_channel, message) => got.push(message));
+    await sub.subscribe('c');
+    expect(await pub.publish('c', 'x')).toBe(1);
+    sub.disconnect();
+    await tick();
+    expect(got).toEqual([]);
   });
 });
 

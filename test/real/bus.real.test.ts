@@ -1,7 +1,7 @@
 // Goal: the Redis bus adapter (src/adapters/redis-bus.ts) honours the Bus contract on a real Redis
 // through ioredis 5 — real PUBLISH receiver counts, real SUBSCRIBE/UNSUBSCRIBE acknowledgements,
-// real per-connection ordering — which is what the simulated bus (ioredis-mock through the
-// scheduler) claims to reproduce; plus what only a real server shows: a failing connection is a
+// real per-connection ordering — which is what the simulated bus (the in-memory pub/sub server through
+// the scheduler) claims to reproduce; plus what only a real server shows: a failing connection is a
 // retryable UnavailableError.
 // Method: the shared contract suite from test/contract/bus.contract.ts; every harness uses a channel
 // prefix unique to this run and test (`cloudbed_test_<run>_<n>.<namespace>.`), so runs sharing the
