@@ -271,8 +271,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const projections = new Map<string, Projection>();
   /** Rows by type and host (`hostKey`), for lists by host. */
   const byHost = new Map<string, Map<string, Projection>>();
-  /** Per type, the rows sorted by stream; dropped whenever a row of that type changes. */
-  const sortedCache = new Map<string, readonly Projection[]>();
+  /**
+   * Per type, the rows sorted by stream, kept in step with every change: a changed row is swapped in
+   * at its place, a new one inserted by binary search. Lists copy it; nothing sorts a whole type.
+   */
+  const sorted = new Map<string, Projection[]>();
   const fences = new Map<string, number>();
   let closed = false;
 
@@ -283,7 +286,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     const previous = projections.get(stream);
     if (previous !== undefined) {
       byType.get(previous.type)?.delete(stream);
-      sortedCache.delete(previous.type);
+      if (row === null || row.type !== previous.type) sortedRemove(previous);
       for (const host of previous.hosts ?? [])
         byHost.get(hostKey(previous.type, host))?.delete(stream);
       projections.delete(stream);
@@ -291,8 +294,38 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     if (row === null) return;
     projections.set(stream, row);
     mapIn(byType, row.type).set(stream, row);
-    sortedCache.delete(row.type);
+    sortedPut(row);
     for (const host of row.hosts ?? []) mapIn(byHost, hostKey(row.type, host)).set(stream, row);
+  }
+
+  /** Where `stream` is, or would go, in its type's sorted rows (code-unit order, as byStream). */
+  function sortedIndex(rows: readonly Projection[], stream: string): number {
+    let lo = 0;
+    let hi = rows.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if ((rows[mid] as Projection).stream < stream) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+
+  function sortedPut(row: Projection): void {
+    let rows = sorted.get(row.type);
+    if (rows === undefined) {
+      rows = [];
+      sorted.set(row.type, rows);
+    }
+    const at = sortedIndex(rows, row.stream);
+    if (rows[at]?.stream === row.stream) rows[at] = row;
+    else rows.splice(at, 0, row);
+  }
+
+  function sortedRemove(row: Projection): void {
+    const rows = sorted.get(row.type);
+    if (rows === undefined) return;
+    const at = sortedIndex(rows, row.stream);
+    if (rows[at]?.stream === row.stream) rows.splice(at, 1);
   }
 
   function append(batch: AppendBatch): readonly StoredEvent[] {
@@ -358,13 +391,9 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       const rows = [...(byHost.get(hostKey(query.type, query.host))?.values() ?? [])];
       return rows.filter((row) => matchesAccount(row, query.accountId)).sort(byStream);
     }
-    let sorted = sortedCache.get(query.type);
-    if (sorted === undefined) {
-      sorted = Object.freeze([...(byType.get(query.type)?.values() ?? [])].sort(byStream));
-      sortedCache.set(query.type, sorted);
-    }
-    if (query.accountId === undefined) return sorted;
-    return sorted.filter((row) => matchesAccount(row, query.accountId));
+    const rows = sorted.get(query.type) ?? [];
+    if (query.accountId === undefined) return rows.slice();
+    return rows.filter((row) => matchesAccount(row, query.accountId));
   }
 
   // Each method is synchronous inside: an exception becomes a rejection, never a half-applied batch.

@@ -99,6 +99,9 @@ class Table<R extends Indexed> {
   constructor(private readonly followers: readonly Follower<R>[] = []) {}
   put(row: R): void {
     const old = this.rows.get(row.id);
+    // The very row again (a store that shares its rows lists the unchanged ones as they were):
+    // nothing to do.
+    if (old === row) return;
     this.rows.set(row.id, row);
     if (old === undefined) this.sorted = null;
     else if (this.sorted !== null) {
@@ -121,9 +124,9 @@ class Table<R extends Indexed> {
   get(id: string): R | undefined {
     return this.rows.get(id);
   }
-  /** Every row, in insertion order. */
-  all(): R[] {
-    return [...this.rows.values()];
+  /** Number of rows. */
+  get size(): number {
+    return this.rows.size;
   }
   /** Every row, sorted by id (a copy: the caller may keep it). */
   allSorted(): R[] {
@@ -188,6 +191,11 @@ export class World {
     return this.snapshotRows.get(id);
   }
 
+  /** Number of rows of every type together. */
+  get size(): number {
+    return this.hostRows.size + this.vmRows.size + this.volumeRows.size + this.snapshotRows.size;
+  }
+
   /** Every host, sorted by id. */
   hosts(): HostRow[] {
     return this.hostRows.allSorted();
@@ -204,11 +212,27 @@ export class World {
     return this.storageTotals.get(nodeId, 1)[0] ?? 0;
   }
 
-  /** Every VM, volume and snapshot, sorted by id. */
+  /** Every VM, volume and snapshot, sorted by id (a merge of the tables' sorted rows). */
   reconciled(): ReconciledRow[] {
-    return [...this.vmRows.all(), ...this.volumeRows.all(), ...this.snapshotRows.all()].sort(
-      (a, b) => (a.id < b.id ? -1 : 1),
-    );
+    const lists: ReconciledRow[][] = [
+      this.vmRows.allSorted(),
+      this.volumeRows.allSorted(),
+      this.snapshotRows.allSorted(),
+    ];
+    const at = [0, 0, 0];
+    const merged: ReconciledRow[] = [];
+    for (;;) {
+      let pick = -1;
+      for (let i = 0; i < 3; i++) {
+        const row = lists[i]?.[at[i] ?? 0];
+        if (row === undefined) continue;
+        const best = pick < 0 ? undefined : lists[pick]?.[at[pick] ?? 0];
+        if (best === undefined || row.id < best.id) pick = i;
+      }
+      if (pick < 0) return merged;
+      merged.push(lists[pick]?.[at[pick] ?? 0] as ReconciledRow);
+      at[pick] = (at[pick] ?? 0) + 1;
+    }
   }
 
   /** VMs placed on a host (removed ones included: filter with isRemoved), sorted by id. */

@@ -316,6 +316,16 @@ export class MainLoop {
     const snapshots = (await this.store.list({ type: 'snapshot' })).map((p) =>
       rowOf(p, 'snapshot'),
     );
+    // The previous world, with every listed row put over it in the same order, is the world these
+    // lists build — rows are never deleted — but costs only what changed (an unchanged row is the
+    // same object again). Should a row have vanished, the lists alone build it afresh.
+    const previous = this.world;
+    if (previous !== null) {
+      for (const rows of [hosts, vms, volumes, snapshots])
+        for (const row of rows) previous.put(row);
+      if (previous.size === hosts.length + vms.length + volumes.length + snapshots.length)
+        return previous;
+    }
     return new World({ hosts, vms, volumes, snapshots });
   }
 

@@ -97,6 +97,8 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
   readonly capacity: HostCapacity;
   private readonly table = new Map<string, Domain>();
   private readonly watchers: ((name: string) => void)[] = [];
+  /** The listing {@link listNow} hands out, until a domain changes. */
+  private listed: readonly DomainInfo[] | null = null;
 
   constructor(private readonly options: SimComputeHostOptions) {
     super(options, {
@@ -200,8 +202,21 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
 
   // ---- operations: effects run inside the host's world events (see HostCore.request) ----
 
+  /**
+   * What `virsh list --all` shows, sorted by name: built once per change of a domain and handed
+   * out frozen (callers only read it), so a host's periodic listings cost nothing while nothing
+   * changes.
+   */
   private listNow(): readonly DomainInfo[] {
-    return this.sorted().map((d) => this.infoOf(d));
+    this.listed ??= Object.freeze(
+      this.sorted().map((d) => {
+        const info = this.infoOf(d);
+        for (const disk of info.disks) Object.freeze(disk);
+        Object.freeze(info.disks);
+        return Object.freeze(info);
+      }),
+    );
+    return this.listed;
   }
 
   private getNow(name: string): DomainInfo | null {
@@ -327,6 +342,7 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
   }
 
   private changed(name: string): void {
+    this.listed = null;
     for (const watcher of this.watchers) watcher(name);
   }
 

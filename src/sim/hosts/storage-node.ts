@@ -99,6 +99,8 @@ export class SimStorageNode extends SimHost<StorageOperation> {
   /** Open handles on volume images, by volume: a running domain holds its disks open. */
   private readonly holds = new Map<string, number>();
   private readonly watchers: ((name: string, present: boolean) => void)[] = [];
+  /** The listing {@link listNow} hands out, until the pool changes. */
+  private listed: readonly DatasetInfo[] | null = null;
 
   constructor(options: SimStorageNodeOptions) {
     super(options, {
@@ -209,13 +211,17 @@ export class SimStorageNode extends SimHost<StorageOperation> {
     return { name: this.poolName, sizeBytes: this.sizeBytes, freeBytes: this.freeBytes };
   }
 
+  /**
+   * What `zfs list` shows, sorted by name: built once per change of the pool and handed out frozen
+   * (callers only read it), so a node's periodic listings cost nothing while nothing changes.
+   */
   private listNow(): readonly DatasetInfo[] {
-    return this.datasets().map(({ name, kind, sizeBytes, origin }) => ({
-      name,
-      kind,
-      sizeBytes,
-      origin,
-    }));
+    this.listed ??= Object.freeze(
+      this.datasets().map(({ name, kind, sizeBytes, origin }) =>
+        Object.freeze({ name, kind, sizeBytes, origin }),
+      ),
+    );
+    return this.listed;
   }
 
   private getNow(name: string): DatasetInfo | null {
@@ -254,6 +260,7 @@ export class SimStorageNode extends SimHost<StorageOperation> {
     this.reserve(sizeBytes - v.reservedBytes, name);
     v.sizeBytes = sizeBytes;
     v.reservedBytes = sizeBytes;
+    this.listed = null;
     return this.volumeInfo(v);
   }
 
@@ -305,6 +312,7 @@ export class SimStorageNode extends SimHost<StorageOperation> {
     }
     const v = this.volume(s.volume);
     v.sizeBytes = s.sizeBytes;
+    this.listed = null;
   }
 
   private destroyNow(name: string): void {
@@ -337,6 +345,7 @@ export class SimStorageNode extends SimHost<StorageOperation> {
 
   /** Tells the watchers that dataset `relative` (a volume or `volume@snapshot`) came or went. */
   private changed(relative: string, present: boolean): void {
+    this.listed = null;
     for (const watcher of this.watchers) watcher(this.full(relative), present);
   }
 
