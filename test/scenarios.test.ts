@@ -2,12 +2,14 @@
 // expects, and it is deterministic (same seed, same trace hash).
 // Method: parse each scenarios/*.yaml (regressions have their own suite), run its own seed twice
 // in-process and compare the results; a divergence is reported with the first differing entry.
+// The README shows the line the quickstart prints: it must be the line it does print.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../src/sim/scenario.ts';
 import { runScenario } from '../src/sim/run-scenario.ts';
 import { findDivergence } from '../src/sim/determinism.ts';
+import { verdictLine } from '../src/cli/run.ts';
 
 const files = readdirSync('scenarios')
   .filter((f) => f.endsWith('.yaml'))
@@ -34,4 +36,15 @@ describe('shipped scenarios', () => {
       expect(second.result.traceHash).toBe(first.result.traceHash);
     });
   }
+});
+
+describe('the README', () => {
+  it('shows the line the quickstart prints', async () => {
+    const shown = /^# (seed=1 scenario=quickstart .*)$/m.exec(readFileSync('README.md', 'utf8'));
+    expect(shown, 'README.md has no "# seed=1 scenario=quickstart …" line').not.toBeNull();
+    const path = join('scenarios', 'quickstart.yaml');
+    const scenario = parseScenario(readFileSync(path, 'utf8'), path);
+    const { result } = await runScenario(scenario, { seed: 1, store: 'memory' });
+    expect(shown?.[1]).toBe(verdictLine(1, scenario.name, result));
+  });
 });
