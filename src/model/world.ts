@@ -128,10 +128,13 @@ class Table<R extends Indexed> {
   get size(): number {
     return this.rows.size;
   }
-  /** Every row, sorted by id (a copy: the caller may keep it). */
-  allSorted(): R[] {
+  /**
+   * Every row, sorted by id: the table's own list, not a copy — read it before the next put (a
+   * placement scans every host for each VM; copying the list each time cost more than the scan).
+   */
+  allSorted(): readonly R[] {
     this.sorted ??= [...this.rows.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
-    return [...this.sorted];
+    return this.sorted;
   }
 }
 
@@ -196,8 +199,8 @@ export class World {
     return this.hostRows.size + this.vmRows.size + this.volumeRows.size + this.snapshotRows.size;
   }
 
-  /** Every host, sorted by id. */
-  hosts(): HostRow[] {
+  /** Every host, sorted by id (the world's own list: read it, do not keep it across puts). */
+  hosts(): readonly HostRow[] {
     return this.hostRows.allSorted();
   }
 
@@ -214,7 +217,7 @@ export class World {
 
   /** Every VM, volume and snapshot, sorted by id (a merge of the tables' sorted rows). */
   reconciled(): ReconciledRow[] {
-    const lists: ReconciledRow[][] = [
+    const lists: (readonly ReconciledRow[])[] = [
       this.vmRows.allSorted(),
       this.volumeRows.allSorted(),
       this.snapshotRows.allSorted(),

@@ -30,7 +30,6 @@ import type { Runtime } from '../ports/runtime.ts';
 import { bindStore } from './bind-store.ts';
 import { SimComputeHost } from './hosts/compute-host.ts';
 import { SimStorageNode } from './hosts/storage-node.ts';
-import { createPgMemDriver } from './pgmem-driver.ts';
 import type { Incarnation, SimProcess } from './process.ts';
 import type { StoreKind } from './scenario.ts';
 import { SimBus } from './sim-bus.ts';
@@ -330,6 +329,9 @@ async function openStore(sim: Simulation, kind: StoreKind): Promise<EventStore> 
     case 'memory':
       return createMemoryEventStore({ projector, upcast });
     case 'pgmem': {
+      // Loaded on first use: pg-mem and its SQL parser take about half a second to load, which
+      // every fuzz worker on the memory store would otherwise pay for nothing.
+      const { createPgMemDriver } = await import('./pgmem-driver.ts');
       const driver = createPgMemDriver({
         nowMs: () => sim.scheduler.epochMs + Math.floor(sim.scheduler.now),
       });

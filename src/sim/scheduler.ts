@@ -66,6 +66,12 @@ export class Scheduler {
   private current = 0;
   private nextSeq = 0;
   private executed = 0;
+  /**
+   * Cancels since the queue was last compacted (some of those events may have run already: it is
+   * only the trigger). Cancelled events stay queued until their time comes — a port call's timeout
+   * is cancelled by nearly every reply — so when they could be half the queue, it is compacted.
+   */
+  private cancelsSinceCompaction = 0;
 
   /**
    * @param epochMs the wall-clock instant that virtual time 0 stands for (what `Clock.nowMs()`
@@ -111,9 +117,21 @@ export class Scheduler {
     this.queue.push(event);
     return {
       cancel: () => {
+        if (event.cancelled) return;
         event.cancelled = true;
+        if (++this.cancelsSinceCompaction > COMPACT_AFTER_CANCELS + (this.queue.size >> 1))
+          this.compact();
       },
     };
+  }
+
+  /**
+   * Drops the queued events that can never run — cancelled, or owned by a dead incarnation — so
+   * the queue holds what is live. The order of what is left is untouched (see {@link MinHeap.retain}).
+   */
+  private compact(): void {
+    this.cancelsSinceCompaction = 0;
+    this.queue.retain((e) => !e.cancelled && (e.owner === null || e.owner.alive));
   }
 
   /**
@@ -195,7 +213,12 @@ export class Scheduler {
   }
 }
 
+/** Cancels, beyond half the queue, that trigger a compaction: small queues are never compacted. */
+const COMPACT_AFTER_CANCELS = 1024;
+
 function compareEvents(a: ScheduledEvent, b: ScheduledEvent): number {
-  // seq is unique, so this never returns 0 for two different events.
-  return a.time - b.time || a.seq - b.seq;
+  // seq is unique, so this never returns 0 for two different events. Times are fractional: compare
+  // them rather than subtract, so the answer is a small integer and not a fresh heap number.
+  if (a.time !== b.time) return a.time < b.time ? -1 : 1;
+  return a.seq < b.seq ? -1 : 1;
 }
