@@ -5,7 +5,7 @@
  *   - bare: a heap of (time, seq) callbacks run synchronously — Node's ceiling for this workload;
  *   - kernel, world events: `Simulation.schedule` callbacks — the scheduler, a quiescence wait per
  *     step and the trace, with the very same delays (the schedules' checksums must agree); once
- *     more with `traceEvents: false`, to tell the trace's share (canonical JSON and SHA-256 per
+ *     more with `traceEvents: false`, to tell the trace's share (the field digest of each
  *     step) from the quiescence wait's;
  *   - kernel, processes: simulated processes looping on `Incarnation.sleep` — adds promises,
  *     incarnation gating and one more PRNG fork per process.
