@@ -87,7 +87,7 @@ export interface SimBusStats {
 }
 
 /** A connection to the in-memory server. */
-type MockClient = PubSubConnection;
+type ServerClient = PubSubConnection;
 
 /** One TCP stream from the server to a client: what it sends arrives in order. */
 interface Link {
@@ -98,8 +98,8 @@ interface Link {
 /** One process's pair of connections to the server. */
 interface Connection {
   readonly incarnation: Incarnation;
-  readonly publisher: MockClient;
-  readonly subscriber: MockClient;
+  readonly publisher: ServerClient;
+  readonly subscriber: ServerClient;
   /** Replies to the publisher's commands. */
   readonly publisherLink: Link;
   /** Replies to the subscriber's commands and pushed messages, in one order, as on one socket. */
@@ -117,7 +117,7 @@ export class SimBus {
   /** Open connections in creation order, so sweeps run in a deterministic order. */
   private readonly connections = new Set<Connection>();
   /** A client that only publishes raw payloads for {@link SimBus.publishRaw}. */
-  private injector: MockClient | null = null;
+  private injector: ServerClient | null = null;
   /** {@link Simulation.ended} when the connections were last swept. */
   private sweptAt = -1;
   private counters = { published: 0, delivered: 0, dropped: 0, duplicated: 0, discarded: 0 };
@@ -187,17 +187,17 @@ export class SimBus {
     this.injector = null;
   }
 
-  private newClient(): MockClient {
+  private newClient(): ServerClient {
     return this.server.connect();
   }
 
   /**
-   * The client a process sees. A command runs at the server when called (ioredis-mock executes it
+   * The client a process sees. A command runs at the server when called (the in-memory server executes it
    * synchronously); its reply travels back on the connection's link as an event owned by the
    * incarnation, behind any message already pushed on that link — so an UNSUBSCRIBE reply arrives
    * after the messages the server sent before processing it, as on a real socket.
    */
-  private wrap(connection: Connection, client: MockClient, link: Link): RedisPubSubClient {
+  private wrap(connection: Connection, client: ServerClient, link: Link): RedisPubSubClient {
     const { incarnation } = connection;
     const command = <T>(label: string, send: () => Promise<T>): Promise<T> => {
       // A dead incarnation's code cannot reach the server: its calls go nowhere and never settle.
