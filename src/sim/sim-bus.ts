@@ -192,8 +192,8 @@ export class SimBus {
   }
 
   /**
-   * The client a process sees. A command runs at the server when called (the in-memory server executes it
-   * synchronously); its reply travels back on the connection's link as an event owned by the
+   * The client a process sees. A command runs at the server when called (the in-memory server
+   * executes it synchronously); its reply travels back on the connection's link as an event owned by the
    * incarnation, behind any message already pushed on that link — so an UNSUBSCRIBE reply arrives
    * after the messages the server sent before processing it, as on a real socket.
    */
