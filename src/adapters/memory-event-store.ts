@@ -106,7 +106,66 @@ export function assertReadAll(afterPosition: number, limit: number): void {
  * `JSON.stringify(value)` to the database, so both stores normalise alike.
  */
 export function toStoredJson<T>(value: T): T {
-  return JSON.parse(JSON.stringify(value)) as T;
+  // Plain data (what events and rows carry) is copied by a walk that keeps the strings it meets
+  // (a JSON round trip would allocate every string again, and the log keeps them all); anything
+  // the walk does not handle exactly as JSON does goes through the round trip itself.
+  const copy = jsonCopy(value, 0);
+  return (copy === NOT_PLAIN ? JSON.parse(JSON.stringify(value)) : copy) as T;
+}
+
+/** What {@link jsonCopy} answers for a value it leaves to the JSON round trip. */
+const NOT_PLAIN: unique symbol = Symbol('not plain');
+
+/** Nesting beyond which the walk gives up (a cycle, or data no event carries). */
+const MAX_COPY_DEPTH = 64;
+
+/**
+ * The value `JSON.parse(JSON.stringify(value))` gives, for plain objects, arrays, strings, finite
+ * numbers, booleans and null (and the undefined members JSON drops or nulls); `NOT_PLAIN` for
+ * anything else — objects with a prototype of their own or `toJSON`, a `__proto__` key, non-finite
+ * numbers, -0, bigints, cycles — which the caller sends through JSON itself.
+ */
+function jsonCopy(value: unknown, depth: number): unknown {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return value;
+    case 'number':
+      return Number.isFinite(value) && !Object.is(value, -0) ? value : NOT_PLAIN;
+    case 'object': {
+      if (value === null) return null;
+      if (depth >= MAX_COPY_DEPTH) return NOT_PLAIN;
+      if (Array.isArray(value)) {
+        const out: unknown[] = new Array<unknown>(value.length);
+        for (let i = 0; i < value.length; i++) {
+          const item: unknown = value[i];
+          if (item === undefined || typeof item === 'function' || typeof item === 'symbol') {
+            out[i] = null;
+            continue;
+          }
+          const copied = jsonCopy(item, depth + 1);
+          if (copied === NOT_PLAIN) return NOT_PLAIN;
+          out[i] = copied;
+        }
+        return out;
+      }
+      const proto: unknown = Object.getPrototypeOf(value);
+      if (proto !== Object.prototype && proto !== null) return NOT_PLAIN;
+      const out: Record<string, unknown> = {};
+      for (const key of Object.keys(value)) {
+        if (key === '__proto__' || key === 'toJSON') return NOT_PLAIN;
+        const member: unknown = (value as Record<string, unknown>)[key];
+        if (member === undefined || typeof member === 'function' || typeof member === 'symbol')
+          continue;
+        const copied = jsonCopy(member, depth + 1);
+        if (copied === NOT_PLAIN) return NOT_PLAIN;
+        out[key] = copied;
+      }
+      return out;
+    }
+    default:
+      return NOT_PLAIN;
+  }
 }
 
 /** Builds a stored event with the same own keys, in the same order, in both stores. */
