@@ -4,17 +4,8 @@
 // through parseScenario, one per error message; the files under scenarios/bench.
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { parseScenario, ScenarioError } from '../../src/sim/scenario.ts';
-
-function error(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'f.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScenarioError');
-}
+import { parseScenario } from '../../src/sim/scenario.ts';
+import { expectRefused } from '../support/scenario-errors.ts';
 
 const head = 'name: t\nworkload:\n';
 const repeat = (fields: string) =>
@@ -191,11 +182,7 @@ describe('workload generators: validation', () => {
       /at most 1000/,
     ],
   ])('rejects %j at %s', (text, field, line, problem) => {
-    const e = error(text);
-    expect(e.problem).toMatch(problem);
-    expect(e.field).toBe(field);
-    expect(e.line).toBe(line);
-    expect(e.message.startsWith(`f.yaml:${line}: ${field}: `)).toBe(true);
+    expectRefused(text, field, line, problem);
   });
 });
 
