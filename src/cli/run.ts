@@ -5,6 +5,7 @@ import { CHECK_MODES, type CheckMode } from '../sim/checkers.ts';
 import { runScenario } from '../sim/run-scenario.ts';
 import { exitCodeFor } from '../sim/verdict.ts';
 import type { RunResult } from '../sim/simulation.ts';
+import type { WorkloadStats } from '../sim/workload-driver.ts';
 import { writeTraceFile } from './trace-file.ts';
 
 export const RUN_HELP = `Usage: cloudbed run <scenario.yaml> [--seed N] [--store memory|pgmem] [--trace FILE]
@@ -27,6 +28,11 @@ Options:
 /** The final line of a run. */
 export function verdictLine(seed: number, scenario: string, result: RunResult): string {
   return `seed=${seed} scenario=${scenario} verdict=${result.verdict} trace-hash=${result.traceHash} steps=${result.steps} sim-time-ms=${Math.round(result.simTimeMs)}`;
+}
+
+/** What the generators and waiting steps did, for scenarios that have them. */
+export function workloadLine(stats: WorkloadStats): string {
+  return `workload: ${stats.generated} generated calls, ${stats.skipped} skipped (an id never saved), ${stats.poolEmpty} skipped (pool empty), ${stats.waitTimeouts} waitFor timeouts`;
 }
 
 export async function runCommand(argv: readonly string[]): Promise<number> {
@@ -58,6 +64,9 @@ export async function runCommand(argv: readonly string[]): Promise<number> {
     if (scenario.expect.verdict !== 'ok')
       process.stderr.write(`the scenario expects verdict=${scenario.expect.verdict}\n`);
     process.stderr.write(`reproduce: ${replayCommand(file, seed, store)}\n`);
+  }
+  if (scenario.workload.some((entry) => entry.kind !== 'call' || entry.waitFor !== undefined)) {
+    process.stdout.write(`${workloadLine(run.workload)}\n`);
   }
   process.stdout.write(`${verdictLine(seed, scenario.name, result)}\n`);
   return exitCodeFor(result.verdict, scenario.expect.verdict);

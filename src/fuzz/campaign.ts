@@ -27,6 +27,7 @@ import {
   oneOf,
   optional,
   required,
+  custom,
   ShapeError,
   str,
   formatPath,
@@ -248,26 +249,33 @@ const sizeShape = object({
   faults: required(int({ min: 0 })),
   rates: required(list(str())),
 });
-const mappingShape: Shape<Record<string, unknown>> = (value, path) => {
-  if (value === null || typeof value !== 'object' || Array.isArray(value))
-    throw new ShapeError(path, 'must be a mapping');
-  return json()(value, path) as Record<string, unknown>;
-};
-const shrunkShape: Shape<FuzzFailure> = (value, path) => {
-  const failure = object({
-    runIndex: required(int({ min: 1 })),
-    seed: required(int({ min: 0, max: SEED_MAX })),
-    store: required(oneOf(STORES)),
-    expected: required(verdictShape),
-    result: required(runResultShape),
-    original: required(object({ result: required(runResultShape), size: required(sizeShape) })),
-    data: required(mappingShape),
-    size: required(sizeShape),
-    shrinkRuns: required(int({ min: 0 })),
-    fastCheck: optional(object({ seed: required(int({ min: 0 })), path: required(str()) })),
-  })(value, path);
-  return { ...failure, fastCheck: failure.fastCheck };
-};
+const mappingShape: Shape<Record<string, unknown>> = custom(
+  (value, path) => {
+    if (value === null || typeof value !== 'object' || Array.isArray(value))
+      throw new ShapeError(path, 'must be a mapping');
+    return json()(value, path) as Record<string, unknown>;
+  },
+  { type: 'object' },
+);
+const shrunkFieldsShape = object({
+  runIndex: required(int({ min: 1 })),
+  seed: required(int({ min: 0, max: SEED_MAX })),
+  store: required(oneOf(STORES)),
+  expected: required(verdictShape),
+  result: required(runResultShape),
+  original: required(object({ result: required(runResultShape), size: required(sizeShape) })),
+  data: required(mappingShape),
+  size: required(sizeShape),
+  shrinkRuns: required(int({ min: 0 })),
+  fastCheck: optional(object({ seed: required(int({ min: 0 })), path: required(str()) })),
+});
+const shrunkShape: Shape<FuzzFailure> = custom(
+  (value, path) => {
+    const failure = shrunkFieldsShape(value, path);
+    return { ...failure, fastCheck: failure.fastCheck };
+  },
+  () => shrunkFieldsShape.jsonSchema(),
+);
 const recordShape = object({
   run: required(int({ min: 1 })),
   seed: required(int({ min: 0, max: SEED_MAX })),

@@ -18,13 +18,13 @@ import {
   type Cloud,
   type PortDecorators,
 } from './cloud.ts';
-import type { ApiResponse } from '../control/api/types.ts';
 import type { Bus, BusMessage } from '../ports/bus.ts';
 import type { EventStore } from '../ports/event-store.ts';
 import type { Hypervisor } from '../ports/hypervisor.ts';
 import type { Locks } from '../ports/locks.ts';
 import type { Storage } from '../ports/storage.ts';
-import { substitute, type Scenario, type StoreKind, type WorkloadStep } from './scenario.ts';
+import type { Scenario, StoreKind } from './scenario.ts';
+import { scheduleWorkload, type ClientWorld, type WorkloadStats } from './workload-driver.ts';
 import { Simulation, type RunResult } from './simulation.ts';
 import type { Incarnation } from './process.ts';
 import { createBusFaults, createDeliveryFaults, cuttableBus } from '../faults/bus-faults.ts';
@@ -63,6 +63,8 @@ export interface ScenarioRun {
   readonly plan: FaultPlan;
   /** Kept trace entries (empty unless `keepTrace`). */
   readonly trace: { readonly lines: readonly string[]; readonly dropped: number };
+  /** What the workload did: generated calls, skipped calls, empty pools, `waitFor` timeouts. */
+  readonly workload: WorkloadStats;
 }
 
 /** Runs `scenario` with `options.seed` to its verdict. */
@@ -132,7 +134,12 @@ export async function runScenario(
       createNoticeFaults(plan.locks, phase, sim.random.fork('faults-locks'), record),
     );
   }
-  const workload = scheduleWorkload(cloud, scenario.workload, checkers);
+  // The workload's own fork: generators draw from it, and a fork takes nothing from its parent.
+  const workload = scheduleWorkload(
+    clientWorld(cloud, checkers),
+    scenario.workload,
+    sim.random.fork('workload'),
+  );
   injector.start();
   cloud.start();
 
@@ -160,7 +167,7 @@ export async function runScenario(
     lastUnconverged !== undefined
       ? { ...result, reason: `${result.reason}: ${lastUnconverged}` }
       : result;
-  return { result: explained, plan, trace: sim.trace.entries() };
+  return { result: explained, plan, trace: sim.trace.entries(), workload: workload.stats() };
 }
 
 /** The run's fault plan: the scenario's, plus this seed's swarm draw. Traced as `fault.plan`. */
@@ -521,99 +528,29 @@ function tapStorage(inner: Storage, note: NoteOperation): Storage {
   };
 }
 
-interface WorkloadProgress {
-  /** True once every step has been answered (or timed out). */
-  done(): boolean;
-  /** A broken expectation of the workload (`expectStatus`), if any. */
-  violation(): string | undefined;
-}
-
-/** Schedules each workload step as a client request at its time. */
-function scheduleWorkload(
-  cloud: Cloud,
-  steps: readonly WorkloadStep[],
-  checkers: Checkers,
-): WorkloadProgress {
-  const saved = new Map<string, string>();
-  let pending = steps.length;
-  let broken: string | undefined;
-  steps.forEach((step, index) => {
-    cloud.sim.schedule({
-      delayMs: step.atMs,
-      label: 'client.request',
-      run: () => {
-        void send(cloud, step, index, saved).then((outcome) => {
-          pending--;
-          if (outcome.response === null) return;
-          const { response } = outcome;
-          if (step.expectStatus !== undefined && response.status !== step.expectStatus) {
-            broken ??= `workload[${index}] ${step.method} ${outcome.path}: expected status ${step.expectStatus}, got ${response.status}: ${response.body.slice(0, 300)}`;
-          }
-          if (response.status >= 200 && response.status < 300 && step.method !== 'GET') {
-            const body = parseJson(response.body);
-            const id = typeof body?.['id'] === 'string' ? body['id'] : undefined;
-            const rev = typeof body?.['rev'] === 'number' ? body['rev'] : undefined;
-            if (id !== undefined && rev !== undefined) {
-              checkers.acknowledge({
-                stream: id,
-                version: rev,
-                what: `workload[${index}] ${step.method} ${outcome.path}`,
-              });
-            }
-            if (step.save !== undefined && id !== undefined) saved.set(step.save, id);
-          }
-        });
-      },
-    });
-  });
-  return { done: () => pending === 0, violation: () => broken };
-}
-
-async function send(
-  cloud: Cloud,
-  step: WorkloadStep,
-  index: number,
-  saved: ReadonlyMap<string, string>,
-): Promise<{ path: string; response: ApiResponse | null }> {
-  const missing: string[] = [];
-  const path = substitute(step.path, saved, missing) as string;
-  const body = substitute(step.body, saved, missing);
-  if (missing.length > 0) {
-    cloud.sim.record({
-      kind: 'client.skip',
-      step: index,
-      reason: `{${missing[0]}} was never saved (its request failed)`,
-    });
-    return { path, response: null };
-  }
-  const keys = cloud.accounts.get(step.as);
-  const headers: Record<string, string> = { accept: 'application/json' };
-  if (keys !== undefined) headers['authorization'] = basicAuth(keys.accessKey, keys.secretKey);
-  if (step.body !== undefined) headers['content-type'] = 'application/json';
-  const response = await cloud.request({
-    method: step.method,
-    url: `${SIM_API_ORIGIN}${path}`,
-    headers,
-    body: body === undefined ? '' : JSON.stringify(body),
-  });
-  cloud.sim.record({
-    kind: 'client.response',
-    step: index,
-    request: `${step.method} ${path}`,
-    status: response?.status ?? 'no-answer',
-  });
-  return { path, response };
-}
-
-function parseJson(text: string): Record<string, unknown> | undefined {
-  try {
-    const value: unknown = JSON.parse(text);
-    return value !== null && typeof value === 'object'
-      ? (value as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
+/** The simulated cloud as the workload's clients reach it: its API, clock, trace and checkers. */
+function clientWorld(cloud: Cloud, checkers: Checkers): ClientWorld {
+  const { sim } = cloud;
+  return {
+    schedule: (delayMs, label, run) => {
+      sim.schedule({ delayMs, label, run });
+    },
+    nowMs: () => sim.scheduler.now,
+    send: (request) => {
+      const keys = cloud.accounts.get(request.as);
+      const headers: Record<string, string> = { accept: 'application/json' };
+      if (keys !== undefined) headers['authorization'] = basicAuth(keys.accessKey, keys.secretKey);
+      if (request.body !== undefined) headers['content-type'] = 'application/json';
+      return cloud.request({
+        method: request.method,
+        url: `${SIM_API_ORIGIN}${request.path}`,
+        headers,
+        body: request.body === undefined ? '' : JSON.stringify(request.body),
+      });
+    },
+    record: (entry) => sim.record(entry),
+    acknowledge: (ack) => checkers.acknowledge(ack),
+  };
 }
 
 function processNamed(cloud: Cloud, name: string) {

@@ -5,9 +5,9 @@
  * is executable code.
  */
 import {
+  doc,
   duration,
   int,
-  json,
   list,
   object,
   oneOf,
@@ -18,8 +18,16 @@ import {
   str,
   suggest,
   type FieldPath,
+  type JsonSchema,
 } from '../lib/shape.ts';
 import { SEED_MAX } from '../lib/prng.ts';
+import {
+  NAME,
+  NAME_HINT,
+  toWorkload,
+  workloadEntryShape,
+  type WorkloadEntry,
+} from './scenario-workload.ts';
 import { DataFileError, parseDataFile } from '../lib/data-file.ts';
 import { VERDICTS, type Verdict } from './verdict.ts';
 import {
@@ -34,6 +42,17 @@ import {
 } from '../faults/plan.ts';
 
 export type {
+  ArrivalsGenerator,
+  CallTemplate,
+  GeneratedCall,
+  Method,
+  PoolUse,
+  RepeatGenerator,
+  WaitFor,
+  WorkloadEntry,
+  WorkloadStep,
+} from './scenario-workload.ts';
+export type {
   AdapterFaults,
   BusFaults,
   DatabaseFaults,
@@ -47,19 +66,21 @@ export type {
 export const STORES = ['memory', 'pgmem'] as const;
 export type StoreKind = (typeof STORES)[number];
 
-const NAME = /^[a-z0-9][a-z0-9-]{0,62}$/;
-const NAME_HINT =
-  'lowercase letters, digits and dashes (at most 63), starting with a letter or digit';
-
 const computeShape = object({
-  count: optional(int({ min: 0, max: 1000 }), 3),
-  vcpus: optional(int({ min: 1, max: 1024 }), 16),
-  memoryMb: optional(int({ min: 256, max: 4_194_304 }), 65_536),
+  count: optional(doc(int({ min: 0, max: 10_000 }), 'Compute hosts, named compute-1, …'), 3),
+  vcpus: optional(doc(int({ min: 1, max: 1024 }), 'vCPUs of each compute host.'), 16),
+  memoryMb: optional(
+    doc(int({ min: 256, max: 4_194_304 }), 'Memory of each compute host, MiB.'),
+    65_536,
+  ),
 });
 
 const storageShape = object({
-  count: optional(int({ min: 0, max: 100 }), 1),
-  poolSizeGb: optional(int({ min: 1, max: 1_048_576 }), 8192),
+  count: optional(doc(int({ min: 0, max: 1000 }), 'Storage nodes, named storage-1, …'), 1),
+  poolSizeGb: optional(
+    doc(int({ min: 1, max: 1_048_576 }), 'Pool size of each storage node, GiB.'),
+    8192,
+  ),
 });
 
 const topologyShape = object({
@@ -69,28 +90,6 @@ const topologyShape = object({
   accounts: optional(list(str({ pattern: NAME, patternHint: NAME_HINT }), { maxLength: 100 }), [
     'user',
   ]),
-});
-
-const REQUEST = /^(GET|POST|PUT|DELETE) \/\S*$/;
-
-const stepShape = object({
-  at: optional(duration()),
-  after: optional(duration()),
-  as: optional(str({ pattern: NAME, patternHint: NAME_HINT })),
-  request: required(
-    str({
-      pattern: REQUEST,
-      patternHint: "'METHOD /path' with METHOD one of GET, POST, PUT, DELETE",
-    }),
-  ),
-  body: optional(json()),
-  save: optional(
-    str({
-      pattern: /^[A-Za-z][A-Za-z0-9_-]{0,62}$/,
-      patternHint: 'a name of letters, digits, _ and -',
-    }),
-  ),
-  expectStatus: optional(int({ min: 100, max: 599 })),
 });
 
 /** One explicit fault; see {@link ScheduledFault} for the kinds. */
@@ -149,33 +148,84 @@ const swarmShape = object({
 });
 
 const faultsShape = object({
-  schedule: optional(list(scheduledFaultShape, { maxLength: 10_000 }), []),
+  schedule: optional(
+    doc(list(scheduledFaultShape, { maxLength: 10_000 }), 'Explicit faults at given times.'),
+    [],
+  ),
   bus: optional(busFaultShape),
   adapters: optional(adapterFaultShape),
   database: optional(databaseFaultShape),
   locks: optional(lockFaultShape),
-  swarm: optional(swarmShape),
+  swarm: optional(doc(swarmShape, 'Draw more faults per seed (swarm mode).')),
   /** Faults stop at this time; the liveness phase starts. Default: the end of the workload. */
-  healAt: optional(duration()),
+  healAt: optional(
+    doc(
+      duration(),
+      'The safety phase ends here. Default: the end of the workload or of the last scheduled fault.',
+    ),
+  ),
 });
 
 const budgetsShape = object({
-  maxSteps: optional(int({ min: 1, max: 1_000_000_000 }), 2_000_000),
-  maxSimTime: optional(duration({ min: 1 }), 6 * 3_600_000),
-  settleWithin: optional(duration({ min: 1 }), 30 * 60_000),
+  maxSteps: optional(
+    doc(int({ min: 1, max: 1_000_000_000 }), 'Events the run may execute.'),
+    2_000_000,
+  ),
+  maxSimTime: optional(
+    doc(duration({ min: 1 }), 'Simulated time the run may take.'),
+    6 * 3_600_000,
+  ),
+  settleWithin: optional(
+    doc(duration({ min: 1 }), 'After the heal, time to converge before the verdict is liveness.'),
+    30 * 60_000,
+  ),
 });
 
 const scenarioShape = object({
-  name: required(str({ pattern: NAME, patternHint: NAME_HINT })),
-  description: optional(str({ maxLength: 4000 })),
-  seed: optional(int({ min: 0, max: SEED_MAX })),
-  store: optional(oneOf(STORES)),
-  topology: optional(topologyShape),
-  workload: optional(list(stepShape, { maxLength: 100_000 }), []),
-  faults: optional(faultsShape),
-  budgets: optional(budgetsShape),
-  expect: optional(object({ verdict: optional(oneOf(VERDICTS), 'ok') })),
+  name: required(doc(str({ pattern: NAME, patternHint: NAME_HINT }), 'The scenario name.')),
+  description: optional(doc(str({ maxLength: 4000 }), 'One line for listings.')),
+  seed: optional(doc(int({ min: 0, max: SEED_MAX }), 'The root seed when --seed is not given.')),
+  store: optional(
+    doc(oneOf(STORES), 'The event store: in memory, or the SQL store on pg-mem. Default memory.'),
+  ),
+  topology: optional(doc(topologyShape, 'The cloud to build.')),
+  workload: optional(
+    doc(
+      list(workloadEntryShape, { maxLength: 100_000 }),
+      'API calls over simulated time: plain calls and generators (repeat, arrivals).',
+    ),
+    [],
+  ),
+  faults: optional(doc(faultsShape, 'What to inject, and when the faults heal.')),
+  budgets: optional(doc(budgetsShape, 'Limits that end the run.')),
+  expect: optional(
+    object({
+      verdict: optional(doc(oneOf(VERDICTS), 'The verdict the run must reach.'), 'ok'),
+    }),
+  ),
 });
+
+/**
+ * The scenario format as JSON Schema (draft 2020-12), from the same shapes that validate scenario
+ * files: what `npm run schema` writes to scenario.schema.json for editors. Checks that span fields
+ * (times that go back, placeholders saved earlier, pools filled before they are drawn from, fault
+ * targets of the topology) are the validator's alone.
+ */
+export function scenarioJsonSchema(): JsonSchema {
+  return {
+    $schema: 'https://json-schema.org/draft/2020-12/schema',
+    $id: 'https://cloudbed.dev/scenario.schema.json',
+    title: 'cloudbed scenario',
+    description:
+      'One simulated run: topology, workload, faults, budgets and the expected verdict. See scenarios/README.md. Generated by npm run schema from src/sim/scenario.ts; do not edit.',
+    ...scenarioShape.jsonSchema(),
+  };
+}
+
+/** The text of scenario.schema.json: two-space JSON and a final newline. */
+export function scenarioSchemaText(): string {
+  return `${JSON.stringify(scenarioJsonSchema(), null, 2)}\n`;
+}
 
 /** A validated scenario with defaults filled in. Times are in ms of virtual time. */
 export interface Scenario {
@@ -189,7 +239,8 @@ export interface Scenario {
     readonly mainLoops: number;
     readonly accounts: readonly string[];
   };
-  readonly workload: readonly WorkloadStep[];
+  /** Plain calls and generators, in file order. */
+  readonly workload: readonly WorkloadEntry[];
   /** The explicit plan, plus swarm settings when each seed draws more faults of its own. */
   readonly faults: FaultPlan & { readonly swarm: SwarmOptions | undefined };
   readonly budgets: {
@@ -198,19 +249,6 @@ export interface Scenario {
     readonly settleWithinMs: number;
   };
   readonly expect: { readonly verdict: Verdict };
-}
-
-/** One API call of the workload, at an absolute virtual time. */
-export interface WorkloadStep {
-  readonly atMs: number;
-  /** The account that makes the call: one of topology.accounts, or `admin`. */
-  readonly as: string;
-  readonly method: 'GET' | 'POST' | 'PUT' | 'DELETE';
-  /** Path with `{name}` placeholders for ids saved by earlier steps. */
-  readonly path: string;
-  readonly body: unknown;
-  readonly save: string | undefined;
-  readonly expectStatus: number | undefined;
 }
 
 /** A scenario file that cannot be used: names the file, the field, its line and the problem. */
@@ -227,55 +265,7 @@ export function parseScenario(text: string, file: string): Scenario {
 export function toScenario(data: unknown): Scenario {
   const raw = scenarioShape(data, []);
   const accounts = raw.topology?.accounts ?? ['user'];
-  const workload: WorkloadStep[] = [];
-  let clock = 0;
-  const saved = new Set<string>();
-  (raw.workload ?? []).forEach((step, index) => {
-    const path: FieldPath = ['workload', index];
-    if (step.at !== undefined && step.after !== undefined) {
-      throw new ShapeError([...path, 'after'], "give either 'at' or 'after', not both");
-    }
-    const atMs = step.at ?? clock + (step.after ?? 0);
-    if (atMs < clock)
-      throw new ShapeError(
-        [...path, 'at'],
-        `goes back in time: ${atMs} ms is before the previous step (${clock} ms)`,
-      );
-    clock = atMs;
-    const as = step.as ?? accounts[0] ?? 'admin';
-    if (as !== 'admin' && !accounts.includes(as)) {
-      throw new ShapeError(
-        [...path, 'as'],
-        `names no account of topology.accounts (${accounts.join(', ')}) nor admin`,
-      );
-    }
-    const [method, target] = step.request.split(' ') as [WorkloadStep['method'], string];
-    for (const match of target.matchAll(/\{([^}]*)\}/g)) {
-      if (!saved.has(match[1] ?? '')) {
-        throw new ShapeError(
-          [...path, 'request'],
-          `uses {${match[1]}} before any earlier step saved it`,
-        );
-      }
-    }
-    for (const [where, text] of stringsIn(step.body, [...path, 'body'])) {
-      for (const match of text.matchAll(/\{([^}]*)\}/g)) {
-        if (!saved.has(match[1] ?? ''))
-          throw new ShapeError(where, `uses {${match[1]}} before any earlier step saved it`);
-      }
-    }
-    if (step.save !== undefined) saved.add(step.save);
-    workload.push({
-      atMs,
-      as,
-      method,
-      path: target,
-      body: step.body,
-      save: step.save,
-      expectStatus: step.expectStatus,
-    });
-  });
-  const workloadEndMs = workload.at(-1)?.atMs ?? 0;
+  const { entries: workload, endMs: workloadEndMs } = toWorkload(raw.workload ?? [], accounts);
   const computeCount = raw.topology?.compute?.count ?? 3;
   const storageCount = raw.topology?.storage?.count ?? 1;
   const hostNames = [
@@ -412,20 +402,10 @@ function dedupe<T>(values: readonly T[]): readonly T[] {
   return [...new Set(values)];
 }
 
-/** Every string inside a JSON value, with its path. */
-function stringsIn(value: unknown, path: FieldPath): [FieldPath, string][] {
-  if (typeof value === 'string') return [[path, value]];
-  if (Array.isArray(value)) return value.flatMap((v, i) => stringsIn(v, [...path, i]));
-  if (value !== null && typeof value === 'object') {
-    return Object.entries(value).flatMap(([k, v]) => stringsIn(v, [...path, k]));
-  }
-  return [];
-}
-
 /** Replaces `{name}` placeholders in the strings of a JSON value; pushes names not found to `missing`. */
 export function substitute(
   value: unknown,
-  saved: ReadonlyMap<string, string>,
+  saved: { get(name: string): string | undefined },
   missing: string[],
 ): unknown {
   if (typeof value === 'string') {

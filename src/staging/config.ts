@@ -21,6 +21,7 @@ import {
   oneOf,
   optional,
   required,
+  custom,
   ShapeError,
   str,
   type FieldPath,
@@ -116,12 +117,16 @@ export const STAGING_DEFAULTS = {
 
 /** A power of two from 1 to `max`: it divides every whole-GiB size exactly. */
 function powerOfTwo(max: number): Shape<number> {
-  return (value, path) => {
-    const n = int({ min: 1, max })(value, path);
-    if ((n & (n - 1)) !== 0)
-      throw new ShapeError(path, `must be a power of two (1, 2, 4, … ${max}), got ${n}`);
-    return n;
-  };
+  const whole = int({ min: 1, max });
+  return custom(
+    (value, path) => {
+      const n = whole(value, path);
+      if ((n & (n - 1)) !== 0)
+        throw new ShapeError(path, `must be a power of two (1, 2, 4, … ${max}), got ${n}`);
+      return n;
+    },
+    () => ({ enum: Array.from({ length: Math.floor(Math.log2(max)) + 1 }, (_, i) => 2 ** i) }),
+  );
 }
 
 const NAME = /^[a-z][a-z0-9-]{0,30}[a-z0-9]$|^[a-z]$/;

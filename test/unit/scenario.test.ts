@@ -1,17 +1,8 @@
 // Goal: scenario files are validated field by field, with defaults filled in and every error naming
 // the file, the line, the field and the problem. Method: parse small YAML texts, good and bad.
 import { describe, expect, it } from 'vitest';
-import { parseScenario, ScenarioError } from '../../src/sim/scenario.ts';
-
-function error(text: string): ScenarioError {
-  try {
-    parseScenario(text, 'f.yaml');
-  } catch (e) {
-    if (e instanceof ScenarioError) return e;
-    throw e;
-  }
-  throw new Error('expected a ScenarioError');
-}
+import { parseScenario } from '../../src/sim/scenario.ts';
+import { expectRefused, scenarioError as error } from '../support/scenario-errors.ts';
 
 describe('parseScenario', () => {
   it('fills in defaults', () => {
@@ -76,11 +67,7 @@ describe('parseScenario', () => {
     ['name: t\nseed: -3\n', 'seed', 2, /at least 0/],
     ['name: t\nstore: mysql\n', 'store', 2, /memory, pgmem/],
   ])('rejects %j at %s', (text, field, line, problem) => {
-    const e = error(text);
-    expect(e.field).toBe(field);
-    expect(e.line).toBe(line);
-    expect(e.problem).toMatch(problem);
-    expect(e.message.startsWith(`f.yaml:${line}: ${field}: `)).toBe(true);
+    expectRefused(text, field, line, problem);
   });
 
   it('rejects an empty file and YAML that is not a mapping', () => {

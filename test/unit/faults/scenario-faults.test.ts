@@ -172,7 +172,10 @@ describe('fault scenarios in scenarios/', () => {
     expect(files.length).toBeGreaterThanOrEqual(3);
     for (const file of files) {
       const text = readFileSync(new URL(file, dir), 'utf8');
-      expect(text.startsWith('# Goal:'), file).toBe(true);
+      // The editor's schema line comes first, then the goal.
+      expect(text.replace(/^# yaml-language-server: .*\n/, '').startsWith('# Goal:'), file).toBe(
+        true,
+      );
       expect(text, file).toMatch(/^# Method:/m);
       const scenario = parseScenario(text, file);
       expect(scenario.name).toBe(file.replace(/\.yaml$/, ''));
