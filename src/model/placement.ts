@@ -10,7 +10,7 @@
  * `host.placement-recorded` to the host's stream at the host version this computation saw.
  */
 import { BYTES_PER_GB, IMAGES_TOTAL_GB, isRemoved, type HostRow, type VmRow } from './resources.ts';
-import type { World } from './world.ts';
+import { RESERVED_MEMORY_MB, RESERVED_VCPUS, type World } from './world.ts';
 
 /** Compute resources. */
 export interface ComputeAmount {
@@ -61,28 +61,37 @@ export function storageUsedGb(nodeId: string, world: World): number {
   return world.storageReserved(nodeId);
 }
 
-/** The compute host for a VM, or null when none has room. Excludes the VM's own reservation. */
+/**
+ * The compute host for a VM, or null when none has room. Excludes the VM's own reservation. Scans
+ * every host for every placement, as a filter scheduler does, so the scan allocates nothing.
+ */
 export function chooseComputeHost(
   vm: Pick<VmRow, 'vcpus' | 'memoryMb'>,
   world: World,
 ): HostRow | null {
-  let best: { host: HostRow; freeMemoryMb: number; freeVcpus: number } | null = null;
+  let best: HostRow | null = null;
+  let bestFreeMemoryMb = 0;
+  let bestFreeVcpus = 0;
   for (const host of world.hosts()) {
     if (host.kind !== 'compute' || !isSchedulable(host)) continue;
-    const capacity = computeCapacity(host);
-    const used = computeUsed(host.id, world);
-    const freeVcpus = capacity.vcpus - used.vcpus;
-    const freeMemoryMb = capacity.memoryMb - used.memoryMb;
+    const used = world.computeReservedTotals(host.id);
+    const freeVcpus =
+      minKnown(host.vcpus, host.observed?.vcpus ?? null) - (used[RESERVED_VCPUS] ?? 0);
+    const freeMemoryMb =
+      minKnown(host.memoryMb, host.observed?.memoryMb ?? null) - (used[RESERVED_MEMORY_MB] ?? 0);
     if (freeVcpus < vm.vcpus || freeMemoryMb < vm.memoryMb) continue;
     // Hosts come sorted by id, so strict comparisons keep the smallest id on ties.
     if (
       best === null ||
-      freeMemoryMb > best.freeMemoryMb ||
-      (freeMemoryMb === best.freeMemoryMb && freeVcpus > best.freeVcpus)
-    )
-      best = { host, freeMemoryMb, freeVcpus };
+      freeMemoryMb > bestFreeMemoryMb ||
+      (freeMemoryMb === bestFreeMemoryMb && freeVcpus > bestFreeVcpus)
+    ) {
+      best = host;
+      bestFreeMemoryMb = freeMemoryMb;
+      bestFreeVcpus = freeVcpus;
+    }
   }
-  return best?.host ?? null;
+  return best;
 }
 
 /** The storage node for a volume of `sizeGb`, or null when none has room. */

@@ -61,6 +61,13 @@ class Index<R extends Indexed> {
  * reserved GiB), kept in step with the rows: placement reads a total in O(1) instead of adding up
  * a host's rows at every decision.
  */
+/** Where {@link World.computeReservedTotals} keeps vCPUs and MiB. */
+export const RESERVED_VCPUS = 0;
+export const RESERVED_MEMORY_MB = 1;
+
+/** The totals of a key nothing was added to: every amount 0 (read as `?? 0`). */
+const NO_TOTALS: readonly number[] = Object.freeze([]);
+
 class Totals<R extends Indexed> {
   private readonly totals = new Map<string, number[]>();
   /**
@@ -80,9 +87,9 @@ class Totals<R extends Indexed> {
     }
     share.amounts.forEach((amount, i) => (total[i] = (total[i] ?? 0) + sign * amount));
   }
-  /** The totals under `key`: one number per amount, zeros when nothing is there. */
-  get(key: string, width: number): readonly number[] {
-    return this.totals.get(key) ?? new Array<number>(width).fill(0);
+  /** The totals under `key` (the live array: read it, do not keep it); empty when nothing is there. */
+  get(key: string): readonly number[] {
+    return this.totals.get(key) ?? NO_TOTALS;
   }
 }
 
@@ -206,13 +213,22 @@ export class World {
 
   /** What the live VMs placed on compute host `hostId` reserve. */
   computeReserved(hostId: string): { readonly vcpus: number; readonly memoryMb: number } {
-    const [vcpus = 0, memoryMb = 0] = this.computeTotals.get(hostId, 2);
-    return { vcpus, memoryMb };
+    const totals = this.computeReservedTotals(hostId);
+    return { vcpus: totals[RESERVED_VCPUS] ?? 0, memoryMb: totals[RESERVED_MEMORY_MB] ?? 0 };
+  }
+
+  /**
+   * The same as {@link computeReserved}, as the running totals themselves (indexes
+   * {@link RESERVED_VCPUS} and {@link RESERVED_MEMORY_MB}; read them, do not keep them): for scans
+   * over every host that must not allocate per host.
+   */
+  computeReservedTotals(hostId: string): readonly number[] {
+    return this.computeTotals.get(hostId);
   }
 
   /** GiB the live volumes placed on storage node `nodeId` reserve. */
   storageReserved(nodeId: string): number {
-    return this.storageTotals.get(nodeId, 1)[0] ?? 0;
+    return this.storageTotals.get(nodeId)[0] ?? 0;
   }
 
   /** Every VM, volume and snapshot, sorted by id (a merge of the tables' sorted rows). */
