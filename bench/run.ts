@@ -11,8 +11,13 @@
  *   - fuzzing throughput (`cloudbed fuzz --swarm`) on one core, on the memory store and on pg-mem,
  *     and on every core (`--workers` = the cores).
  *
+ *   - the shipped benchmark scenario scenarios/bench/scale-1k.yaml (1,000 hosts, 10,000 VMs, swarm
+ *     faults, about a simulated hour): its speed against real time and its peak memory; with
+ *     `--scale-10k`, scale-10k.yaml as well (100,000 VMs: half an hour or more, several GB).
+ *
  * Options: `--sizes 10,100,1000` (compute hosts; ten VMs each), `--fuzz-runs N`, `--json FILE`
- * (the figures as JSON), `--quick` (small sizes and counts, to try the command out).
+ * (the figures as JSON), `--quick` (small sizes and counts and no scale scenario, to try the
+ * command out), `--scale-10k`.
  */
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
@@ -28,6 +33,7 @@ const { values } = parseArgs({
     'fuzz-runs': { type: 'string' },
     json: { type: 'string' },
     quick: { type: 'boolean' },
+    'scale-10k': { type: 'boolean' },
   },
 });
 const quick = values.quick === true;
@@ -113,6 +119,37 @@ if (runs.length >= 2) {
   out(
     `memory per VM (live heap at the end, ${first.hosts} → ${last.hosts} hosts): ${whole(perVm / 1024)} KiB   (peak RSS includes the collector's headroom)`,
   );
+}
+
+// ---- the shipped scale scenarios ----
+interface ScenarioRun {
+  readonly scenario: string;
+  readonly hosts: number;
+  readonly verdict: string;
+  readonly steps: number;
+  readonly simTimeMs: number;
+  readonly wallMs: number;
+  readonly maxRssBytes: number;
+}
+const scales = quick ? [] : ['scale-1k', ...(values['scale-10k'] === true ? ['scale-10k'] : [])];
+if (scales.length > 0) {
+  out('');
+  out('== the shipped scale scenarios (scenarios/bench/), one process each');
+  const scaleRuns: ScenarioRun[] = [];
+  for (const name of scales) {
+    const run = JSON.parse(
+      node(['bench/scenario-run.ts', `scenarios/bench/${name}.yaml`])
+        .trim()
+        .split('\n')
+        .at(-1)!,
+    ) as ScenarioRun;
+    scaleRuns.push(run);
+    const wallS = run.wallMs / 1000;
+    out(
+      `${name.padEnd(10)} ${whole(run.hosts).padStart(6)} hosts  ${run.verdict.padEnd(9)} ${whole(run.steps).padStart(11)} steps in ${fixed(wallS).padStart(7)} s  ${whole(run.steps / wallS).padStart(8)} steps/s  ${fixed(run.simTimeMs / run.wallMs).padStart(6)}x real time  peak RSS ${whole(run.maxRssBytes / 2 ** 20)} MiB${name === 'scale-1k' ? '   (target: >= 10x, verdict ok)' : '   (target: ok under 6 GB)'}`,
+    );
+  }
+  figures['scaleScenarios'] = scaleRuns;
 }
 
 // ---- fuzzing ----
