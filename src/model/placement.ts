@@ -9,51 +9,21 @@
  * Safety across concurrent main loops comes from the write, not from here: a placement appends
  * `host.placement-recorded` to the host's stream at the host version this computation saw.
  */
-import { BYTES_PER_GB, IMAGES_TOTAL_GB, isRemoved, type HostRow, type VmRow } from './resources.ts';
-import { RESERVED_MEMORY_MB, RESERVED_VCPUS, type World } from './world.ts';
+import { type ComputeAmount } from './capacity.ts';
+import type { HostRow, VmRow } from './resources.ts';
+import type { World } from './world.ts';
 
-/** Compute resources. */
-export interface ComputeAmount {
-  readonly vcpus: number;
-  readonly memoryMb: number;
-}
-
-/** True when a host takes new work and reaches its agent. */
-export function isSchedulable(host: HostRow): boolean {
-  return host.state === 'active' && host.online && !isRemoved(host);
-}
-
-/** True when the host's agent is reachable (reports arrive). */
-export function isReachable(host: HostRow): boolean {
-  return host.online && host.state !== 'down' && !isRemoved(host);
-}
-
-function minKnown(a: number | null, b: number | null): number {
-  if (a === null) return b ?? 0;
-  if (b === null) return a;
-  return Math.min(a, b);
-}
-
-/** A compute host's capacity: min(declared, reported). */
-export function computeCapacity(host: HostRow): ComputeAmount {
-  return {
-    vcpus: minKnown(host.vcpus, host.observed?.vcpus ?? null),
-    memoryMb: minKnown(host.memoryMb, host.observed?.memoryMb ?? null),
-  };
-}
+export {
+  computeCapacity,
+  isReachable,
+  isSchedulable,
+  storageCapacityGb,
+  type ComputeAmount,
+} from './capacity.ts';
 
 /** What the live VMs placed on a host reserve. */
 export function computeUsed(hostId: string, world: World): ComputeAmount {
   return world.computeReserved(hostId);
-}
-
-/** A storage node's allocatable pool for volumes, GiB: min(declared, reported) less the images. */
-export function storageCapacityGb(node: HostRow): number {
-  const reported =
-    node.observed?.poolSizeBytes === null || node.observed?.poolSizeBytes === undefined
-      ? null
-      : Math.floor(node.observed.poolSizeBytes / BYTES_PER_GB);
-  return Math.max(0, minKnown(node.poolSizeGb, reported) - IMAGES_TOTAL_GB);
 }
 
 /** GiB reserved by live volumes on a storage node. */
@@ -62,46 +32,24 @@ export function storageUsedGb(nodeId: string, world: World): number {
 }
 
 /**
- * The compute host for a VM, or null when none has room. Excludes the VM's own reservation. Scans
- * every host for every placement, as a filter scheduler does, so the scan allocates nothing.
+ * The compute host for a VM, or null when none has room. Excludes the VM's own reservation. The
+ * world ranks the schedulable hosts by free memory, then free vCPUs, then id, so the first with
+ * enough of both is the one a scan of every host would pick.
  */
 export function chooseComputeHost(
   vm: Pick<VmRow, 'vcpus' | 'memoryMb'>,
   world: World,
 ): HostRow | null {
-  let best: HostRow | null = null;
-  let bestFreeMemoryMb = 0;
-  let bestFreeVcpus = 0;
-  for (const host of world.hosts()) {
-    if (host.kind !== 'compute' || !isSchedulable(host)) continue;
-    const used = world.computeReservedTotals(host.id);
-    const freeVcpus =
-      minKnown(host.vcpus, host.observed?.vcpus ?? null) - (used[RESERVED_VCPUS] ?? 0);
-    const freeMemoryMb =
-      minKnown(host.memoryMb, host.observed?.memoryMb ?? null) - (used[RESERVED_MEMORY_MB] ?? 0);
-    if (freeVcpus < vm.vcpus || freeMemoryMb < vm.memoryMb) continue;
-    // Hosts come sorted by id, so strict comparisons keep the smallest id on ties.
-    if (
-      best === null ||
-      freeMemoryMb > bestFreeMemoryMb ||
-      (freeMemoryMb === bestFreeMemoryMb && freeVcpus > bestFreeVcpus)
-    ) {
-      best = host;
-      bestFreeMemoryMb = freeMemoryMb;
-      bestFreeVcpus = freeVcpus;
-    }
+  for (const rank of world.computeRanking()) {
+    // Ranked by free memory first: once one has too little, every later one has too.
+    if (rank.first < vm.memoryMb) return null;
+    if (rank.second >= vm.vcpus) return rank.host;
   }
-  return best;
+  return null;
 }
 
-/** The storage node for a volume of `sizeGb`, or null when none has room. */
+/** The storage node for a volume of `sizeGb`, or null when none has room (the most free wins). */
 export function chooseStorageNode(sizeGb: number, world: World): HostRow | null {
-  let best: { host: HostRow; freeGb: number } | null = null;
-  for (const host of world.hosts()) {
-    if (host.kind !== 'storage' || !isSchedulable(host)) continue;
-    const freeGb = storageCapacityGb(host) - storageUsedGb(host.id, world);
-    if (freeGb < sizeGb) continue;
-    if (best === null || freeGb > best.freeGb) best = { host, freeGb };
-  }
-  return best?.host ?? null;
+  const best = world.storageRanking()[0];
+  return best === undefined || best.first < sizeGb ? null : best.host;
 }

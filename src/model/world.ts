@@ -4,10 +4,15 @@
  * volume, clones per snapshot). Built by the main loop from one listing per wake and updated in
  * place as it writes, so planning stays pure and O(1) per lookup.
  *
+ * The world also ranks the hosts that take new work by their free room (compute hosts by free
+ * memory, then free vCPUs; storage nodes by free pool space; then by id), kept in step with every
+ * put, so a placement looks at the best hosts first instead of scanning them all.
+ *
  * Rows listed at different moments may disagree (a VM listed before its volumes were created):
  * planners treat a missing row as "not known yet", never as "gone" — rows are never deleted, a
  * removed resource stays as a tombstone with `removed` set.
  */
+import { isSchedulable, minKnown, storageCapacityGb } from './capacity.ts';
 import type { HostRow, ReconciledRow, Row, SnapshotRow, VmRow, VolumeRow } from './resources.ts';
 
 /** Rows to build a world from. */
@@ -93,6 +98,73 @@ class Totals<R extends Indexed> {
   }
 }
 
+/** A host's place in a {@link Ranking}: the two amounts it is ranked by, most first. */
+export interface HostRank {
+  readonly host: HostRow;
+  readonly first: number;
+  readonly second: number;
+}
+
+/** Best first: more of `first`, then more of `second`, then the smaller id. */
+function compareRanks(a: HostRank, b: HostRank): number {
+  if (a.first !== b.first) return a.first > b.first ? -1 : 1;
+  if (a.second !== b.second) return a.second > b.second ? -1 : 1;
+  return a.host.id < b.host.id ? -1 : a.host.id > b.host.id ? 1 : 0;
+}
+
+/**
+ * Hosts ranked best first, kept sorted as they change: a changed host is taken out and put back by
+ * binary search, so a change costs a search and a move, and the best host is always at the front.
+ */
+class Ranking {
+  private readonly ranks = new Map<string, HostRank>();
+  /** Sorted best first; built on first use, then kept in step. */
+  private sorted: HostRank[] | null = null;
+  /** @param rankOf the host's rank now, or null when it is no candidate */
+  constructor(private readonly rankOf: (hostId: string) => HostRank | null) {}
+
+  /** Ranks host `hostId` again (after its row or what is placed on it changed). */
+  touch(hostId: string): void {
+    const old = this.ranks.get(hostId);
+    const next = this.rankOf(hostId);
+    if (
+      old !== undefined &&
+      next !== null &&
+      old.host === next.host &&
+      old.first === next.first &&
+      old.second === next.second
+    )
+      return;
+    if (old !== undefined) {
+      this.ranks.delete(hostId);
+      if (this.sorted !== null) this.sorted.splice(this.indexOf(old), 1);
+    }
+    if (next !== null) {
+      this.ranks.set(hostId, next);
+      if (this.sorted !== null) this.sorted.splice(this.indexOf(next), 0, next);
+    }
+  }
+
+  /** The candidates, best first (the ranking's own list: read it, do not keep it across puts). */
+  ordered(): readonly HostRank[] {
+    this.sorted ??= [...this.ranks.values()].sort(compareRanks);
+    return this.sorted;
+  }
+
+  /** Where `rank` is, or would go, in the sorted list. */
+  private indexOf(rank: HostRank): number {
+    const sorted = this.sorted as HostRank[];
+    let lo = 0;
+    let hi = sorted.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (compareRanks(sorted[mid] as HostRank, rank) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+}
+
 /** Something kept in step with a table's rows: an index or a running total. */
 interface Follower<R> {
   put(old: R | undefined, row: R): void;
@@ -163,12 +235,59 @@ export class World {
       ? null
       : { key: v.storageNodeId, amounts: [v.sizeGb] },
   );
-  private readonly hostRows = new Table<HostRow>();
-  private readonly vmRows = new Table<VmRow>([this.vmsByHost, this.computeTotals]);
+  /** Schedulable compute hosts by free memory, then free vCPUs. */
+  private readonly computeRanks = new Ranking((id) => {
+    const host = this.hostRows.get(id);
+    if (host === undefined || host.kind !== 'compute' || !isSchedulable(host)) return null;
+    const used = this.computeTotals.get(id);
+    return {
+      host,
+      first:
+        minKnown(host.memoryMb, host.observed?.memoryMb ?? null) - (used[RESERVED_MEMORY_MB] ?? 0),
+      second: minKnown(host.vcpus, host.observed?.vcpus ?? null) - (used[RESERVED_VCPUS] ?? 0),
+    };
+  });
+  /** Schedulable storage nodes by free pool space. */
+  private readonly storageRanks = new Ranking((id) => {
+    const host = this.hostRows.get(id);
+    if (host === undefined || host.kind !== 'storage' || !isSchedulable(host)) return null;
+    return {
+      host,
+      first: storageCapacityGb(host) - (this.storageTotals.get(id)[0] ?? 0),
+      second: 0,
+    };
+  });
+  private readonly hostRows = new Table<HostRow>([
+    {
+      put: (_old, row) => {
+        this.computeRanks.touch(row.id);
+        this.storageRanks.touch(row.id);
+      },
+    },
+  ]);
+  // Rankings follow the totals: they read them.
+  private readonly vmRows = new Table<VmRow>([
+    this.vmsByHost,
+    this.computeTotals,
+    {
+      put: (old, row) => {
+        if (old !== undefined && old.hostId !== null) this.computeRanks.touch(old.hostId);
+        if (row.hostId !== null && row.hostId !== old?.hostId) this.computeRanks.touch(row.hostId);
+      },
+    },
+  ]);
   private readonly volumeRows = new Table<VolumeRow>([
     this.volumesByNode,
     this.clonesBySnapshot,
     this.storageTotals,
+    {
+      put: (old, row) => {
+        if (old !== undefined && old.storageNodeId !== null)
+          this.storageRanks.touch(old.storageNodeId);
+        if (row.storageNodeId !== null && row.storageNodeId !== old?.storageNodeId)
+          this.storageRanks.touch(row.storageNodeId);
+      },
+    },
   ]);
   private readonly snapshotRows = new Table<SnapshotRow>([this.snapshotsByVolume]);
 
@@ -204,6 +323,19 @@ export class World {
   /** Number of rows of every type together. */
   get size(): number {
     return this.hostRows.size + this.vmRows.size + this.volumeRows.size + this.snapshotRows.size;
+  }
+
+  /**
+   * Compute hosts that take new work, best first: most free memory (`first`, MiB), then most free
+   * vCPUs (`second`), then the smallest id. The world's own list: read it, do not keep it.
+   */
+  computeRanking(): readonly HostRank[] {
+    return this.computeRanks.ordered();
+  }
+
+  /** Storage nodes that take new work, most free pool space (`first`, GiB) first, then by id. */
+  storageRanking(): readonly HostRank[] {
+    return this.storageRanks.ordered();
   }
 
   /** Every host, sorted by id (the world's own list: read it, do not keep it across puts). */

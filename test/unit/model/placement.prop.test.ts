@@ -236,6 +236,132 @@ describe('placement', () => {
     });
   });
 
+  // The world keeps its hosts ranked as rows change; the choice must be the one a scan of every
+  // host makes (the most free memory, then the most free vCPUs, then the smallest id), through
+  // host rows changing state and capacity and VMs and volumes being placed, moved and removed.
+  type Change =
+    | { kind: 'place'; vcpus: number; memoryMb: number }
+    | { kind: 'host'; index: number; state: HostRow['state']; online: boolean; memoryMb: number }
+    | { kind: 'remove'; index: number }
+    | { kind: 'move'; index: number; to: number }
+    | { kind: 'volume'; sizeGb: number }
+    | { kind: 'drop-volume'; index: number };
+  const change: fc.Arbitrary<Change> = fc.oneof(
+    fc.record({
+      kind: fc.constant('place' as const),
+      vcpus: fc.integer({ min: 1, max: 8 }),
+      memoryMb: fc.integer({ min: 256, max: 16384 }),
+    }),
+    fc.record({
+      kind: fc.constant('host' as const),
+      index: fc.nat(20),
+      state: hostState,
+      online: fc.boolean(),
+      memoryMb: fc.integer({ min: 256, max: 65536 }),
+    }),
+    fc.record({ kind: fc.constant('remove' as const), index: fc.nat(60) }),
+    fc.record({ kind: fc.constant('move' as const), index: fc.nat(60), to: fc.nat(20) }),
+    fc.record({ kind: fc.constant('volume' as const), sizeGb: fc.integer({ min: 1, max: 1229 }) }),
+    fc.record({ kind: fc.constant('drop-volume' as const), index: fc.nat(40) }),
+  );
+
+  /** The choice by scanning every host, as placement was before the world ranked them. */
+  function scanCompute(demand: { vcpus: number; memoryMb: number }, world: World): string | null {
+    let best: { id: string; memoryMb: number; vcpus: number } | null = null;
+    for (const host of world.hosts()) {
+      if (host.kind !== 'compute' || !isSchedulable(host)) continue;
+      const cap = computeCapacity(host);
+      const used = computeUsed(host.id, world);
+      const vcpus = cap.vcpus - used.vcpus;
+      const memoryMb = cap.memoryMb - used.memoryMb;
+      if (vcpus < demand.vcpus || memoryMb < demand.memoryMb) continue;
+      if (
+        best === null ||
+        memoryMb > best.memoryMb ||
+        (memoryMb === best.memoryMb && vcpus > best.vcpus)
+      )
+        best = { id: host.id, memoryMb, vcpus };
+    }
+    return best?.id ?? null;
+  }
+
+  function scanStorage(sizeGb: number, world: World): string | null {
+    let best: { id: string; freeGb: number } | null = null;
+    for (const host of world.hosts()) {
+      if (host.kind !== 'storage' || !isSchedulable(host)) continue;
+      const freeGb = storageCapacityGb(host) - storageUsedGb(host.id, world);
+      if (freeGb >= sizeGb && (best === null || freeGb > best.freeGb))
+        best = { id: host.id, freeGb };
+    }
+    return best?.id ?? null;
+  }
+
+  test.prop([fleet(computeHost, 12), fleet(storageNode, 6), fc.array(change, { maxLength: 120 })])(
+    'chooses what a scan of every host chooses, as hosts, VMs and volumes change',
+    (computes, nodes, changes) => {
+      const world = new World({
+        hosts: [...computes, ...nodes],
+        vms: [],
+        volumes: [],
+        snapshots: [],
+      });
+      const vms: VmRow[] = [];
+      const volumes: VolumeRow[] = [];
+      let rev = 1;
+      for (const c of changes) {
+        if (c.kind === 'place') {
+          const expected = scanCompute(c, world);
+          expect(chooseComputeHost(c, world)?.id ?? null).toBe(expected);
+          if (expected !== null) {
+            const vm = vmRow(
+              `vm-${String(vms.length).padStart(8, '0')}`,
+              c.vcpus,
+              c.memoryMb,
+              expected,
+            );
+            vms.push(vm);
+            world.put(vm);
+          }
+        } else if (c.kind === 'host' && computes.length > 0) {
+          const old = world.host(computes[c.index % computes.length]!.id)!;
+          world.put({ ...old, rev: ++rev, state: c.state, online: c.online, memoryMb: c.memoryMb });
+        } else if (c.kind === 'remove' && vms.length > 0) {
+          const i = c.index % vms.length;
+          vms[i] = { ...vms[i]!, removed: 1, rev: ++rev };
+          world.put(vms[i]);
+        } else if (c.kind === 'move' && vms.length > 0 && computes.length > 0) {
+          const i = c.index % vms.length;
+          vms[i] = { ...vms[i]!, hostId: computes[c.to % computes.length]!.id, rev: ++rev };
+          world.put(vms[i]);
+        } else if (c.kind === 'volume') {
+          const expected = scanStorage(c.sizeGb, world);
+          expect(chooseStorageNode(c.sizeGb, world)?.id ?? null).toBe(expected);
+          if (expected !== null) {
+            const volume = volumeRow(
+              `vol-${String(volumes.length).padStart(8, '0')}`,
+              c.sizeGb,
+              expected,
+            );
+            volumes.push(volume);
+            world.put(volume);
+          }
+        } else if (c.kind === 'drop-volume' && volumes.length > 0) {
+          const i = c.index % volumes.length;
+          volumes[i] = { ...volumes[i]!, removed: 1, rev: ++rev };
+          world.put(volumes[i]);
+        }
+      }
+      // Whatever happened, a fresh world built from the same rows ranks them alike.
+      const fresh = new World({ hosts: world.hosts(), vms, volumes, snapshots: [] });
+      expect(fresh.computeRanking().map((r) => r.host.id)).toEqual(
+        world.computeRanking().map((r) => r.host.id),
+      );
+      expect(fresh.storageRanking().map((r) => r.host.id)).toEqual(
+        world.storageRanking().map((r) => r.host.id),
+      );
+    },
+  );
+
   test('breaks ties by id and prefers the most free memory', () => {
     const mk = (id: string, memoryMb: number): HostRow => ({
       ...base,
@@ -262,6 +388,14 @@ describe('placement', () => {
     // A removed VM frees its reservation.
     world.put({ ...vmRow('vm-1', 1, 1024, 'host-a'), removed: 5, state: 'removed' });
     expect(computeUsed('host-a', world)).toEqual({ vcpus: 0, memoryMb: 0 });
+    // Equal free memory: the most free vCPUs wins, whatever the ids.
+    world.put(vmRow('vm-2', 4, 512, 'host-a'));
+    world.put(vmRow('vm-3', 2, 512, 'host-b'));
+    expect(chooseComputeHost({ vcpus: 1, memoryMb: 1024 }, world)?.id).toBe('host-b');
+    // And a host without the vCPUs is passed over for one with less memory that has them.
+    world.put(vmRow('vm-4', 7, 0, 'host-b'));
+    world.put(vmRow('vm-5', 5, 0, 'host-a'));
+    expect(chooseComputeHost({ vcpus: 1, memoryMb: 1024 }, world)?.id).toBe('host-c');
   });
 });
 
