@@ -215,7 +215,8 @@ describe('workload generators: compiled', () => {
       const s = parseScenario(readFileSync(file, 'utf8'), file);
       const creates = s.workload.find((e) => e.kind === 'repeat');
       expect(creates?.kind === 'repeat' && creates.count).toBe(s.topology.compute.count * 10);
-      expect(s.budgets.maxSimTimeMs).toBe(3_600_000);
+      // An hour of simulated time at least: the load, the faults and the settling fit in it.
+      expect(s.budgets.maxSimTimeMs).toBeGreaterThanOrEqual(3_600_000);
     },
   );
 });
