@@ -278,16 +278,28 @@ export async function down(
     if (o.how === 'stuck') failed = true;
     report.out(`  ${o.name.padEnd(20)} ${how}`);
   }
+  let kept = 0;
   if (purgeAll) {
     for (const s of await purge(config)) {
       if (!s.ok) failed = true;
       report.out(`  purge ${s.what.padEnd(10)} ${s.ok ? s.detail : `FAILED: ${s.detail}`}`);
+      for (const line of s.kept ?? []) report.out(`  purge ${s.what.padEnd(10)} KEPT ${line}`);
+      kept += s.kept?.length ?? 0;
     }
   }
   report.out(
-    `staging ${config.prefix}: ${failed ? 'down, with failures' : purgeAll ? 'down and purged' : 'down'}`,
+    `staging ${config.prefix}: ${
+      failed
+        ? 'down, with failures'
+        : kept > 0
+          ? `down and purged, except ${kept} objects that others depend on (listed above as KEPT)`
+          : purgeAll
+            ? 'down and purged'
+            : 'down'
+    }`,
   );
-  return failed ? EXIT_FAILED : 0;
+  // Something of the run is left: the purge is not complete, whoever is to blame.
+  return failed || kept > 0 ? EXIT_FAILED : 0;
 }
 
 export function status(config: StagingConfig, report: Report): number {
