@@ -118,11 +118,11 @@ interface ZkPurgeClient {
   connect(): void;
   close(): void;
   once(event: 'connected', listener: () => void): unknown;
-  removeRecursive(
-    path: string,
-    callback: (error: (Error & { code?: number }) | null) => void,
-  ): void;
+  getChildren(path: string, callback: (error: ZkError | null, children: string[]) => void): void;
+  remove(path: string, version: number, callback: (error: ZkError | null) => void): void;
 }
+
+type ZkError = Error & { getCode?: () => number; code?: number };
 
 interface ZkPurgeModule {
   createClient(
@@ -131,10 +131,92 @@ interface ZkPurgeModule {
   ): ZkPurgeClient;
 }
 
-/** ZooKeeper's NO_NODE error code. */
+/** ZooKeeper's NO_NODE and NOT_EMPTY error codes. */
 const ZK_NO_NODE = -101;
+const ZK_NOT_EMPTY = -111;
 
-function purgeZooKeeper(config: StagingConfig): Promise<string> {
+/** A ZooKeeper tree as purge walks it; a node that is gone is an empty answer, not an error. */
+export interface ZkTree {
+  /** The names of `path`'s children; null when `path` does not exist. */
+  children(path: string): Promise<string[] | null>;
+  /** Removes `path`, which must have no children; false when it was not there. */
+  remove(path: string): Promise<boolean>;
+}
+
+/** Most nodes one purge walks: a bound, far above what a run creates. */
+const ZK_NODES_MAX = 200_000;
+/** Walks of the subtree: a node created during a walk (a holder still alive) makes one more. */
+const ZK_WALKS = 3;
+
+/** Every node under `root`, `root` included, parents before children (depth first). */
+async function subtree(tree: ZkTree, root: string): Promise<string[]> {
+  const found: string[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const path = stack.pop() as string;
+    const children = await tree.children(path);
+    if (children === null) continue;
+    found.push(path);
+    if (found.length > ZK_NODES_MAX)
+      throw new Error(`${root} holds more than ${ZK_NODES_MAX} nodes; not purged`);
+    for (const child of [...children].sort().reverse()) stack.push(`${path}/${child}`);
+  }
+  return found;
+}
+
+/**
+ * Removes `root` and everything under it, however deep (the lock directory of a holder that was
+ * killed sits three levels down, `<root>/locks/<name>/lock-…`), children before parents. Returns
+ * how many nodes were removed. node-zookeeper-client's own removeRecursive lists only two levels
+ * (its walk reads the array's length once), so it cannot be used.
+ */
+export async function removeTree(tree: ZkTree, root: string): Promise<number> {
+  let removed = 0;
+  for (let walk = 1; ; walk++) {
+    const nodes = await subtree(tree, root);
+    if (nodes.length === 0) return removed;
+    try {
+      for (const path of nodes.reverse()) if (await tree.remove(path)) removed++;
+      return removed;
+    } catch (error) {
+      // A child appeared after the walk: walk again, bounded.
+      if (!(isZkCode(error, ZK_NOT_EMPTY) && walk < ZK_WALKS)) throw error;
+    }
+  }
+}
+
+function isZkCode(error: unknown, code: number): boolean {
+  if (!(error instanceof Error)) return false;
+  const e = error as ZkError;
+  return (typeof e.getCode === 'function' ? e.getCode() : e.code) === code;
+}
+
+/** The client as a {@link ZkTree}. */
+function zkTree(client: ZkPurgeClient): ZkTree {
+  return {
+    children: (path) =>
+      new Promise((resolve, reject) =>
+        client.getChildren(path, (error, children) => {
+          if (error === null) resolve(children);
+          else if (isZkCode(error, ZK_NO_NODE)) resolve(null);
+          else reject(error);
+        }),
+      ),
+    remove: (path) =>
+      new Promise((resolve, reject) =>
+        client.remove(path, -1, (error) => {
+          if (error === null) resolve(true);
+          else if (isZkCode(error, ZK_NO_NODE)) resolve(false);
+          else reject(error);
+        }),
+      ),
+  };
+}
+
+/** How long the ZooKeeper step may take, ms. */
+const ZK_PURGE_TIMEOUT_MS = 15_000;
+
+async function purgeZooKeeper(config: StagingConfig): Promise<string> {
   const zk = createRequire(import.meta.url)('node-zookeeper-client') as ZkPurgeModule;
   const root = zookeeperRoot(config);
   const client = zk.createClient(config.zookeeper.address, {
@@ -142,21 +224,29 @@ function purgeZooKeeper(config: StagingConfig): Promise<string> {
     spinDelay: 200,
     retries: 0,
   });
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('ZooKeeper did not answer within 10 s')),
-      10_000,
-    );
-    client.once('connected', () => {
-      client.removeRecursive(root, (error) => {
-        clearTimeout(timer);
-        if (error === null) resolve(`${root} removed`);
-        else if (error.code === ZK_NO_NODE) resolve(`${root} was not there`);
-        else reject(error);
-      });
-    });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const connected = new Promise<void>((resolve) => client.once('connected', resolve));
     client.connect();
-  }).finally(() => client.close());
+    const removed = await Promise.race([
+      connected.then(() => removeTree(zkTree(client), root)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `ZooKeeper at ${config.zookeeper.address} did not answer within ${ZK_PURGE_TIMEOUT_MS / 1000} s`,
+              ),
+            ),
+          ZK_PURGE_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return removed === 0 ? `${root} was not there` : `${root} removed (${removed} nodes)`;
+  } finally {
+    clearTimeout(timer);
+    client.close();
+  }
 }
 
 /** The ZFS step: what was destroyed, and each object kept for a dependent outside the run. */

@@ -26,6 +26,7 @@ import {
   requireService,
   sleep,
 } from './real-services.ts';
+import { createPath, nodeExists, withAdminClient } from './zookeeper-harness.ts';
 
 const POOL = 'cloudbed';
 const ACCESS = 'staging-test-admin';
@@ -418,13 +419,24 @@ async function up(d: Deployment): Promise<void> {
   expect(status.stdout.match(/ running /g)).toHaveLength(6);
 }
 
-/** Stops and purges a deployment, then checks nothing of it is left. */
+/** The deployment's ZooKeeper root. */
+const zkRoot = (d: Deployment): string => `/cloudbed-${d.prefix}`;
+
+/**
+ * Stops and purges a deployment, then checks nothing of it is left. Before the purge, a lock
+ * directory as a killed holder leaves it, and a node below that, are planted under the
+ * deployment's ZooKeeper root: purge must walk the whole subtree.
+ */
 async function downPurge(d: Deployment): Promise<void> {
+  await withAdminClient(ZOOKEEPER, (client) =>
+    createPath(client, `${zkRoot(d)}/locks/planted/lock-0000000001/deeper`),
+  );
   const out = await ok(['staging', 'down', '--purge', '--config', d.config]);
   expect(out).toContain('down and purged');
   expect(domainsOf(d).size).toBe(0);
   expect(datasetsOf(d)).toEqual([]);
   expect(await schemaExists(d)).toBe(false);
+  expect(await withAdminClient(ZOOKEEPER, (client) => nodeExists(client, zkRoot(d)))).toBe(false);
 }
 
 afterAll(async () => {
