@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Brings this machine to what the real-infrastructure suites (`npm run test:real`) and the staging
-# mode need (docs: real-infra.md): PostgreSQL and Redis answer (started if not), ZooKeeper, then
+# mode need (docs/infrastructure.md): PostgreSQL and Redis answer (started if not), ZooKeeper, then
 # libvirt, then ZFS over FUSE installed and started. Each step is a script in scripts/infra/ that
 # installs only what is missing, starts only what does not answer and prints one status line, so a
 # second run is quick and changes nothing. Stops at the first step that fails, naming it.

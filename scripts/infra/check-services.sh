@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Checks the preinstalled services the real suites and the staging mode use — PostgreSQL on
-# 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (docs: real-infra.md) — and starts the one that does
+# 127.0.0.1:5432 and Redis on 127.0.0.1:6379 (docs/infrastructure.md) — and starts the one that does
 # not answer, with the machine's own start command, then waits (bounded) until it does. Idempotent:
 # a service that answers is left alone. Prints one status line per service. Exit status non-zero
 # when a service is still not usable at the end (it installs nothing: these come with the machine).

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts libvirt with the QEMU/KVM driver on this machine, for the real hypervisor
-# suites and the staging mode (docs: real-infra.md). Idempotent: installs only missing packages,
+# suites and the staging mode (docs/infrastructure.md). Idempotent: installs only missing packages,
 # creates the service users the Debian packages do not create without systemd, gives the kvm group
 # /dev/kvm (what udev would do; qemu runs as libvirt-qemu), runs qemu in the host's mount namespace
 # (see QEMU_CONF below), starts virtlogd and libvirtd only when `virsh -c qemu:///system` does not

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts ZFS over FUSE (zfs-fuse: no kernel module needed) and the file-backed pool
-# the real storage suites and the staging mode use (docs: real-infra.md). Idempotent: installs only
+# the real storage suites and the staging mode use (docs/infrastructure.md). Idempotent: installs only
 # when missing, starts the daemon only when `zpool` cannot reach it, imports the pool if its image
 # exists, creates image and pool only when the image is absent (never overwrites one), and waits
 # (bounded) until `zpool list <pool>` answers. A pool that answers is not enough: zfs-fuse can
@@ -96,7 +96,7 @@ ensure_pool() {
 }
 
 # recover: the daemon is killed (by pid) and restarted, its dead mounts lazily unmounted, the pool
-# imported again and every dataset mounted (docs: real-infra.md, hazards).
+# imported again and every dataset mounted (docs/infrastructure.md, hazards).
 recover() {
   log "pool $POOL answers but a dataset cannot be created and used there; restarting zfs-fuse"
   local pid

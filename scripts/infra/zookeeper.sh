@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs and starts a standalone ZooKeeper on 127.0.0.1:2181 for the real lock suites and the
-# staging mode (docs: real-infra.md). Idempotent: does nothing when 2181 already answers `srvr`;
+# staging mode (docs/infrastructure.md). Idempotent: does nothing when 2181 already answers `srvr`;
 # installs the Debian package only when missing; starts the server with the project's own config
 # (loopback only, no admin web server on :8080, data under /var/lib/cloudbed/zookeeper) and waits,
 # bounded, until it answers. Prints one status line. Exit status non-zero when ZooKeeper is not usable.

@@ -13,14 +13,15 @@ import {
 } from '../staging/config.ts';
 import { PROCESS_ROLES, runProcess, type ProcessRole } from '../staging/roles.ts';
 
-export const PROCESS_HELP = `Usage: cloudbed process <role> --config FILE [--host NAME]
+export const PROCESS_HELP = `Usage: cloudbed process <role> --config FILE [--host NAME | --instance N]
 
 Runs one cloudbed control-plane process in the foreground against the real services of a staging
 file (see staging/staging.example.yaml). 'cloudbed staging up' starts every process this way.
 
 Roles:
   api              the API over HTTP on 127.0.0.1:<api.port>
-  mainloop         the reconciling main loop
+  mainloop         the reconciling main loop, instance N (--instance, default 1) of
+                   mainLoop.instances
   background       ingests agent reports into observed state
   compute-agent    the agent of compute host NAME (--host), driving libvirt
   storage-agent    the agent of storage node NAME (--host), driving ZFS
@@ -28,6 +29,7 @@ Roles:
 Options:
   --config FILE    the staging file (required)
   --host NAME      the host of an agent (required for the agent roles)
+  --instance N     which main loop this is, 1..mainLoop.instances (mainloop only)
   -h, --help       show this help
 
 Logs are JSON lines on stderr. SIGTERM or SIGINT stops the process gracefully.
@@ -38,6 +40,7 @@ export async function processCommand(argv: readonly string[]): Promise<number | 
   const { values, positionals } = parse('process', argv, {
     config: { type: 'string' },
     host: { type: 'string' },
+    instance: { type: 'string' },
   });
   const [role, ...extra] = positionals;
   if (role === undefined)
@@ -59,7 +62,20 @@ export async function processCommand(argv: readonly string[]): Promise<number | 
     throw error;
   }
   const host = hostOf(config, role as ProcessRole, values.host);
-  return runProcess(config, role as ProcessRole, host);
+  return runProcess(config, role as ProcessRole, host, instanceOf(config, role, values.instance));
+}
+
+/** The main loop instance, checked against the staging file; 1 for other roles. */
+function instanceOf(config: StagingConfig, role: string, value: string | undefined): number {
+  if (value === undefined) return 1;
+  if (role !== 'mainloop')
+    throw new UsageError('cloudbed process: --instance applies only to the mainloop role');
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 1 || n > config.mainLoop.instances)
+    throw new UsageError(
+      `cloudbed process: --instance must be 1..${config.mainLoop.instances} (mainLoop.instances of ${config.file}), got '${value}'`,
+    );
+  return n;
 }
 
 /** The host an agent role runs for, checked against the staging file; undefined for other roles. */

@@ -1,5 +1,5 @@
 /**
- * `cloudbed staging up|down|status|restart|kill`: parses the arguments, loads the staging file and
+ * `cloudbed staging up|down|status|restart|kill|supervise`: parses the arguments, loads the staging file and
  * runs the deployment operation (src/staging/deployment.ts), printing its progress.
  */
 import { parse, UsageError } from './args.ts';
@@ -10,25 +10,33 @@ import {
   restart,
   StagingInputError,
   status,
+  superviseForeground,
   up,
   type Report,
 } from '../staging/deployment.ts';
 import { processSpecs, type ProcessSpec } from '../staging/supervisor.ts';
 
-export const STAGING_HELP = `Usage: cloudbed staging <up|down|status|restart|kill> [options]
+export const STAGING_HELP = `Usage: cloudbed staging <up|down|status|restart|kill|supervise> [options]
 
 Runs the cloudbed control plane as separate OS processes against the real PostgreSQL, Redis,
 ZooKeeper, libvirt and ZFS of this machine, as a staging file describes (copy
-staging/staging.example.yaml). Everything the run creates carries the file's prefix.
+staging/staging.example.yaml). Everything the run creates carries the file's prefix. The services
+and their hazards: docs/infrastructure.md.
 
 Subcommands:
-  up                 check the services, migrate, bootstrap the admin, register the hosts, start
-                     every process that is not running, and print the API URL
-  down [--purge]     stop every process (SIGTERM, SIGKILL after 15 s); --purge also removes the
-                     run's domains, datasets, database schema, Redis keys, ZooKeeper nodes and state
-  status             list the processes and whether they run
-  restart <name>     stop and start one process (api, mainloop, background, agent-<host>)
-  kill <name>        SIGKILL one process, as a crash would (bring it back with up or restart)
+  up [--no-restart]  check the API port and the services, migrate, bootstrap the admin, register
+                     the hosts, start every process that is not running (those whose service is
+                     down are reported, not started), start the supervisor, and print the API URL;
+                     --no-restart runs without a supervisor (a process that dies stays dead)
+  down [--purge]     stop the supervisor and every process (SIGTERM, SIGKILL after 15 s); --purge
+                     also removes the run's domains, datasets, database schema, Redis keys,
+                     ZooKeeper nodes and state (never an object another run depends on)
+  status             list the processes: running or not, restarts, and the supervisor
+  restart <name>     stop and start one process (api, mainloop-<n>, background, agent-<host>)
+  kill <name>        SIGKILL one process, as a crash would; the supervisor restarts it unless its
+                     policy is 'restart: never' or up ran with --no-restart
+  supervise          run the supervisor in the foreground (up starts it detached): restarts dead
+                     processes with backoff, at most supervisor.restartsPerMinute a minute each
 
 Options:
   --config FILE      the staging file (default staging/staging.yaml)
@@ -36,13 +44,13 @@ Options:
 
 Environment:
   CLOUDBED_ADMIN_ACCESS_KEY, CLOUDBED_ADMIN_SECRET_KEY
-                     the admin key pair; when unset, 'up' generates one, prints it and keeps it in
-                     <state>/admin.json (mode 0600) for the next 'up'
+                     the admin key pair; when unset, 'up' generates one, prints the secret once
+                     and keeps it in <state>/admin.json (mode 0600) for the next 'up'
 
 State: <stateDir>/<prefix>/ (default .cloudbed/staging/<prefix>/ under the current directory)
-holds <name>.pid, <name>.log (JSON lines) and admin.json.
-Exit codes: 0 ok, 1 a service is missing or a process failed (status: something is not
-running), 2 bad input.
+holds <name>.pid, <name>.log (JSON lines), admin.json and supervisor.json (restart counts).
+Exit codes: 0 ok, 1 a service is missing, a process failed or a purge left something (status:
+something is not running), 2 bad input.
 `;
 
 const EXIT_BAD_INPUT = 2;
@@ -59,9 +67,10 @@ export async function stagingCommand(argv: readonly string[]): Promise<number | 
   const { values, positionals } = parse('staging', argv, {
     config: { type: 'string' },
     purge: { type: 'boolean' },
+    'no-restart': { type: 'boolean' },
   });
   const [sub, ...rest] = positionals;
-  const subcommands = ['up', 'down', 'status', 'restart', 'kill'];
+  const subcommands = ['up', 'down', 'status', 'restart', 'kill', 'supervise'];
   if (sub === undefined)
     throw new UsageError(
       `cloudbed staging: missing subcommand; one of ${subcommands.join(', ')} (see cloudbed staging --help)`,
@@ -72,6 +81,8 @@ export async function stagingCommand(argv: readonly string[]): Promise<number | 
     );
   if (values.purge === true && sub !== 'down')
     throw new UsageError('cloudbed staging: --purge applies only to down');
+  if (values['no-restart'] === true && sub !== 'up')
+    throw new UsageError('cloudbed staging: --no-restart applies only to up');
   const takesName = sub === 'restart' || sub === 'kill';
   if (takesName && rest.length !== 1)
     throw new UsageError(`cloudbed staging ${sub}: expected one process name`);
@@ -91,11 +102,13 @@ export async function stagingCommand(argv: readonly string[]): Promise<number | 
   try {
     switch (sub) {
       case 'up':
-        return await up(config, report);
+        return await up(config, report, { supervise: values['no-restart'] !== true });
       case 'down':
         return await down(config, values.purge === true, report);
       case 'status':
         return status(config, report);
+      case 'supervise':
+        return await superviseForeground(config);
       default: {
         const spec = specNamed(config, rest[0] as string);
         return await (sub === 'restart' ? restart : kill)(config, spec, report);

@@ -141,8 +141,8 @@ export function imageBaseSnapshot(imageId: string): string {
 /**
  * The disk image path a hypervisor attaches for a volume: `/cloudbed/<volumeId>/disk.raw`, the raw
  * file in the volume's dataset under the pool's default mountpoint `/cloudbed` (see
- * docs/real-infra.md). It equals the storage adapters' `diskPath(volumeId)` (the simulated node's,
- * and the ZFS adapter's mountpoint + `/disk.raw` with default mountpoints).
+ * docs/infrastructure.md). It equals the storage adapters' `diskPath(volumeId)` (the simulated
+ * node's, and the ZFS adapter's mountpoint + `/disk.raw` with default mountpoints).
  */
 export function diskSource(volumeId: string): string {
   return `/${datasetName(volumeId)}/disk.raw`;

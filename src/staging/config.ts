@@ -13,6 +13,7 @@
 import { DataFileError, parseDataFile } from '../lib/data-file.ts';
 import { readDataFile } from '../lib/read-data-file.ts';
 import { isAbsolute, resolve } from 'node:path';
+import type { RestartPolicy } from './restart-policy.ts';
 import {
   duration,
   int,
@@ -34,7 +35,7 @@ export class StagingConfigError extends DataFileError {
 }
 
 /** One host of the deployment, as the staging file declares it. */
-export type StagingHost =
+export type StagingHost = (
   | {
       readonly name: string;
       readonly kind: 'compute';
@@ -48,7 +49,14 @@ export type StagingHost =
       readonly kind: 'storage';
       /** Pool size offered to volumes in GiB; disk images are sparse, so it may exceed the real pool. */
       readonly poolSizeGb: number;
-    };
+    }
+) & {
+  /** Whether the supervisor restarts the host's agent when it dies. */
+  readonly restart: RestartPolicy;
+};
+
+/** Whether the staging supervisor restarts a process that dies: `always` or `never`. */
+export type { RestartPolicy } from './restart-policy.ts';
 
 /** libvirt's domain type: `kvm` (hardware virtualisation) or `qemu` (TCG emulation). */
 export type DomainType = 'kvm' | 'qemu';
@@ -86,8 +94,20 @@ export interface StagingConfig {
      */
     readonly sizeDivisor: number;
   };
-  readonly api: { readonly port: number };
-  readonly mainLoop: { readonly sweepIntervalMs: number };
+  readonly api: { readonly port: number; readonly restart: RestartPolicy };
+  readonly mainLoop: {
+    readonly sweepIntervalMs: number;
+    /** Main loop processes, `mainloop-1` … `mainloop-<n>`; the locks keep them apart. 1..16. */
+    readonly instances: number;
+    readonly restart: RestartPolicy;
+  };
+  readonly background: { readonly restart: RestartPolicy };
+  readonly supervisor: {
+    /** Restarts of one process allowed in any minute; beyond, it stays down. 1..60. */
+    readonly restartsPerMinuteMax: number;
+    /** Wait before a first restart, ms; doubles with each restart, at most 30 s. */
+    readonly backoffMs: number;
+  };
   readonly agents: {
     /** Period of inventories and orphan collection, ms. */
     readonly inventoryIntervalMs: number;
@@ -110,6 +130,10 @@ export const STAGING_DEFAULTS = {
   sizeDivisor: 1024,
   apiPort: 8480,
   sweepIntervalMs: 5_000,
+  mainLoops: 2,
+  restart: 'always',
+  restartsPerMinuteMax: 5,
+  restartBackoffMs: 1_000,
   inventoryIntervalMs: 10_000,
   // An image without an OS never answers ACPI: every stop would wait this long, then destroy.
   shutdownTimeoutMs: 5_000,
@@ -142,7 +166,10 @@ const hostShape = object({
   vcpus: optional(int({ min: 1, max: 4096 })),
   memoryMb: optional(int({ min: 256, max: 16_777_216 })),
   poolSizeGb: optional(int({ min: 1, max: 1_048_576 })),
+  restart: optional(oneOf(['always', 'never'])),
 });
+
+const restartField = optional(oneOf(['always', 'never']));
 
 const fileShape = object({
   prefix: required(
@@ -183,8 +210,22 @@ const fileShape = object({
       sizeDivisor: optional(powerOfTwo(2 ** 20)),
     }),
   ),
-  api: optional(object({ port: optional(int({ min: 1, max: 65_535 })) })),
-  mainLoop: optional(object({ sweepInterval: optional(duration({ min: 100 })) })),
+  api: optional(object({ port: optional(int({ min: 1, max: 65_535 })), restart: restartField })),
+  mainLoop: optional(
+    object({
+      sweepInterval: optional(duration({ min: 100 })),
+      instances: optional(int({ min: 1, max: 16 })),
+      restart: restartField,
+    }),
+  ),
+  background: optional(object({ restart: restartField })),
+  supervisor: optional(
+    object({
+      restart: restartField,
+      restartsPerMinute: optional(int({ min: 1, max: 60 })),
+      backoff: optional(duration({ min: 100 })),
+    }),
+  ),
   agents: optional(
     object({
       inventoryInterval: optional(duration({ min: 100 })),
@@ -196,6 +237,8 @@ const fileShape = object({
 
 /** Checks what the field shapes cannot: host kinds' fields, unique names, at least one of each. */
 function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfig {
+  // Each process's own policy, else the supervisor's default, else always.
+  const fallback: RestartPolicy = raw.supervisor?.restart ?? STAGING_DEFAULTS.restart;
   const hosts: StagingHost[] = [];
   const seen = new Set<string>();
   raw.hosts.forEach((host, index) => {
@@ -210,14 +253,25 @@ function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfi
         throw new ShapeError([...path, 'memoryMb'], 'is required for a compute host');
       if (host.poolSizeGb !== undefined)
         throw new ShapeError([...path, 'poolSizeGb'], 'applies only to storage hosts');
-      hosts.push({ name: host.name, kind: 'compute', vcpus: host.vcpus, memoryMb: host.memoryMb });
+      hosts.push({
+        name: host.name,
+        kind: 'compute',
+        vcpus: host.vcpus,
+        memoryMb: host.memoryMb,
+        restart: host.restart ?? fallback,
+      });
     } else {
       if (host.poolSizeGb === undefined)
         throw new ShapeError([...path, 'poolSizeGb'], 'is required for a storage host');
       for (const field of ['vcpus', 'memoryMb'] as const)
         if (host[field] !== undefined)
           throw new ShapeError([...path, field], 'applies only to compute hosts');
-      hosts.push({ name: host.name, kind: 'storage', poolSizeGb: host.poolSizeGb });
+      hosts.push({
+        name: host.name,
+        kind: 'storage',
+        poolSizeGb: host.poolSizeGb,
+        restart: host.restart ?? fallback,
+      });
     }
   });
   // Domain and dataset prefixes are `<prefix>-<host>-`: one host's must not start another's.
@@ -254,8 +308,18 @@ function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfi
       pool: raw.zfs?.pool ?? STAGING_DEFAULTS.pool,
       sizeDivisor: raw.zfs?.sizeDivisor ?? STAGING_DEFAULTS.sizeDivisor,
     },
-    api: { port: raw.api?.port ?? STAGING_DEFAULTS.apiPort },
-    mainLoop: { sweepIntervalMs: raw.mainLoop?.sweepInterval ?? STAGING_DEFAULTS.sweepIntervalMs },
+    api: { port: raw.api?.port ?? STAGING_DEFAULTS.apiPort, restart: raw.api?.restart ?? fallback },
+    mainLoop: {
+      sweepIntervalMs: raw.mainLoop?.sweepInterval ?? STAGING_DEFAULTS.sweepIntervalMs,
+      instances: raw.mainLoop?.instances ?? STAGING_DEFAULTS.mainLoops,
+      restart: raw.mainLoop?.restart ?? fallback,
+    },
+    background: { restart: raw.background?.restart ?? fallback },
+    supervisor: {
+      restartsPerMinuteMax:
+        raw.supervisor?.restartsPerMinute ?? STAGING_DEFAULTS.restartsPerMinuteMax,
+      backoffMs: raw.supervisor?.backoff ?? STAGING_DEFAULTS.restartBackoffMs,
+    },
     agents: {
       inventoryIntervalMs: raw.agents?.inventoryInterval ?? STAGING_DEFAULTS.inventoryIntervalMs,
       shutdownTimeoutMs: raw.agents?.shutdownTimeout ?? STAGING_DEFAULTS.shutdownTimeoutMs,
@@ -319,9 +383,4 @@ export function runDatasetPrefix(config: Pick<StagingConfig, 'prefix'>): string 
 /** Prefix of the datasets of one storage node, after `<pool>/`: several nodes share one pool. */
 export function nodeDatasetPrefix(config: Pick<StagingConfig, 'prefix'>, node: string): string {
   return `${config.prefix}-${node}-`;
-}
-
-/** Every control-plane process of the deployment, in start order. */
-export function processNames(config: Pick<StagingConfig, 'hosts'>): string[] {
-  return ['api', 'mainloop', 'background', ...config.hosts.map((h) => `agent-${h.name}`)];
 }

@@ -1,11 +1,14 @@
 /**
  * A staging deployment's life: the control plane as separate OS processes against the real
- * services on this machine. `up` checks every service answers, migrates the event store,
- * bootstraps the admin, registers the configured hosts through the API, then starts api, main
- * loop, background and one agent per host as detached `cloudbed process …` children (pid files and
- * logs in the state directory). Everything is idempotent: `up` on a running deployment starts only
- * what is not running (which is also how a crashed process comes back), `down` on a stopped one
- * does nothing, and `down` with purge removes every trace of the run by its prefix.
+ * services on this machine. `up` checks that the API port is free and which services answer,
+ * migrates the event store, bootstraps the admin, registers the configured hosts through the API,
+ * then starts api, the main loops, background and one agent per host as detached `cloudbed process
+ * …` children (pid files and logs in the state directory) — except a process whose service does
+ * not answer (the main loops need ZooKeeper, compute agents libvirt, storage agents ZFS), which is
+ * reported — and last the supervisor, which restarts processes that die (supervisor.ts). When the
+ * API does not come up, `up` stops what it started. Everything is idempotent: `up` on a running
+ * deployment starts only what is not running, `down` on a stopped one does nothing, and `down`
+ * with purge removes every trace of the run by its prefix.
  *
  * Each operation reports progress through a {@link Report} and resolves to an exit code (0 ok,
  * {@link EXIT_FAILED} a service missing or a process failed), so the command line and the chaos
@@ -13,6 +16,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { createSystemRuntime } from '../adapters/system-runtime.ts';
 import { createApi } from '../control/api/api.ts';
@@ -20,15 +24,22 @@ import { bootstrapAdmin, BootstrapError } from '../control/api/bootstrap.ts';
 import type { ApiResponse } from '../control/api/types.ts';
 import type { StagingConfig } from './config.ts';
 import { purge } from './purge.ts';
+import type { RestartRecord } from './restart-policy.ts';
 import {
   killProcess,
+  logFile,
   logTail,
   pause,
   processSpecs,
   processState,
+  readPid,
+  readRestartRecords,
   startProcess,
   stopProcesses,
+  supervise,
+  supervisorSpec,
   type ProcessSpec,
+  type ProcessState,
 } from './supervisor.ts';
 import { checkServices, formatStatus } from './services.ts';
 import { domainTypeOf, openBus, openStore } from './wiring.ts';
@@ -57,14 +68,57 @@ export function apiUrl(config: StagingConfig): string {
 
 // ---- up ----
 
-export async function up(config: StagingConfig, report: Report): Promise<number> {
+/** Options of {@link up}. */
+export interface UpOptions {
+  /**
+   * False: no supervisor — a process that dies stays dead (a running supervisor is stopped), for
+   * chaos runs that want to watch the control plane without one. Default true.
+   */
+  readonly supervise?: boolean;
+}
+
+/**
+ * Why the API cannot listen on its port, or null: the port is taken by something that is not this
+ * deployment's API. Checked before anything is migrated or started.
+ */
+export async function apiPortProblem(config: StagingConfig): Promise<string | null> {
+  if (processState(config, apiSpec(config)).state === 'running') return null;
+  const taken = await new Promise<boolean>((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(true));
+    server.listen({ host: '127.0.0.1', port: config.api.port, exclusive: true }, () =>
+      server.close(() => resolve(false)),
+    );
+  });
+  return taken
+    ? `port ${config.api.port} on 127.0.0.1 is taken by another process; free it or set api.port in ${config.file}`
+    : null;
+}
+
+function apiSpec(config: StagingConfig): ProcessSpec {
+  return processSpecs(config).find((s) => s.name === 'api') as ProcessSpec;
+}
+
+/** The services `up` itself needs (to migrate, bootstrap and register hosts), and every process. */
+const ESSENTIAL = ['postgres', 'redis'];
+
+export async function up(
+  config: StagingConfig,
+  report: Report,
+  options: UpOptions = {},
+): Promise<number> {
+  const portProblem = await apiPortProblem(config);
+  if (portProblem !== null) {
+    report.err(`cloudbed staging up: ${portProblem}`);
+    return EXIT_FAILED;
+  }
   report.out(`staging ${config.prefix}: checking services`);
   const services = await checkServices(config);
   for (const s of services) report.out(formatStatus(s));
-  const missing = services.filter((s) => !s.ok);
-  if (missing.length > 0) {
+  const essential = services.filter((s) => !s.ok && ESSENTIAL.includes(s.service));
+  if (essential.length > 0) {
     report.err(
-      `cloudbed staging up: ${missing.map((s) => s.service).join(', ')} not available; start ${missing.length === 1 ? 'it' : 'them'} with scripts/setup-infra.sh (as root), then run up again`,
+      `cloudbed staging up: ${essential.map((s) => `${s.service} (${s.where})`).join(', ')} not available; start ${essential.length === 1 ? 'it' : 'them'} with scripts/setup-infra.sh (as root), then run up again`,
     );
     return EXIT_FAILED;
   }
@@ -102,46 +156,119 @@ export async function up(config: StagingConfig, report: Report): Promise<number>
     await store.close();
   }
 
+  const missing = new Map(services.filter((s) => !s.ok).map((s) => [s.service, s]));
   const started: ProcessSpec[] = [];
+  // Why processes were not started → their names.
+  const skipped = new Map<string, string[]>();
   for (const spec of processSpecs(config)) {
-    const state = processState(config, spec);
-    if (state.state === 'running') {
-      report.out(`  ${spec.name.padEnd(20)} already running (pid ${state.pid ?? '?'})`);
+    const lacking = spec.needs.filter((n) => missing.has(n));
+    if (lacking.length > 0) {
+      const why = lacking
+        .map((n) => `${n} at ${missing.get(n)?.where ?? '?'} does not answer`)
+        .join(', ');
+      skipped.set(why, [...(skipped.get(why) ?? []), spec.name]);
+      report.out(`  ${spec.name.padEnd(20)} NOT STARTED: ${why}`);
       continue;
     }
-    const pid = startProcess(config, spec);
+    const pid = await startProcess(config, spec);
+    if (pid === null) {
+      report.out(
+        `  ${spec.name.padEnd(20)} already running (pid ${readPid(config, spec.name) ?? '?'})`,
+      );
+      continue;
+    }
     started.push(spec);
     report.out(`  ${spec.name.padEnd(20)} started (pid ${pid})`);
   }
   const ready = await waitForApi(config, admin);
-  const dead = processSpecs(config).filter((s) => processState(config, s).state !== 'running');
+  const expected = processSpecs(config).filter((s) => s.needs.every((n) => !missing.has(n)));
+  const dead = expected.filter((s) => processState(config, s).state !== 'running');
   if (dead.length > 0 || !ready) {
     for (const spec of dead)
       report.err(
-        `cloudbed staging up: ${spec.name} is not running; the end of ${join(config.stateDir, `${spec.name}.log`)}:\n${logTail(config, spec.name)}`,
+        `cloudbed staging up: ${spec.name} is not running; the end of ${logFile(config, spec.name)}:\n${logTail(config, spec.name)}`,
       );
     if (!ready) report.err(`cloudbed staging up: the API did not answer at ${apiUrl(config)}`);
+    // Leave nothing behind that this up started.
+    await stopProcesses(config, started);
+    if (started.length > 0)
+      report.err(
+        `cloudbed staging up: stopped what it started (${started.map((s) => s.name).join(', ')})`,
+      );
+    return EXIT_FAILED;
+  }
+  await superviseOrNot(config, options.supervise ?? true, report);
+  for (const line of adminLines(config, admin)) report.out(line);
+  if (skipped.size > 0) {
+    const what = [...skipped].map(([why, names]) => `${names.join(', ')} not started: ${why}`);
+    report.err(
+      `cloudbed staging up: partly up — ${what.join('; ')}; start it with scripts/setup-infra.sh (as root), then run up again`,
+    );
+    report.out(`staging ${config.prefix}: partly up — API ${apiUrl(config)}`);
     return EXIT_FAILED;
   }
   report.out(
     `staging ${config.prefix}: up — API ${apiUrl(config)} (domains: ${domainTypeOf(config)})`,
   );
-  if (admin.source === 'generated' || admin.source === 'state')
-    report.out(`admin access key: ${admin.accessKey}\nadmin secret key: ${admin.secretKey}`);
-  report.out(
-    `try: curl -u ${admin.accessKey}:${admin.source === 'environment' ? '$CLOUDBED_ADMIN_SECRET_KEY' : admin.secretKey} ${apiUrl(config)}`,
-  );
   return 0;
 }
 
+/** Starts the supervisor if it should run and does not, or stops it if it should not run. */
+async function superviseOrNot(
+  config: StagingConfig,
+  wanted: boolean,
+  report: Report,
+): Promise<void> {
+  const spec = supervisorSpec(config);
+  const name = spec.name.padEnd(20);
+  if (!wanted) {
+    const [outcome] = await stopProcesses(config, [spec]);
+    report.out(
+      `  ${name} off: processes that die stay dead${outcome?.how === 'not-running' ? '' : ` (stopped pid ${outcome?.pid ?? '?'})`}`,
+    );
+    return;
+  }
+  const pid = await startProcess(config, spec);
+  const limits = `restarts processes that die, at most ${config.supervisor.restartsPerMinuteMax} a minute each`;
+  report.out(
+    pid === null
+      ? `  ${name} already running (pid ${readPid(config, spec.name) ?? '?'}); ${limits}`
+      : `  ${name} started (pid ${pid}); ${limits}`,
+  );
+}
+
+/**
+ * What `up` says about the admin keys: the secret only when this run generated it (it is kept in
+ * the state directory, mode 0600, and never printed again); otherwise where it is.
+ */
+export function adminLines(config: StagingConfig, admin: AdminKeys): string[] {
+  const url = apiUrl(config);
+  switch (admin.source) {
+    case 'generated':
+      return [
+        `admin access key: ${admin.accessKey}`,
+        `admin secret key: ${admin.secretKey} (shown once; kept in ${adminFile(config)})`,
+        `try: curl -u ${admin.accessKey}:${admin.secretKey} ${url}`,
+      ];
+    case 'state':
+      return [
+        `admin access key: ${admin.accessKey}; the secret key is in ${adminFile(config)}`,
+        `try: curl -u ${admin.accessKey}:SECRET ${url}`,
+      ];
+    case 'environment':
+      return [`try: curl -u ${admin.accessKey}:$CLOUDBED_ADMIN_SECRET_KEY ${url}`];
+  }
+}
+
 /** The admin key pair and where it came from. */
-interface AdminKeys {
+export interface AdminKeys {
   readonly accessKey: string;
   readonly secretKey: string;
   readonly source: 'environment' | 'state' | 'generated';
 }
 
-function adminFile(config: StagingConfig): string {
+/** Where generated admin keys are kept. */
+export function adminFile(config: StagingConfig): string {
   return join(config.stateDir, 'admin.json');
 }
 
@@ -252,23 +379,24 @@ async function waitForApi(config: StagingConfig, admin: AdminKeys): Promise<bool
     } catch {
       // Not listening yet.
     }
-    if (processState(config, { name: 'api', role: 'api' }).state !== 'running') return false;
+    if (processState(config, apiSpec(config)).state !== 'running') return false;
     await pause(250);
   }
   return false;
 }
 
-// ---- down, status, restart, kill ----
+// ---- down, status, restart, kill, supervise ----
 
 export async function down(
   config: StagingConfig,
   purgeAll: boolean,
   report: Report,
 ): Promise<number> {
-  const outcomes = await stopProcesses(
-    config,
-    processSpecs(config).map((s) => s.name),
-  );
+  // The supervisor first, or it would restart what is being stopped.
+  const outcomes = [
+    ...(await stopProcesses(config, [supervisorSpec(config)])),
+    ...(await stopProcesses(config, processSpecs(config))),
+  ];
   let failed = false;
   for (const o of outcomes) {
     const how =
@@ -278,27 +406,60 @@ export async function down(
     if (o.how === 'stuck') failed = true;
     report.out(`  ${o.name.padEnd(20)} ${how}`);
   }
+  let kept = 0;
   if (purgeAll) {
     for (const s of await purge(config)) {
       if (!s.ok) failed = true;
       report.out(`  purge ${s.what.padEnd(10)} ${s.ok ? s.detail : `FAILED: ${s.detail}`}`);
+      for (const line of s.kept ?? []) report.out(`  purge ${s.what.padEnd(10)} KEPT ${line}`);
+      kept += s.kept?.length ?? 0;
     }
   }
   report.out(
-    `staging ${config.prefix}: ${failed ? 'down, with failures' : purgeAll ? 'down and purged' : 'down'}`,
+    `staging ${config.prefix}: ${
+      failed
+        ? 'down, with failures'
+        : kept > 0
+          ? `down and purged, except ${kept} objects that others depend on (listed above as KEPT)`
+          : purgeAll
+            ? 'down and purged'
+            : 'down'
+    }`,
   );
-  return failed ? EXIT_FAILED : 0;
+  // Something of the run is left: the purge is not complete, whoever is to blame.
+  return failed || kept > 0 ? EXIT_FAILED : 0;
+}
+
+/** One process's status line: state, pid, restart policy and what the supervisor did. */
+export function statusLine(
+  state: ProcessState,
+  record: RestartRecord | undefined,
+  supervised: boolean,
+): string {
+  const { spec } = state;
+  const parts = [`${spec.name.padEnd(20)} ${state.state.padEnd(8)}`];
+  if (state.pid !== null) parts.push(`pid ${state.pid}`);
+  parts.push(`restarts ${record?.restarts ?? 0}`);
+  if (spec.restart === 'never') parts.push('(restart: never)');
+  else if (!supervised) parts.push('(no supervisor: not restarted)');
+  if (record?.gaveUp === true && state.state !== 'running')
+    parts.push('— GAVE UP: died too often, stays down until up or restart');
+  return `  ${parts.join(' ')}`;
 }
 
 export function status(config: StagingConfig, report: Report): number {
   let all = true;
+  const records = readRestartRecords(config);
+  const supervisor = processState(config, supervisorSpec(config));
+  const supervised = supervisor.state === 'running';
   for (const spec of processSpecs(config)) {
     const state = processState(config, spec);
     if (state.state !== 'running') all = false;
-    report.out(
-      `  ${spec.name.padEnd(20)} ${state.state.padEnd(8)}${state.pid === null ? '' : ` pid ${state.pid}`}`,
-    );
+    report.out(statusLine(state, records[spec.name], supervised));
   }
+  report.out(
+    `  ${'supervisor'.padEnd(20)} ${supervised ? `running  pid ${supervisor.pid ?? '?'}` : `${supervisor.state.padEnd(8)} (processes that die stay dead)`}`,
+  );
   report.out(`staging ${config.prefix}: API ${apiUrl(config)}; state ${config.stateDir}`);
   return all ? 0 : EXIT_FAILED;
 }
@@ -308,12 +469,16 @@ export async function restart(
   spec: ProcessSpec,
   report: Report,
 ): Promise<number> {
-  const [outcome] = await stopProcesses(config, [spec.name]);
+  const [outcome] = await stopProcesses(config, [spec]);
   if (outcome?.how === 'stuck') {
     report.err(`cloudbed staging restart: ${spec.name} survived SIGKILL`);
     return EXIT_FAILED;
   }
-  const pid = startProcess(config, spec);
+  const pid = await startProcess(config, spec);
+  if (pid === null) {
+    report.out(`  ${spec.name.padEnd(20)} already running (started meanwhile)`);
+    return 0;
+  }
   // A process that dies at once (bad wiring, a missing service) is reported now, not later.
   await pause(1_000);
   if (processState(config, spec).state !== 'running') {
@@ -331,7 +496,32 @@ export async function kill(
   spec: ProcessSpec,
   report: Report,
 ): Promise<number> {
-  const pid = await killProcess(config, spec.name);
-  report.out(`  ${spec.name.padEnd(20)} ${pid === null ? 'not running' : `killed (pid ${pid})`}`);
+  const pid = await killProcess(config, spec);
+  const supervised = processState(config, supervisorSpec(config)).state === 'running';
+  const next =
+    spec.restart === 'never'
+      ? 'it stays down (restart: never)'
+      : supervised
+        ? 'the supervisor restarts it'
+        : 'it stays down (no supervisor)';
+  report.out(
+    `  ${spec.name.padEnd(20)} ${pid === null ? 'not running' : `killed (pid ${pid}); ${next}`}`,
+  );
+  return 0;
+}
+
+/** Runs the supervisor in the foreground until SIGTERM or SIGINT (what `up` starts detached). */
+export async function superviseForeground(config: StagingConfig): Promise<number> {
+  const runtime = createSystemRuntime({ process: 'supervisor' });
+  const stop = new AbortController();
+  const onSignal = (): void => stop.abort();
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+  try {
+    await supervise(config, { signal: stop.signal, log: runtime.log });
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+  }
   return 0;
 }

@@ -1,7 +1,8 @@
 /**
  * `cloudbed staging down --purge`: removes everything a staging run created, found by its prefix
- * alone — libvirt domains `<prefix>-…` (destroyed, then undefined), ZFS datasets `<pool>/<prefix>-…`
- * (clones first, each with its snapshots, in bounded rounds), the PostgreSQL schema
+ * alone — libvirt domains `<prefix>-…` (destroyed, then undefined), ZFS datasets and snapshots
+ * `<pool>/<prefix>-…` (dependents first, never one another run depends on: purge-datasets.ts), the
+ * PostgreSQL schema
  * `cloudbed_<prefix>`, Redis keys `<prefix>.…` (the bus uses pub/sub only, so usually none), the
  * ZooKeeper subtree `/cloudbed-<prefix>`, and the state directory. Each step reports one line and
  * carries on after a failure, so a half-broken machine is cleaned as far as it can be; running it
@@ -11,7 +12,6 @@ import { rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { Redis } from 'ioredis';
 import { createLibvirtHypervisor } from '../adapters/libvirt-hypervisor.ts';
-import { CommandError, runCommand } from '../adapters/exec.ts';
 import { HypervisorError } from '../ports/hypervisor.ts';
 import {
   busPrefix,
@@ -21,7 +21,7 @@ import {
   zookeeperRoot,
   type StagingConfig,
 } from './config.ts';
-import { pause } from './supervisor.ts';
+import { purgeDatasets, type KeptObject } from './purge-datasets.ts';
 import { openDriver } from './wiring.ts';
 
 /** One purge step's outcome. */
@@ -29,10 +29,9 @@ export interface PurgeStep {
   readonly what: string;
   readonly ok: boolean;
   readonly detail: string;
+  /** Objects of the run left in place because something outside the run depends on them. */
+  readonly kept?: readonly string[];
 }
-
-/** Rounds of dataset destruction (each removes what no longer has dependents). */
-const DATASET_ROUNDS = 6;
 
 function reason(error: unknown): string {
   const text = error instanceof Error ? error.message : String(error);
@@ -71,65 +70,6 @@ export async function purgeDomains(config: StagingConfig): Promise<number> {
     await hypervisor.close();
   }
 }
-
-/** Pause between dataset rounds: zfs-fuse unmounts lazily, so "busy" passes after a moment. */
-const DATASET_ROUND_PAUSE_MS = 500;
-
-/**
- * Destroys every dataset of the run with the `zfs` command itself rather than the adapter: purge
- * must work on whatever a crashed run left, including half-made volumes the adapter would refuse
- * to read. Clones go first; each `zfs destroy -R -f` also takes the dataset's snapshots and
- * force-unmounts it. Returns how many file systems the run had.
- */
-export async function purgeDatasets(config: StagingConfig): Promise<number> {
-  const prefix = `${config.zfs.pool}/${runDatasetPrefix(config)}`;
-  const list = async (): Promise<{ name: string; clone: boolean }[]> => {
-    const { stdout } = await runCommand(
-      'zfs',
-      ['list', '-H', '-o', 'name,origin', '-t', 'filesystem', '-r', config.zfs.pool],
-      { timeoutMs: ZFS_TIMEOUT_MS },
-    );
-    return stdout
-      .split('\n')
-      .map((line) => line.split('\t'))
-      .filter(([name]) => name?.startsWith(prefix) === true)
-      .map(([name, origin]) => ({
-        name: name as string,
-        clone: origin !== undefined && origin !== '-',
-      }))
-      .sort((a, b) => Number(b.clone) - Number(a.clone) || (a.name < b.name ? -1 : 1));
-  };
-  let found: number | null = null;
-  let failure: unknown = null;
-  for (let round = 0; round < DATASET_ROUNDS; round++) {
-    const datasets = await list();
-    found ??= datasets.length;
-    if (datasets.length === 0) return found;
-    failure = null;
-    for (const { name } of datasets) {
-      try {
-        await runCommand('zfs', ['destroy', '-R', '-f', name], { timeoutMs: ZFS_TIMEOUT_MS });
-      } catch (error) {
-        // Gone with an earlier -R, or busy for a moment: the next round looks again.
-        if (!(error instanceof CommandError && /does not exist/i.test(error.stderr)))
-          failure = error;
-      }
-    }
-    await pause(DATASET_ROUND_PAUSE_MS);
-  }
-  const left = await list();
-  if (left.length > 0)
-    throw new Error(
-      `${left.length} datasets remain (${left
-        .slice(0, 3)
-        .map((d) => d.name)
-        .join(', ')}): ${reason(failure)}`,
-    );
-  return found ?? 0;
-}
-
-/** Timeout of one zfs command, ms. */
-const ZFS_TIMEOUT_MS = 60_000;
 
 async function purgeSchema(config: StagingConfig): Promise<string> {
   const driver = openDriver(config, 'purge');
@@ -178,11 +118,11 @@ interface ZkPurgeClient {
   connect(): void;
   close(): void;
   once(event: 'connected', listener: () => void): unknown;
-  removeRecursive(
-    path: string,
-    callback: (error: (Error & { code?: number }) | null) => void,
-  ): void;
+  getChildren(path: string, callback: (error: ZkError | null, children: string[]) => void): void;
+  remove(path: string, version: number, callback: (error: ZkError | null) => void): void;
 }
+
+type ZkError = Error & { getCode?: () => number; code?: number };
 
 interface ZkPurgeModule {
   createClient(
@@ -191,10 +131,92 @@ interface ZkPurgeModule {
   ): ZkPurgeClient;
 }
 
-/** ZooKeeper's NO_NODE error code. */
+/** ZooKeeper's NO_NODE and NOT_EMPTY error codes. */
 const ZK_NO_NODE = -101;
+const ZK_NOT_EMPTY = -111;
 
-function purgeZooKeeper(config: StagingConfig): Promise<string> {
+/** A ZooKeeper tree as purge walks it; a node that is gone is an empty answer, not an error. */
+export interface ZkTree {
+  /** The names of `path`'s children; null when `path` does not exist. */
+  children(path: string): Promise<string[] | null>;
+  /** Removes `path`, which must have no children; false when it was not there. */
+  remove(path: string): Promise<boolean>;
+}
+
+/** Most nodes one purge walks: a bound, far above what a run creates. */
+const ZK_NODES_MAX = 200_000;
+/** Walks of the subtree: a node created during a walk (a holder still alive) makes one more. */
+const ZK_WALKS = 3;
+
+/** Every node under `root`, `root` included, parents before children (depth first). */
+async function subtree(tree: ZkTree, root: string): Promise<string[]> {
+  const found: string[] = [];
+  const stack = [root];
+  while (stack.length > 0) {
+    const path = stack.pop() as string;
+    const children = await tree.children(path);
+    if (children === null) continue;
+    found.push(path);
+    if (found.length > ZK_NODES_MAX)
+      throw new Error(`${root} holds more than ${ZK_NODES_MAX} nodes; not purged`);
+    for (const child of [...children].sort().reverse()) stack.push(`${path}/${child}`);
+  }
+  return found;
+}
+
+/**
+ * Removes `root` and everything under it, however deep (the lock directory of a holder that was
+ * killed sits three levels down, `<root>/locks/<name>/lock-…`), children before parents. Returns
+ * how many nodes were removed. node-zookeeper-client's own removeRecursive lists only two levels
+ * (its walk reads the array's length once), so it cannot be used.
+ */
+export async function removeTree(tree: ZkTree, root: string): Promise<number> {
+  let removed = 0;
+  for (let walk = 1; ; walk++) {
+    const nodes = await subtree(tree, root);
+    if (nodes.length === 0) return removed;
+    try {
+      for (const path of nodes.reverse()) if (await tree.remove(path)) removed++;
+      return removed;
+    } catch (error) {
+      // A child appeared after the walk: walk again, bounded.
+      if (!(isZkCode(error, ZK_NOT_EMPTY) && walk < ZK_WALKS)) throw error;
+    }
+  }
+}
+
+function isZkCode(error: unknown, code: number): boolean {
+  if (!(error instanceof Error)) return false;
+  const e = error as ZkError;
+  return (typeof e.getCode === 'function' ? e.getCode() : e.code) === code;
+}
+
+/** The client as a {@link ZkTree}. */
+function zkTree(client: ZkPurgeClient): ZkTree {
+  return {
+    children: (path) =>
+      new Promise((resolve, reject) =>
+        client.getChildren(path, (error, children) => {
+          if (error === null) resolve(children);
+          else if (isZkCode(error, ZK_NO_NODE)) resolve(null);
+          else reject(error);
+        }),
+      ),
+    remove: (path) =>
+      new Promise((resolve, reject) =>
+        client.remove(path, -1, (error) => {
+          if (error === null) resolve(true);
+          else if (isZkCode(error, ZK_NO_NODE)) resolve(false);
+          else reject(error);
+        }),
+      ),
+  };
+}
+
+/** How long the ZooKeeper step may take, ms. */
+const ZK_PURGE_TIMEOUT_MS = 15_000;
+
+async function purgeZooKeeper(config: StagingConfig): Promise<string> {
   const zk = createRequire(import.meta.url)('node-zookeeper-client') as ZkPurgeModule;
   const root = zookeeperRoot(config);
   const client = zk.createClient(config.zookeeper.address, {
@@ -202,21 +224,50 @@ function purgeZooKeeper(config: StagingConfig): Promise<string> {
     spinDelay: 200,
     retries: 0,
   });
-  return new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error('ZooKeeper did not answer within 10 s')),
-      10_000,
-    );
-    client.once('connected', () => {
-      client.removeRecursive(root, (error) => {
-        clearTimeout(timer);
-        if (error === null) resolve(`${root} removed`);
-        else if (error.code === ZK_NO_NODE) resolve(`${root} was not there`);
-        else reject(error);
-      });
-    });
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const connected = new Promise<void>((resolve) => client.once('connected', resolve));
     client.connect();
-  }).finally(() => client.close());
+    const removed = await Promise.race([
+      connected.then(() => removeTree(zkTree(client), root)),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `ZooKeeper at ${config.zookeeper.address} did not answer within ${ZK_PURGE_TIMEOUT_MS / 1000} s`,
+              ),
+            ),
+          ZK_PURGE_TIMEOUT_MS,
+        );
+      }),
+    ]);
+    return removed === 0 ? `${root} was not there` : `${root} removed (${removed} nodes)`;
+  } finally {
+    clearTimeout(timer);
+    client.close();
+  }
+}
+
+/** The ZFS step: what was destroyed, and each object kept for a dependent outside the run. */
+async function datasetStep(config: StagingConfig): Promise<PurgeStep> {
+  let kept: readonly KeptObject[] = [];
+  const done = await step('zfs', async () => {
+    const result = await purgeDatasets({
+      pool: config.zfs.pool,
+      runPrefix: runDatasetPrefix(config),
+    });
+    kept = result.kept;
+    return `${result.filesystems} file systems and ${result.snapshots} snapshots destroyed${kept.length === 0 ? '' : `; ${kept.length} kept for dependents outside the run`}`;
+  });
+  if (kept.length === 0) return done;
+  return {
+    ...done,
+    kept: kept.map(
+      (k) =>
+        `${k.name}: ${k.dependents.join(', ')} (not of this run) depend${k.dependents.length === 1 ? 's' : ''} on it`,
+    ),
+  };
 }
 
 /** Removes everything of the run; one step per kind of thing. */
@@ -224,12 +275,7 @@ export async function purge(config: StagingConfig): Promise<PurgeStep[]> {
   const steps: PurgeStep[] = [];
   // Domains before datasets: an image attached to a running domain cannot be unmounted.
   steps.push(await step('libvirt', async () => `${await purgeDomains(config)} domains removed`));
-  steps.push(
-    await step(
-      'zfs',
-      async () => `${await purgeDatasets(config)} file systems destroyed (with their snapshots)`,
-    ),
-  );
+  steps.push(await datasetStep(config));
   steps.push(await step('postgres', () => purgeSchema(config)));
   steps.push(await step('redis', () => purgeRedis(config)));
   steps.push(await step('zookeeper', () => purgeZooKeeper(config)));

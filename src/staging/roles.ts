@@ -47,9 +47,13 @@ export const STOP_GRACE_MS = 10_000;
 /** Attempts, one second apart, to find an agent's host row when the store is briefly away. */
 const HOST_LOOKUP_ATTEMPTS = 10;
 
-/** The process name of a role (and host): `api`, `mainloop`, `background`, `agent-<host>`. */
-export function processName(role: ProcessRole, host?: string): string {
-  return role === 'compute-agent' || role === 'storage-agent' ? `agent-${host ?? ''}` : role;
+/**
+ * The process name of a role (and host or main loop instance): `api`, `mainloop-<n>`,
+ * `background`, `agent-<host>`.
+ */
+export function processName(role: ProcessRole, host?: string, instance = 1): string {
+  if (role === 'compute-agent' || role === 'storage-agent') return `agent-${host ?? ''}`;
+  return role === 'mainloop' ? `mainloop-${instance}` : role;
 }
 
 /** Runs one process until a signal stops it. Resolves to the exit code. */
@@ -57,8 +61,9 @@ export async function runProcess(
   config: StagingConfig,
   role: ProcessRole,
   host: StagingHost | undefined,
+  instance = 1,
 ): Promise<number> {
-  const name = processName(role, host?.name);
+  const name = processName(role, host?.name, instance);
   const runtime = createSystemRuntime({ process: name });
   const stop = new AbortController();
   const onSignal = (signal: string) => () => {
@@ -81,7 +86,13 @@ export async function runProcess(
     closers.push(() => store.close());
     const bus = openBus(config, runtime.log);
     closers.push(() => bus.close());
-    const body = await startRole(config, role, host, { runtime, store, bus, signal: stop.signal });
+    const body = await startRole(config, role, host, {
+      runtime,
+      store,
+      bus,
+      signal: stop.signal,
+      name,
+    });
     closers.push(body.close);
     runtime.log.info('process.started', body.fields);
     // The role runs until it returns (stopped) or rejects (a bug); a signal ends the wait too.
@@ -122,6 +133,8 @@ interface RoleDeps {
   readonly store: EventStore;
   readonly bus: ReturnType<typeof openBus>;
   readonly signal: AbortSignal;
+  /** The process name (a main loop's instance name in its events and logs). */
+  readonly name: string;
 }
 
 /** A started role: settles when it ends; `close` releases what it opened beyond the shared ports. */
@@ -161,7 +174,7 @@ async function startRole(
           store,
           bus,
           locks,
-          options: { instance: 'mainloop', sweepIntervalMs: config.mainLoop.sweepIntervalMs },
+          options: { instance: deps.name, sweepIntervalMs: config.mainLoop.sweepIntervalMs },
           shouldStop: () => signal.aborted,
         }),
         close: () => locks.close(),

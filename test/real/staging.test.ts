@@ -12,7 +12,7 @@
 // services the suite is a named skip (a failure when CI=true).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -26,6 +26,7 @@ import {
   requireService,
   sleep,
 } from './real-services.ts';
+import { createPath, nodeExists, withAdminClient } from './zookeeper-harness.ts';
 
 const POOL = 'cloudbed';
 const ACCESS = 'staging-test-admin';
@@ -40,6 +41,8 @@ const CONVERGE_ATTEMPTS = 300;
 const root = mkdtempSync(join(tmpdir(), 'cloudbed-staging-test-'));
 const runTag = randomBytes(3).toString('hex');
 const configs: string[] = [];
+/** A clone "another run" makes of a deployment's image snapshot (a prefix of this file's own). */
+const OUTSIDE_CLONE = `${POOL}/cbst${runTag}z-storage-1-outside`;
 
 function tool(command: string, args: readonly string[]): string {
   return execFileSync(command, args, {
@@ -95,12 +98,22 @@ interface Deployment {
   readonly prefix: string;
   readonly config: string;
   readonly base: string;
+  readonly port: number;
 }
 
 async function writeConfig(name: string): Promise<Deployment> {
   const prefix = `cbst${runTag}${name}`;
   const port = await freePort();
   const config = join(root, `${prefix}.yaml`);
+  const d = { prefix, config, base: `http://127.0.0.1:${port}`, port };
+  rewriteConfig(d, '127.0.0.1:2181');
+  configs.push(config);
+  return d;
+}
+
+/** (Re)writes a deployment's staging file, with ZooKeeper at `zookeeper`. */
+function rewriteConfig(d: Deployment, zookeeper: string): void {
+  const { prefix, config, port } = d;
   writeFileSync(
     config,
     [
@@ -108,13 +121,14 @@ async function writeConfig(name: string): Promise<Deployment> {
       `stateDir: ${join(root, 'state')}`,
       `database: { url: '${POSTGRES_URL}' }`,
       `redis: { url: 'redis://127.0.0.1:6379' }`,
-      `zookeeper: { address: '127.0.0.1:2181' }`,
+      `zookeeper: { address: '${zookeeper}' }`,
       `libvirt: { uri: 'qemu:///system', memoryDivisor: 16 }`,
       `zfs: { pool: ${POOL}, sizeDivisor: 1024 }`,
       `api: { port: ${port} }`,
       // Short periods: the test waits for the control plane, not the other way round.
       `mainLoop: { sweepInterval: 2s }`,
       `agents: { inventoryInterval: 2s, shutdownTimeout: 1s }`,
+      `supervisor: { backoff: 500ms }`,
       'hosts:',
       '  - { name: compute-1, kind: compute, vcpus: 16, memoryMb: 16384 }',
       '  - { name: compute-2, kind: compute, vcpus: 16, memoryMb: 16384 }',
@@ -122,8 +136,6 @@ async function writeConfig(name: string): Promise<Deployment> {
       '',
     ].join('\n'),
   );
-  configs.push(config);
-  return { prefix, config, base: `http://127.0.0.1:${port}` };
 }
 
 /** Runs `bin/cloudbed.js …` to completion; bounded by `timeoutMs`. */
@@ -407,28 +419,78 @@ async function workload(d: Deployment, faults: Faults = {}): Promise<void> {
   expect(left).toEqual([]);
 }
 
+/** The processes of every deployment here: api, two main loops, background, three agents. */
+const PROCESSES = 7;
+
 /** Starts a deployment and checks `up` said what it should. */
-async function up(d: Deployment): Promise<void> {
-  const out = await ok(['staging', 'up', '--config', d.config]);
+async function up(d: Deployment, args: readonly string[] = []): Promise<void> {
+  const out = await ok(['staging', 'up', ...args, '--config', d.config]);
   expect(out).toContain(`API ${d.base}/v1`);
+  // The keys came from the environment: the secret is never printed.
+  expect(out).not.toContain(SECRET);
   for (const service of ['postgres', 'redis', 'zookeeper', 'libvirt', 'zfs'])
     expect(out).toMatch(new RegExp(`^ +${service} +ok `, 'm'));
   const status = await cloudbed(['staging', 'status', '--config', d.config]);
   expect(status.code, status.stdout).toBe(0);
-  expect(status.stdout.match(/ running /g)).toHaveLength(6);
+  // Every process, and the supervisor unless it was turned off.
+  expect(status.stdout.match(/ running /g)).toHaveLength(
+    PROCESSES + (args.includes('--no-restart') ? 0 : 1),
+  );
 }
 
-/** Stops and purges a deployment, then checks nothing of it is left. */
+/** Polls `staging status` until `line` matches one of its lines (bounded); returns the output. */
+async function waitStatus(d: Deployment, line: RegExp, what: string): Promise<string> {
+  let out = '';
+  for (let i = 0; i < 120; i++) {
+    out = (await cloudbed(['staging', 'status', '--config', d.config])).stdout;
+    if (out.split('\n').some((l) => line.test(l))) return out;
+    await sleep(POLL_MS);
+  }
+  throw new Error(`gave up waiting until ${what}:\n${out}`);
+}
+
+/** The deployment's ZooKeeper root. */
+const zkRoot = (d: Deployment): string => `/cloudbed-${d.prefix}`;
+
+/**
+ * Stops and purges a deployment, then checks nothing of it is left. Before the purge, a lock
+ * directory as a killed holder leaves it, and a node below that, are planted under the
+ * deployment's ZooKeeper root: purge must walk the whole subtree.
+ */
 async function downPurge(d: Deployment): Promise<void> {
+  await withAdminClient(ZOOKEEPER, (client) =>
+    createPath(client, `${zkRoot(d)}/locks/planted/lock-0000000001/deeper`),
+  );
   const out = await ok(['staging', 'down', '--purge', '--config', d.config]);
   expect(out).toContain('down and purged');
   expect(domainsOf(d).size).toBe(0);
   expect(datasetsOf(d)).toEqual([]);
   expect(await schemaExists(d)).toBe(false);
+  expect(await withAdminClient(ZOOKEEPER, (client) => nodeExists(client, zkRoot(d)))).toBe(false);
+}
+
+/** Destroys {@link OUTSIDE_CLONE} if it is there: it has no dependents, so no -r is needed. */
+function destroyOutsideClone(): void {
+  for (let attempt = 0; attempt < 40; attempt++) {
+    try {
+      tool('zfs', ['destroy', '-f', OUTSIDE_CLONE]);
+      return;
+    } catch (error) {
+      if (/does not exist/.test(String((error as { stderr?: unknown }).stderr ?? error))) return;
+      // Busy for a moment right after it was made.
+      execFileSync('sleep', ['0.25']);
+    }
+  }
+  throw new Error(`could not destroy ${OUTSIDE_CLONE}`);
 }
 
 afterAll(async () => {
   // Whatever happened: stop and purge every deployment this file started, then the temp dir.
+  try {
+    destroyOutsideClone();
+  } catch (error) {
+    console.warn(String(error));
+  }
   for (const config of configs) {
     const result = await cloudbed(['staging', 'down', '--purge', '--config', config]).catch(
       (error: unknown) => ({ code: -1, stdout: '', stderr: String(error) }),
@@ -445,14 +507,28 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     await up(d);
     // A second up changes nothing and starts nothing.
     const again = await ok(['staging', 'up', '--config', d.config]);
-    expect(again.match(/already running/g)).toHaveLength(6);
+    expect(again.match(/already running/g)).toHaveLength(PROCESSES + 1);
     await workload(d);
+
+    // Another run clones this run's image snapshot: purge keeps the snapshot and its dataset,
+    // names the clone, removes everything else, and never touches the clone.
+    const image = `${POOL}/${d.prefix}-storage-1-img-00000001`;
+    tool('zfs', ['clone', `${image}@base`, OUTSIDE_CLONE]);
+    const kept = await cloudbed(['staging', 'down', '--purge', '--config', d.config]);
+    expect(kept.code, kept.stdout).toBe(1);
+    expect(kept.stdout).toContain(`KEPT ${image}@base: ${OUTSIDE_CLONE} (not of this run)`);
+    expect(kept.stdout).toContain(`KEPT ${image}: ${OUTSIDE_CLONE} (not of this run)`);
+    expect(datasetsOf(d).sort()).toEqual([image, `${image}@base`]);
+    expect(tool('zfs', ['get', '-H', '-o', 'value', 'origin', OUTSIDE_CLONE]).trim()).toBe(
+      `${image}@base`,
+    );
+    destroyOutsideClone();
     await downPurge(d);
     // Down again: idempotent.
     await ok(['staging', 'down', '--purge', '--config', d.config]);
   }, 600_000);
 
-  it('ends the same after SIGKILL of the main loop and of a compute agent mid-workload', async () => {
+  it('ends the same after SIGKILL of a main loop and of a compute agent mid-workload, which the supervisor restarts', async () => {
     const d = await writeConfig('b');
     await up(d);
     const pidOf = (name: string): number =>
@@ -460,31 +536,94 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     const killed: string[] = [];
     await workload(d, {
       afterCreate: async () => {
-        // The main loop dies with placements and commands half done (the first domain is
-        // defined, not every one): it comes back by restart.
+        // A main loop dies with placements and commands half done (the first domain is defined,
+        // not every one); the supervisor brings it back.
         for (let i = 0; i < CONVERGE_ATTEMPTS && domainsOf(d).size === 0; i++) await sleep(100);
         expect(domainsOf(d).size).toBeGreaterThan(0);
-        const pid = pidOf('mainloop');
+        const pid = pidOf('mainloop-1');
         process.kill(pid, 'SIGKILL');
-        killed.push(`mainloop:${pid}`);
-        await sleep(1_500);
-        expect((await cloudbed(['staging', 'status', '--config', d.config])).stdout).toMatch(
-          /mainloop +dead/,
-        );
-        await ok(['staging', 'restart', 'mainloop', '--config', d.config]);
+        killed.push(`mainloop-1:${pid}`);
+        await waitStatus(d, /mainloop-1 +running +pid \d+ restarts 1/, 'mainloop-1 is restarted');
+        expect(pidOf('mainloop-1')).not.toBe(pid);
       },
       afterStop: async () => {
-        // A compute agent dies with stops in flight; `up` brings back what is not running.
+        // A compute agent dies with stops in flight; the supervisor restarts it, and `up` then
+        // finds everything running.
         const out = await ok(['staging', 'kill', 'agent-compute-1', '--config', d.config]);
-        expect(out).toMatch(/agent-compute-1 +killed/);
+        expect(out).toMatch(/agent-compute-1 +killed \(pid \d+\); the supervisor restarts it/);
         killed.push('agent-compute-1');
-        await sleep(1_500);
+        await waitStatus(
+          d,
+          /agent-compute-1 +running +pid \d+ restarts 1/,
+          'agent-compute-1 is restarted',
+        );
         const again = await ok(['staging', 'up', '--config', d.config]);
-        expect(again).toMatch(/agent-compute-1 +started/);
-        expect(again.match(/already running/g)).toHaveLength(5);
+        expect(again.match(/already running/g)).toHaveLength(PROCESSES + 1);
       },
     });
     expect(killed).toHaveLength(2);
+    expect(readFileSync(join(root, 'state', d.prefix, 'supervisor.log'), 'utf8')).toMatch(
+      /supervisor\.restarted/,
+    );
+    await downPurge(d);
+  }, 600_000);
+
+  it('refuses a taken API port before starting anything, starts all but the main loops without ZooKeeper, and runs without a supervisor on request', async () => {
+    const d = await writeConfig('c');
+    const state = join(root, 'state', d.prefix);
+
+    // The API port is taken: one line naming it, nothing migrated or started.
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(d.port, '127.0.0.1', resolve));
+    try {
+      const taken = await cloudbed(['staging', 'up', '--config', d.config]);
+      expect(taken.code).toBe(1);
+      expect(taken.stdout).toBe('');
+      expect(taken.stderr.trim().split('\n')).toEqual([
+        `cloudbed staging up: port ${d.port} on 127.0.0.1 is taken by another process; free it or set api.port in ${d.config}`,
+      ]);
+      expect(existsSync(state)).toBe(false);
+      expect(await schemaExists(d)).toBe(false);
+    } finally {
+      await new Promise((resolve) => squatter.close(resolve));
+    }
+
+    // ZooKeeper does not answer: everything but the main loops starts, and up says so.
+    const nowhere = `127.0.0.1:${await freePort()}`;
+    rewriteConfig(d, nowhere);
+    const partly = await cloudbed(['staging', 'up', '--config', d.config]);
+    expect(partly.code, partly.stdout + partly.stderr).toBe(1);
+    expect(partly.stdout).toMatch(
+      new RegExp(`mainloop-1 +NOT STARTED: zookeeper at ${nowhere} does not answer`),
+    );
+    expect(partly.stderr).toContain(
+      `partly up — mainloop-1, mainloop-2 not started: zookeeper at ${nowhere} does not answer`,
+    );
+    expect(partly.stderr).not.toMatch(/^\s+at /m);
+    const status = (await cloudbed(['staging', 'status', '--config', d.config])).stdout;
+    for (const name of [
+      'api',
+      'background',
+      'agent-compute-1',
+      'agent-compute-2',
+      'agent-storage-1',
+    ])
+      expect(status).toMatch(new RegExp(`${name} +running `));
+    expect(status).toMatch(/mainloop-1 +stopped /);
+    expect((await api(d, 'GET', '/v1/hosts')).status).toBe(200);
+    await ok(['staging', 'down', '--config', d.config]);
+
+    // ZooKeeper back; no supervisor: a process that is killed stays dead.
+    rewriteConfig(d, '127.0.0.1:2181');
+    await up(d, ['--no-restart']);
+    const out = await ok(['staging', 'kill', 'background', '--config', d.config]);
+    expect(out).toMatch(/background +killed \(pid \d+\); it stays down \(no supervisor\)/);
+    await sleep(3_000);
+    await waitStatus(
+      d,
+      /background +dead .*\(no supervisor: not restarted\)/,
+      'background is dead',
+    );
     await downPurge(d);
   }, 600_000);
 });

@@ -185,6 +185,7 @@ interface ZkAdminClient {
   remove(path: string, version: number, callback: (error: Error | null) => void): void;
   exists(path: string, callback: (error: Error | null, stat: NodeStat | null) => void): void;
   getChildren(path: string, callback: (error: Error | null, children: string[]) => void): void;
+  mkdirp(path: string, callback: (error: Error | null) => void): void;
 }
 
 /** The fields of a node's stat the suites read (64-bit values as 8-byte big-endian buffers). */
@@ -241,6 +242,16 @@ export async function removeTree(client: ZkAdminClient, path: string): Promise<v
         if (error === null || zkCode(error) === ZK_NO_NODE) resolve();
         else reject(error);
       });
+    }),
+  );
+}
+
+/** Creates `path` and every missing node above it (persistent, empty). */
+export function createPath(client: ZkAdminClient, path: string): Promise<void> {
+  return withDeadline(
+    `mkdirp ${path}`,
+    new Promise<void>((resolve, reject) => {
+      client.mkdirp(path, (error) => (error === null ? resolve() : reject(error)));
     }),
   );
 }

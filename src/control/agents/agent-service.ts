@@ -205,7 +205,8 @@ export class AgentService<
         await this.role.apply(command);
       } catch (failure) {
         error = errorReason(failure);
-        runtime.log.info('agent.command-failed', {
+        // A failed command is what an operator looks for first: warn, not info.
+        runtime.log.warn('agent.command-failed', {
           commandId: command.commandId,
           error: describe(failure),
         });

@@ -167,6 +167,14 @@ describe('compute agent', () => {
     await sendCommand(w, HOST, big);
     await w.runUntil(() => w.resultsFor(big.commandId).length === 1, 5_000);
     expect(w.resultsFor(big.commandId)[0]).toMatchObject({ ok: false, error: 'out-of-memory' });
+    // The failure is logged as a warning, with the command's id.
+    const failed = w.sim.trace
+      .entries()
+      .lines.map((line) => JSON.parse(line) as Record<string, unknown>)
+      .filter((e) => e['message'] === 'agent.command-failed');
+    expect(failed).toEqual([
+      expect.objectContaining({ kind: 'log', level: 'warn', commandId: big.commandId }),
+    ]);
     const small = vmEnsure(VM, 'running', 1, { memoryMb: 128 });
     await sendCommand(w, HOST, small, 2);
     await w.runUntil(() => w.resultsFor(small.commandId).length === 1, 5_000);

@@ -71,6 +71,33 @@ describe('staging file', () => {
     expect(zookeeperRoot(config)).toBe('/cloudbed-t1');
     expect(hostDomainPrefix(config, 'c1')).toBe('t1-c1-');
     expect(nodeDatasetPrefix(config, 's1')).toBe('t1-s1-');
+    expect(config.mainLoop).toEqual({ sweepIntervalMs: 5_000, instances: 2, restart: 'always' });
+    expect(config.supervisor).toEqual({ restartsPerMinuteMax: 5, backoffMs: 1_000 });
+    expect([
+      config.api.restart,
+      config.background.restart,
+      ...config.hosts.map((h) => h.restart),
+    ]).toEqual(['always', 'always', 'always', 'always']);
+  });
+
+  it('takes a restart policy per process over the supervisor default', () => {
+    const config = parseStagingConfig(
+      [
+        'prefix: t1',
+        'supervisor: { restart: never, restartsPerMinute: 3, backoff: 2s }',
+        'mainLoop: { instances: 3, restart: always }',
+        'hosts:',
+        '  - { name: c1, kind: compute, vcpus: 4, memoryMb: 4096, restart: always }',
+        '  - { name: s1, kind: storage, poolSizeGb: 100 }',
+        '',
+      ].join('\n'),
+      'f.yaml',
+    );
+    expect(config.supervisor).toEqual({ restartsPerMinuteMax: 3, backoffMs: 2_000 });
+    expect(config.mainLoop).toMatchObject({ instances: 3, restart: 'always' });
+    expect(config.api.restart).toBe('never');
+    expect(config.background.restart).toBe('never');
+    expect(config.hosts.map((h) => h.restart)).toEqual(['always', 'never']);
   });
 
   it.each([
@@ -93,6 +120,20 @@ describe('staging file', () => {
     [`${MINIMAL}zfs: { sizeDivisor: 1000 }\n`, 'zfs.sizeDivisor: must be a power of two'],
     [`${MINIMAL}agents: { shutdownTimeout: soon }\n`, 'agents.shutdownTimeout: must be a duration'],
     [`${MINIMAL}redis: { url: 'http://x' }\n`, 'redis.url: must be a redis:// URL'],
+    [`${MINIMAL}mainLoop: { instances: 0 }\n`, 'f.yaml:5: mainLoop.instances: must be at least 1'],
+    [
+      `${MINIMAL}api: { restart: sometimes }\n`,
+      'f.yaml:5: api.restart: must be one of always, never',
+    ],
+    [
+      MINIMAL.replace('poolSizeGb: 100', 'poolSizeGb: 100, restart: no'),
+      'f.yaml:4: hosts[1].restart: must be one of always, never',
+    ],
+    [
+      `${MINIMAL}supervisor: { restartsPerMinute: 0 }\n`,
+      'supervisor.restartsPerMinute: must be at least 1',
+    ],
+    [`${MINIMAL}supervisor: { restarts: 3 }\n`, 'supervisor.restarts: unknown field'],
   ])('rejects %j with one line: %s', (text, expected) => {
     const error = errorOf(text);
     expect(error.message).toContain(expected);
@@ -134,7 +175,13 @@ describe('staging and process commands on bad input', () => {
     writeFileSync(file, MINIMAL);
     const restart = run('staging', 'restart', 'agent-c9', '--config', file);
     expect(restart.status).toBe(2);
-    expect(restart.stderr).toContain('processes: api, mainloop, background, agent-c1, agent-s1');
+    expect(restart.stderr).toContain(
+      'processes: api, mainloop-1, mainloop-2, background, agent-c1, agent-s1',
+    );
+    const instance = run('process', 'mainloop', '--config', file, '--instance', '3');
+    expect(instance.status).toBe(2);
+    expect(instance.stderr).toContain('--instance must be 1..2');
+    expect(run('staging', 'down', '--no-restart', '--config', file).status).toBe(2);
     expect(run('process', 'janitor', '--config', file).status).toBe(2);
     const wrongHost = run('process', 'compute-agent', '--config', file, '--host', 's1');
     expect(wrongHost.status).toBe(2);
