@@ -77,9 +77,12 @@ out(
 );
 
 // ---- cloud sizes ----
-interface CloudRun {
+/** What bench/cloud-run.ts prints for one run. */
+interface BenchRun {
+  readonly scenario: string;
   readonly hosts: number;
-  readonly vms: number;
+  /** VMs the run creates: known for the benchmark clouds. */
+  readonly vms?: number;
   readonly verdict: string;
   readonly reason: string;
   readonly steps: number;
@@ -88,17 +91,19 @@ interface CloudRun {
   readonly maxRssBytes: number;
   readonly liveHeapBytes: number;
 }
+type CloudRun = BenchRun & { readonly vms: number };
+
+/** One run of bench/cloud-run.ts (`HOSTS` or a scenario file) in a fresh node. */
+function benchRun(arg: string): BenchRun {
+  return JSON.parse(node(['bench/cloud-run.ts', arg]).trim().split('\n').at(-1)!) as BenchRun;
+}
+
 out('');
 out('== the same cloud at growing sizes: 10 VMs per host created over 30 simulated minutes,');
 out('   10% stopped, 5% deleted, no faults, memory store (bench/cloud.ts); one process each');
 const runs: CloudRun[] = [];
 for (const hosts of sizes) {
-  const run = JSON.parse(
-    node(['bench/cloud-run.ts', String(hosts)])
-      .trim()
-      .split('\n')
-      .at(-1)!,
-  ) as CloudRun;
+  const run = benchRun(String(hosts)) as CloudRun;
   runs.push(run);
   const wallS = run.wallMs / 1000;
   out(
@@ -122,27 +127,13 @@ if (runs.length >= 2) {
 }
 
 // ---- the shipped scale scenarios ----
-interface ScenarioRun {
-  readonly scenario: string;
-  readonly hosts: number;
-  readonly verdict: string;
-  readonly steps: number;
-  readonly simTimeMs: number;
-  readonly wallMs: number;
-  readonly maxRssBytes: number;
-}
 const scales = quick ? [] : ['scale-1k', ...(values['scale-10k'] === true ? ['scale-10k'] : [])];
 if (scales.length > 0) {
   out('');
   out('== the shipped scale scenarios (scenarios/bench/), one process each');
-  const scaleRuns: ScenarioRun[] = [];
+  const scaleRuns: BenchRun[] = [];
   for (const name of scales) {
-    const run = JSON.parse(
-      node(['bench/scenario-run.ts', `scenarios/bench/${name}.yaml`])
-        .trim()
-        .split('\n')
-        .at(-1)!,
-    ) as ScenarioRun;
+    const run = benchRun(`scenarios/bench/${name}.yaml`);
     scaleRuns.push(run);
     const wallS = run.wallMs / 1000;
     out(

@@ -9,6 +9,7 @@
  * property test (test/property/event-store.prop.test.ts) checks the rest.
  */
 import { assert, assertInt } from '../lib/assert.ts';
+import { deepFreeze } from '../lib/freeze.ts';
 import {
   ConcurrencyError,
   StaleTokenError,
@@ -300,15 +301,6 @@ export function assertValidQuery(query: ProjectionQuery): void {
   );
 }
 
-/** Freezes a JSON value and everything in it, so shared stored values cannot be changed by callers. */
-function deepFreeze<T>(value: T): T {
-  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
-    Object.freeze(value);
-    for (const member of Object.values(value)) deepFreeze(member);
-  }
-  return value;
-}
-
 /** Options for {@link createMemoryEventStore}. */
 export type MemoryEventStoreOptions = EventStoreOptions;
 
@@ -325,8 +317,6 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   /** Every event, at index `position - 1`. */
   const log: StoredEvent[] = [];
   const streams = new Map<string, StoredEvent[]>();
-  /** Projections by type, then by stream. */
-  const byType = new Map<string, Map<string, Projection>>();
   const projections = new Map<string, Projection>();
   /** Rows by type and host (`hostKey`), for lists by host. */
   const byHost = new Map<string, Map<string, Projection>>();
@@ -344,7 +334,6 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   function putProjection(stream: string, row: Projection | null): void {
     const previous = projections.get(stream);
     if (previous !== undefined) {
-      byType.get(previous.type)?.delete(stream);
       if (row === null || row.type !== previous.type) sortedRemove(previous);
       for (const host of previous.hosts ?? [])
         byHost.get(hostKey(previous.type, host))?.delete(stream);
@@ -352,7 +341,6 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     }
     if (row === null) return;
     projections.set(stream, row);
-    mapIn(byType, row.type).set(stream, row);
     sortedPut(row);
     for (const host of row.hosts ?? []) mapIn(byHost, hostKey(row.type, host)).set(stream, row);
   }

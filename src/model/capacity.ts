@@ -23,7 +23,7 @@ export function isReachable(host: HostRow): boolean {
 }
 
 /** The smaller of two amounts, either of which may be unknown (0 when both are). */
-export function minKnown(a: number | null, b: number | null): number {
+function minKnown(a: number | null, b: number | null): number {
   if (a === null) return b ?? 0;
   if (b === null) return a;
   return Math.min(a, b);

@@ -12,7 +12,7 @@
  * planners treat a missing row as "not known yet", never as "gone" — rows are never deleted, a
  * removed resource stays as a tombstone with `removed` set.
  */
-import { isSchedulable, minKnown, storageCapacityGb } from './capacity.ts';
+import { computeCapacity, isSchedulable, storageCapacityGb } from './capacity.ts';
 import type { HostRow, ReconciledRow, Row, SnapshotRow, VmRow, VolumeRow } from './resources.ts';
 
 /** Rows to build a world from. */
@@ -61,17 +61,14 @@ class Index<R extends Indexed> {
   }
 }
 
+/** The totals of a key nothing was added to: every amount 0 (read as `?? 0`). */
+const NO_TOTALS: readonly number[] = Object.freeze([]);
+
 /**
  * A running total per key of what rows contribute (a host's reserved vCPUs and memory, a node's
  * reserved GiB), kept in step with the rows: placement reads a total in O(1) instead of adding up
  * a host's rows at every decision.
  */
-/** Where {@link World.computeReservedTotals} keeps vCPUs and MiB. */
-export const RESERVED_VCPUS = 0;
-export const RESERVED_MEMORY_MB = 1;
-
-/** The totals of a key nothing was added to: every amount 0 (read as `?? 0`). */
-const NO_TOTALS: readonly number[] = Object.freeze([]);
 
 class Totals<R extends Indexed> {
   private readonly totals = new Map<string, number[]>();
@@ -239,12 +236,12 @@ export class World {
   private readonly computeRanks = new Ranking((id) => {
     const host = this.hostRows.get(id);
     if (host === undefined || host.kind !== 'compute' || !isSchedulable(host)) return null;
-    const used = this.computeTotals.get(id);
+    const capacity = computeCapacity(host);
+    const used = this.computeReserved(id);
     return {
       host,
-      first:
-        minKnown(host.memoryMb, host.observed?.memoryMb ?? null) - (used[RESERVED_MEMORY_MB] ?? 0),
-      second: minKnown(host.vcpus, host.observed?.vcpus ?? null) - (used[RESERVED_VCPUS] ?? 0),
+      first: capacity.memoryMb - used.memoryMb,
+      second: capacity.vcpus - used.vcpus,
     };
   });
   /** Schedulable storage nodes by free pool space. */
@@ -345,17 +342,8 @@ export class World {
 
   /** What the live VMs placed on compute host `hostId` reserve. */
   computeReserved(hostId: string): { readonly vcpus: number; readonly memoryMb: number } {
-    const totals = this.computeReservedTotals(hostId);
-    return { vcpus: totals[RESERVED_VCPUS] ?? 0, memoryMb: totals[RESERVED_MEMORY_MB] ?? 0 };
-  }
-
-  /**
-   * The same as {@link computeReserved}, as the running totals themselves (indexes
-   * {@link RESERVED_VCPUS} and {@link RESERVED_MEMORY_MB}; read them, do not keep them): for scans
-   * over every host that must not allocate per host.
-   */
-  computeReservedTotals(hostId: string): readonly number[] {
-    return this.computeTotals.get(hostId);
+    const [vcpus = 0, memoryMb = 0] = this.computeTotals.get(hostId);
+    return { vcpus, memoryMb };
   }
 
   /** GiB the live volumes placed on storage node `nodeId` reserve. */

@@ -2,9 +2,10 @@
  * Runs the process to quiescence between two simulation steps.
  *
  * In-process libraries the simulator hosts resolve their work on Node's own queues: the in-memory
- * Redis server (src/adapters/memory-pubsub.ts) pushes messages with `process.nextTick`, pg-mem resolves queries with `setImmediate`, and every `await`
- * is a microtask. A step is complete only when all of that has settled; otherwise its tail would
- * run inside the next step, after the virtual clock moved.
+ * Redis server (src/adapters/memory-pubsub.ts) pushes messages with `process.nextTick`, pg-mem
+ * resolves queries with `setImmediate`, and every `await` is a microtask. A step is complete only
+ * when all of that has settled; otherwise its tail would run inside the next step, after the
+ * virtual clock moved.
  *
  * Node offers no way to ask whether its queues are empty, so this module counts what it cannot see:
  * on first use it wraps `process.nextTick`, `setImmediate` and `clearImmediate` so that every tick
@@ -47,13 +48,13 @@ const nextTick = process.nextTick.bind(process);
 const setImmediateOriginal = setImmediate;
 const clearImmediateOriginal = clearImmediate;
 
-/** Counted ticks queued and not yet run. */
 /**
  * Microtasks are queued as reactions to this settled promise: the same queue as queueMicrotask's,
  * without the async resource and bound function Node's queueMicrotask makes for each one.
  */
 const RESOLVED = Promise.resolve();
 
+/** Counted ticks queued and not yet run. */
 let pendingTicks = 0;
 /** Counted ticks run so far. */
 let ticksRun = 0;

@@ -12,35 +12,15 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli, type CliRun } from '../support/cli.ts';
 import type { CampaignReport } from '../../src/fuzz/campaign.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'cloudbed-fuzz-workers-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-/** Runs the CLI with `args`; resolves with its exit code and what it printed. */
-async function cloudbed(
-  ...args: string[]
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(args);
-    return { code: code ?? -1, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+/** Runs the CLI with `args`. */
+const cloudbed = (...args: string[]): Promise<CliRun> => runCli(args);
 
 function readReport(file: string): CampaignReport {
   return JSON.parse(readFileSync(file, 'utf8')) as CampaignReport;

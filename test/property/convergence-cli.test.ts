@@ -9,29 +9,8 @@
 import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it, vi } from 'vitest';
-import { main } from '../../src/cli/main.ts';
-
-/** Runs the CLI with `argv`; resolves with its exit code and what it printed. */
-async function cli(argv: readonly string[]) {
-  let stdout = '';
-  let stderr = '';
-  const out = vi.spyOn(process.stdout, 'write').mockImplementation((chunk) => {
-    stdout += String(chunk);
-    return true;
-  });
-  const err = vi.spyOn(process.stderr, 'write').mockImplementation((chunk) => {
-    stderr += String(chunk);
-    return true;
-  });
-  try {
-    const code = await main(argv);
-    return { code, stdout, stderr };
-  } finally {
-    out.mockRestore();
-    err.mockRestore();
-  }
-}
+import { afterAll, describe, expect, it } from 'vitest';
+import { runCli } from '../support/cli.ts';
 
 const dirs: string[] = [];
 afterAll(async () => {
@@ -40,7 +19,14 @@ afterAll(async () => {
 
 describe('cloudbed fuzz', () => {
   it('runs generated scenarios and prints the summary', async () => {
-    const { code, stdout, stderr } = await cli(['fuzz', '--runs', '4', '--seed', '1', '--swarm']);
+    const { code, stdout, stderr } = await runCli([
+      'fuzz',
+      '--runs',
+      '4',
+      '--seed',
+      '1',
+      '--swarm',
+    ]);
     expect(code, stdout + stderr).toBe(0);
     expect(stdout).toContain('fuzz: npx cloudbed fuzz --runs 4 --seed 1 --swarm');
     expect(stdout).toMatch(/^runs: 4 in [\d.]+ s \([\d.]+ runs\/s\)$/m);
@@ -71,7 +57,7 @@ describe('cloudbed fuzz', () => {
       ].join('\n'),
     );
     const out = join(dir, 'regressions');
-    const fuzzed = await cli([
+    const fuzzed = await runCli([
       'fuzz',
       '--scenario',
       base,
@@ -92,7 +78,7 @@ describe('cloudbed fuzz', () => {
     expect(fuzzed.stdout).toContain(`reproduce: npx cloudbed run ${file} --seed 3`);
     const line = fuzzed.stdout.split('\n').find((l) => l.startsWith('seed=3 scenario=cannot-pass'));
     expect(line).toMatch(/verdict=correctness trace-hash=[0-9a-f]+/);
-    const replayed = await cli(['run', file, '--seed', '3']);
+    const replayed = await runCli(['run', file, '--seed', '3']);
     expect(replayed.code).toBe(3);
     // The same verdict line: same seed, verdict, trace hash, steps and virtual time.
     expect(replayed.stdout.trim()).toBe(line);
@@ -114,7 +100,7 @@ describe('cloudbed fuzz', () => {
       ['fuzz', 'merge'],
       ['fuzz', 'merge', '/nonexistent/shard-1.json'],
     ]) {
-      const { code, stderr } = await cli(argv);
+      const { code, stderr } = await runCli(argv);
       expect(code, argv.join(' ')).toBe(2);
       expect(stderr.trim().split('\n')).toHaveLength(1);
     }

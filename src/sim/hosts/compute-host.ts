@@ -33,6 +33,7 @@
  * {@link SimComputeHost.reboot} crashes and boots it later. {@link SimComputeHost.hang} stalls
  * libvirtd only: operations complete late, guests keep running and power off on schedule.
  */
+import { deepFreeze } from '../../lib/freeze.ts';
 import { assert } from '../../lib/assert.ts';
 import {
   copyDomainSpec,
@@ -208,14 +209,7 @@ export class SimComputeHost extends SimHost<HypervisorOperation> {
    * changes.
    */
   private listNow(): readonly DomainInfo[] {
-    this.listed ??= Object.freeze(
-      this.sorted().map((d) => {
-        const info = this.infoOf(d);
-        for (const disk of info.disks) Object.freeze(disk);
-        Object.freeze(info.disks);
-        return Object.freeze(info);
-      }),
-    );
+    this.listed ??= deepFreeze(this.sorted().map((d) => this.infoOf(d)));
     return this.listed;
   }
 

@@ -34,6 +34,7 @@
  * with a retryable `unavailable` and has no effect — ZFS changes are transactional), reboot, hang.
  * Datasets survive all of them.
  */
+import { deepFreeze } from '../../lib/freeze.ts';
 import { assert } from '../../lib/assert.ts';
 import {
   checkSizeBytes,
@@ -216,10 +217,13 @@ export class SimStorageNode extends SimHost<StorageOperation> {
    * (callers only read it), so a node's periodic listings cost nothing while nothing changes.
    */
   private listNow(): readonly DatasetInfo[] {
-    this.listed ??= Object.freeze(
-      this.datasets().map(({ name, kind, sizeBytes, origin }) =>
-        Object.freeze({ name, kind, sizeBytes, origin }),
-      ),
+    this.listed ??= deepFreeze(
+      this.datasets().map(({ name, kind, sizeBytes, origin }) => ({
+        name,
+        kind,
+        sizeBytes,
+        origin,
+      })),
     );
     return this.listed;
   }
