@@ -260,7 +260,7 @@ export async function createResource(
         const source =
           sourceId === undefined
             ? null
-            : await loadReference(ctx, 'snapshot', sourceId, 'sourceSnapshotId');
+            : data<SnapshotRow>(await loadReference(ctx, 'snapshot', sourceId, 'sourceSnapshotId'));
         return decideCreateVolume(
           {
             accountId,
@@ -268,8 +268,9 @@ export async function createResource(
             ...(sizeGb === undefined ? {} : { sizeGb }),
             ...(sourceId === undefined ? {} : { sourceSnapshotId: sourceId }),
           },
-          source === null ? null : data<SnapshotRow>(source),
+          source,
           dctx,
+          source === null ? null : await volumeAndVm(ctx, source.volumeId),
         );
       });
       return { id, extra: {} };
@@ -282,6 +283,7 @@ export async function createResource(
           volume,
           { name: str(input, 'name') ?? `${volume.name}-snapshot` },
           dctx,
+          await rootOwner(ctx, volume),
         );
       });
       return { id, extra: {} };
@@ -308,6 +310,24 @@ async function fresh(ctx: RequestContext, row: Row, rev: number | null): Promise
  */
 function readAttachedVm(ctx: RequestContext, volume: VolumeRow): Promise<Row | null> | null {
   return volume.virtualMachineId === null ? null : readRow(ctx, volume.virtualMachineId);
+}
+
+/** The VM whose root `volume` is (null for other volumes): a snapshot or clone needs it alive. */
+async function rootOwner(ctx: RequestContext, volume: VolumeRow): Promise<VmRow | null> {
+  if (!volume.root) return null;
+  const read = readAttachedVm(ctx, volume);
+  return vmOrNull(read === null ? null : await read);
+}
+
+/** A snapshot's volume and, for a root volume, its VM; null when the volume is gone from the store. */
+async function volumeAndVm(
+  ctx: RequestContext,
+  volumeId: string,
+): Promise<{ volume: VolumeRow; vm: VmRow | null } | null> {
+  const row = await readRow(ctx, volumeId);
+  if (row === null) return null;
+  const volume = data<VolumeRow>(row);
+  return { volume, vm: await rootOwner(ctx, volume) };
 }
 
 /** The VM of a row read by id, or null when there is none. */
@@ -398,12 +418,13 @@ export async function runAction(
       };
     case 'volume.snapshot':
       return {
-        id: await run((r) => {
+        id: await run(async (r) => {
           const volume = data<VolumeRow>(r);
           return decideSnapshotVolume(
             volume,
             { name: str(input, 'name') ?? `${volume.name}-snapshot` },
             dctx,
+            await rootOwner(ctx, volume),
           );
         }),
         extra: {},

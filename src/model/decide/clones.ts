@@ -3,7 +3,7 @@
  * clones, so a snapshot (and a volume or VM whose snapshots it is) cannot be deleted while a live
  * volume was cloned from it.
  */
-import { isRemoved, type SnapshotRow, type VolumeRow } from '../resources.ts';
+import { isRemoved, type SnapshotRow, type VmRow, type VolumeRow } from '../resources.ts';
 import { fail, type Decision } from './kit.ts';
 
 /**
@@ -36,4 +36,18 @@ export function refuseWithClones(
   const clones = dependentClones(of, related.snapshots, related.volumes);
   if (clones.length === 0) return null;
   return fail('InvalidState', `${why}: ${clones.map((v) => `${v.name} (${v.id})`).join(', ')}`);
+}
+
+/**
+ * Why a volume's data is on its way out, or null: the volume is deleted or being deleted, or it is
+ * the root volume of a VM being deleted (the main loop deletes it, and its snapshots, once the
+ * domain is gone). A snapshot taken or a clone made then would block that cascade, so both are
+ * refused. `vm`: the volume's VM when it has one (null otherwise, or when not read).
+ */
+export function goingAway(volume: VolumeRow, vm: VmRow | null): string | null {
+  if (isRemoved(volume) || volume.desired === 'deleted')
+    return `volume ${volume.id} is being deleted`;
+  if (volume.root && vm !== null && vm.id === volume.virtualMachineId && vm.desired === 'deleted')
+    return `volume ${volume.id} is the root volume of ${vm.id}, which is being deleted`;
+  return null;
 }

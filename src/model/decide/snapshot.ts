@@ -1,19 +1,23 @@
 /** Decisions about snapshots: take one of a volume, delete one; and which one a restore may use. */
 import { ID_PREFIX, isRemoved } from '../resources.ts';
-import type { SnapshotRow, VolumeRow } from '../resources.ts';
-import { refuseWithClones } from './clones.ts';
-import { createResource, decideUserAction, requireAction } from './kit.ts';
+import type { SnapshotRow, VmRow, VolumeRow } from '../resources.ts';
+import { goingAway, refuseWithClones } from './clones.ts';
+import { createResource, decideUserAction, fail, requireAction } from './kit.ts';
 import type { DecideContext, Decision } from './kit.ts';
 
 /**
  * POST /v1/snapshots {volumeId, name} or /v1/volumes/{id}?action=snapshot {name}: a new snapshot
- * resource of the volume, on the volume's storage node. Returns the snapshot's id.
+ * resource of the volume, on the volume's storage node. Returns the snapshot's id. Refused while
+ * the volume is going away with its VM (`vm`: the VM of a root volume, when there is one).
  */
 export function decideSnapshotVolume(
   volume: VolumeRow,
   input: { readonly name: string },
   ctx: DecideContext,
+  vm: VmRow | null = null,
 ): Decision {
+  const away = goingAway(volume, vm);
+  if (away !== null) return fail('InvalidState', away);
   const created = {
     accountId: volume.accountId,
     name: input.name,

@@ -5,7 +5,7 @@
 import { ID_PREFIX, isRemoved, LIMITS } from '../resources.ts';
 import type { SnapshotRow, VmRow, VolumeRow } from '../resources.ts';
 import type { StreamAppend } from '../stream.ts';
-import { refuseWithClones } from './clones.ts';
+import { goingAway, refuseWithClones } from './clones.ts';
 import {
   appendTo,
   decideUserAction,
@@ -68,12 +68,15 @@ const VOLUME_SIZE = {
 
 /**
  * POST /v1/volumes: an empty volume, or a clone of a snapshot (`source`, on its node; the batch
- * also appends `snapshot.clone-registered` at the snapshot's version).
+ * also appends `snapshot.clone-registered` at the snapshot's version). Refused when the snapshot's
+ * volume is going away (`sourceOwner`: that volume and, for a root volume, its VM), since the clone
+ * would keep its snapshot, and so the volume, from ever being destroyed.
  */
 export function decideCreateVolume(
   input: CreateVolumeInput,
   source: SnapshotRow | null,
   ctx: DecideContext,
+  sourceOwner: { readonly volume: VolumeRow; readonly vm: VmRow | null } | null = null,
 ): Decision {
   let sizeGb = input.sizeGb;
   let storageNodeId: string | null = null;
@@ -92,6 +95,9 @@ export function decideCreateVolume(
         `snapshot ${source.id} is ${source.state}, not available`,
         'sourceSnapshotId',
       );
+    const away = sourceOwner === null ? null : goingAway(sourceOwner.volume, sourceOwner.vm);
+    if (away !== null)
+      return fail('InvalidState', `snapshot ${source.id}: ${away}`, 'sourceSnapshotId');
     sizeGb ??= source.sizeGb;
     if (sizeGb < source.sizeGb)
       return fail(

@@ -16,7 +16,12 @@ import type { AgentCommand } from '../../../src/model/commands.ts';
 import { isConvergedIn, isSettled } from '../../../src/model/convergence.ts';
 import * as decide from '../../../src/model/decide.ts';
 import { computeCapacity } from '../../../src/model/placement.ts';
-import { isRemoved, type HostRow, type VmRow } from '../../../src/model/resources.ts';
+import {
+  isRemoved,
+  type HostRow,
+  type VmRow,
+  type VolumeRow,
+} from '../../../src/model/resources.ts';
 import { Agents, addHost, CountingIds, Ledger, reconcileAll } from './harness.ts';
 
 /** Host size: small, so a few VMs fill a host and placement has to count. */
@@ -100,6 +105,8 @@ function run(ops: readonly Op[], lossPercent: number, seed: number, partial: rea
   const ctx = () => ({ nowMs: now, ids });
   const live = <T extends 'virtualMachine' | 'volume' | 'snapshot'>(type: T) =>
     ledger.list(type).filter((r) => !isRemoved(r));
+  const owner = (v: VolumeRow) =>
+    v.virtualMachineId === null ? null : (ledger.row(v.virtualMachineId) as VmRow);
   const try_ = (d: decide.Decision) => {
     if (d.ok) ledger.append(d.appends);
   };
@@ -195,7 +202,8 @@ function run(ops: readonly Op[], lossPercent: number, seed: number, partial: rea
       }
       case 'snapshot': {
         const v = pick(vols, o.pick);
-        if (v !== undefined) try_(decide.decideSnapshotVolume(v, { name: `s${i}` }, ctx()));
+        if (v !== undefined)
+          try_(decide.decideSnapshotVolume(v, { name: `s${i}` }, ctx(), owner(v)));
         break;
       }
       case 'restore': {
@@ -217,6 +225,10 @@ function run(ops: readonly Op[], lossPercent: number, seed: number, partial: rea
               { accountId: 'acct-1', name: `c${i}`, sourceSnapshotId: s.id },
               s,
               ctx(),
+              {
+                volume: ledger.row(s.volumeId) as VolumeRow,
+                vm: owner(ledger.row(s.volumeId) as VolumeRow),
+              },
             ),
           );
         break;

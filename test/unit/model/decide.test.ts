@@ -144,6 +144,34 @@ describe('decide: virtual machines', () => {
     expect(refused).toMatchObject({ code: 'InvalidState' });
     expect(refused?.message).toContain(clone);
   });
+
+  it('refuses a snapshot of, or a clone from, the root volume of a VM being deleted', () => {
+    const { ledger, ctx, vmInput, settle } = bed();
+    const id = ledger.commit(d.decideCreateVm(vmInput, ctx));
+    settle();
+    const rootId = (ledger.row(id) as VmRow).rootVolumeId;
+    const snap = ledger.commit(
+      d.decideSnapshotVolume(ledger.row(rootId) as VolumeRow, { name: 's' }, ctx),
+    );
+    settle();
+    const none = { snapshots: [], volumes: [] };
+    ledger.commit(d.decideDeleteVm(ledger.row(id) as VmRow, none, ctx));
+    const root = ledger.row(rootId) as VolumeRow;
+    const vm = ledger.row(id) as VmRow;
+    expect(root.state).toBe('attached'); // the cascade comes once the domain is gone
+    const snapshot = errorOf(d.decideSnapshotVolume(root, { name: 't' }, ctx, vm));
+    expect(snapshot).toMatchObject({ code: 'InvalidState' });
+    expect(snapshot?.message).toContain(`root volume of ${id}, which is being deleted`);
+    const clone = errorOf(
+      d.decideCreateVolume(
+        { accountId: 'acct-1', name: 'c', sourceSnapshotId: snap },
+        ledger.row(snap) as SnapshotRow,
+        ctx,
+        { volume: root, vm },
+      ),
+    );
+    expect(clone).toMatchObject({ code: 'InvalidState', fieldName: 'sourceSnapshotId' });
+  });
 });
 
 describe('decide: volumes', () => {
