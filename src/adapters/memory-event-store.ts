@@ -288,7 +288,11 @@ export function matchesAccount(row: Projection, accountId: string | null | undef
 
 /** Asserts a list query. */
 export function assertValidQuery(query: ProjectionQuery): void {
-  assert(typeof query.type === 'string' && query.type.length > 0, 'list type must be non-empty');
+  const types = typesOf(query);
+  assert(types.length > 0, 'list types must not be empty');
+  for (const type of types)
+    assert(typeof type === 'string' && type.length > 0, 'list type must be non-empty');
+  assert(new Set(types).size === types.length, 'list types must be distinct');
   assert(
     query.accountId === undefined ||
       query.accountId === null ||
@@ -299,6 +303,11 @@ export function assertValidQuery(query: ProjectionQuery): void {
     query.host === undefined || (typeof query.host === 'string' && query.host.length > 0),
     'list host must be a non-empty string or undefined',
   );
+}
+
+/** The types a query lists, in its order. */
+export function typesOf(query: ProjectionQuery): readonly string[] {
+  return typeof query.type === 'string' ? [query.type] : query.type;
 }
 
 /** Options for {@link createMemoryEventStore}. */
@@ -433,12 +442,18 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   function list(query: ProjectionQuery): readonly Projection[] {
     assertOpen();
     assertValidQuery(query);
+    const types = typesOf(query);
+    if (types.length === 1) return listType(types[0]!, query);
+    return types.flatMap((type) => listType(type, query));
+  }
+
+  function listType(type: string, query: ProjectionQuery): Projection[] {
     if (query.host !== undefined) {
       // A host's rows are few: collect and sort them, never the whole type.
-      const rows = [...(byHost.get(hostKey(query.type, query.host))?.values() ?? [])];
+      const rows = [...(byHost.get(hostKey(type, query.host))?.values() ?? [])];
       return rows.filter((row) => matchesAccount(row, query.accountId)).sort(byStream);
     }
-    const rows = sorted.get(query.type) ?? [];
+    const rows = sorted.get(type) ?? [];
     if (query.accountId === undefined) return rows.slice();
     return rows.filter((row) => matchesAccount(row, query.accountId));
   }

@@ -35,6 +35,7 @@ import {
   assertValidQuery,
   byStream,
   matchesAccount,
+  typesOf,
   foldEvent,
   toProjection,
   toStoredEvent,
@@ -582,34 +583,42 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
     async list(query: ProjectionQuery) {
       assertOpen();
       assertValidQuery(query);
+      const types = typesOf(query);
+      // Several types are one statement (one snapshot), grouped back into the order asked.
+      const typeIn = types.map((_, i) => `$${i + 1}`).join(', ');
+      const n = types.length;
+      let rows: readonly ProjectionRow[];
       if (query.host !== undefined) {
-        const { rows } = await driver.query<ProjectionRow>(
+        ({ rows } = await driver.query<ProjectionRow>(
           `SELECT ${P_COLUMNS} FROM ${t.hosts} h JOIN ${t.projections} p ON p.stream = h.stream
-            WHERE h.host = $1 AND h.type = $2`,
-          [query.host, query.type],
-        );
-        return rows
-          .map(fromProjectionRow)
-          .filter((row) => matchesAccount(row, query.accountId))
-          .sort(byStream);
+            WHERE h.type IN (${typeIn}) AND h.host = $${n + 1}`,
+          [...types, query.host],
+        ));
+      } else if (query.accountId === undefined) {
+        ({ rows } = await driver.query<ProjectionRow>(
+          `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn})`,
+          [...types],
+        ));
+      } else if (query.accountId === null) {
+        ({ rows } = await driver.query<ProjectionRow>(
+          `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn}) AND account_id IS NULL`,
+          [...types],
+        ));
+      } else {
+        ({ rows } = await driver.query<ProjectionRow>(
+          `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn}) AND account_id = $${n + 1}`,
+          [...types, query.accountId],
+        ));
       }
-      const { rows } =
-        query.accountId === undefined
-          ? await driver.query<ProjectionRow>(
-              `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type = $1`,
-              [query.type],
-            )
-          : query.accountId === null
-            ? await driver.query<ProjectionRow>(
-                `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type = $1 AND account_id IS NULL`,
-                [query.type],
-              )
-            : await driver.query<ProjectionRow>(
-                `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type = $1 AND account_id = $2`,
-                [query.type, query.accountId],
-              );
       // Sorted here, not by ORDER BY: PostgreSQL collations order text differently from JavaScript.
-      return rows.map(fromProjectionRow).sort(byStream);
+      const projections = rows
+        .map(fromProjectionRow)
+        .filter((row) => query.host === undefined || matchesAccount(row, query.accountId));
+      if (n === 1) return projections.sort(byStream);
+      const rank = new Map(types.map((type, i) => [type, i]));
+      return projections.sort(
+        (a, b) => (rank.get(a.type) ?? n) - (rank.get(b.type) ?? n) || byStream(a, b),
+      );
     },
     async fenceOf(resource) {
       assertOpen();

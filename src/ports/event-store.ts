@@ -35,7 +35,11 @@ export interface AppendBatch {
 
 /** Query for {@link EventStore.list}. */
 export interface ProjectionQuery {
-  readonly type: string;
+  /**
+   * The type, or several types: then one read returns them type by type in the order given (one
+   * statement on SQL, so one consistent snapshot, and one round trip instead of several).
+   */
+  readonly type: string | readonly string[];
   /** Only rows of this account (null: system rows; undefined: all). */
   readonly accountId?: string | null;
   /** Only rows whose projection lists this host in `hosts` (placed or last observed there). */
@@ -52,7 +56,7 @@ export interface EventStore {
   readAll(afterPosition: number, limit: number): Promise<readonly StoredEvent[]>;
   /** The projection of one stream, or null. */
   get(stream: string): Promise<Projection | null>;
-  /** Projections of one type, ordered by stream. */
+  /** Projections of the query's type (or types, in their order), each type ordered by stream. */
   list(query: ProjectionQuery): Promise<readonly Projection[]>;
   /** The newest fencing token seen for a resource, or 0. */
   fenceOf(resource: string): Promise<number>;

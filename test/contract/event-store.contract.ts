@@ -453,6 +453,20 @@ export function eventStoreContract(name: string, makeStore: MakeEventStore): voi
       expect(await store.list({ type: 'vm', accountId: 'acc-9' })).toEqual([]);
       expect((await store.list({ type: 'host' })).map((p) => p.stream)).toEqual(['host-1']);
       expect(await store.list({ type: 'disk' })).toEqual([]);
+      // Several types in one read: type by type in the order asked, each by stream.
+      const streams = async (query: Parameters<typeof store.list>[0]) =>
+        (await store.list(query)).map((p) => p.stream);
+      expect(await streams({ type: ['host', 'disk', 'vm'] })).toEqual([
+        'host-1',
+        'vm-a',
+        'vm-b',
+        'vm-c',
+      ]);
+      expect(await streams({ type: ['vm', 'host'] })).toEqual(['vm-a', 'vm-b', 'vm-c', 'host-1']);
+      expect(await streams({ type: ['vm', 'host'], accountId: null })).toEqual(['vm-c', 'host-1']);
+      expect(await streams({ type: ['host', 'vm'], accountId: 'acc-1' })).toEqual(['vm-b']);
+      await expect(store.list({ type: [] })).rejects.toThrow(/types must not be empty/);
+      await expect(store.list({ type: ['vm', 'vm'] })).rejects.toThrow(/distinct/);
 
       // A row can change type and account; lists follow.
       await store.append({
@@ -496,6 +510,8 @@ export function eventStoreContract(name: string, makeStore: MakeEventStore): voi
       expect(await streamsOn('disk', 'host-a')).toEqual(['disk-1']);
       expect(await streamsOn('vm', 'host-a', 'acc-9')).toEqual([]);
       expect(await streamsOn('vm', 'host-z')).toEqual([]);
+      const both = await store.list({ type: ['disk', 'vm'], host: 'host-a', accountId: 'acc-1' });
+      expect(both.map((p) => p.stream)).toEqual(['disk-1', 'vm-1', 'vm-2']);
       expect((await store.get('vm-1'))?.hosts).toEqual(['host-a', 'host-b']);
       expect((await store.get('vm-3'))?.hosts).toBeUndefined();
       // A listed row is the row get returns.

@@ -5,7 +5,9 @@
  * notice, a crash at any await, or a second instance running the same code only repeats or skips
  * steps. Recovery is a normal start: the first thing it does is a sweep.
  *
- * Per resource: tryAcquire its lock (skip when another instance holds it) → re-read its row →
+ * A resource whose plan on the rows at hand has nothing to do is skipped without a lock or a read
+ * (a sweep lists the world in one read, hosts first). Otherwise, per resource: tryAcquire its
+ * lock (skip when another instance holds it) → re-read its row →
  * `plan` (pure, src/model/plan.ts) → append the step's events with `fence: {resource, token}` →
  * publish the command with the same token on `CHANNELS.agent(hostId)` → release the lock. A
  * ConcurrencyError or StaleTokenError means someone else moved first: move on, the next wake looks
@@ -26,8 +28,12 @@ import {
   RECONCILED_TYPES,
   anyRowOf,
   rowOf,
+  type HostRow,
   type ReconciledRow,
   type Row,
+  type SnapshotRow,
+  type VmRow,
+  type VolumeRow,
 } from '../../model/resources.ts';
 import { World } from '../../model/world.ts';
 import { CHANNELS, type Bus, type BusMessage, type Subscription } from '../../ports/bus.ts';
@@ -101,6 +107,9 @@ export async function runMainLoop(deps: MainLoopDeps): Promise<void> {
   const loop = new MainLoop(deps);
   await loop.run();
 }
+
+/** What the world is made of, in the order it is listed: hosts first (see loadWorld). */
+const WORLD_TYPES = ['host', 'virtualMachine', 'volume', 'snapshot'] as const;
 
 /** True for a row the main loop reconciles. */
 function isReconciled(row: Row): row is ReconciledRow {
@@ -270,9 +279,15 @@ export class MainLoop {
       this.noticed.clear();
       let budget = this.options.maxResourcesPerWake;
       for (const id of this.queue) {
+        if (this.sessionExpired || session.expired) break;
+        // Nothing to do by the rows at hand: no lock, no read (as on a sweep). A row that changed
+        // unseen (a lost notice) is caught by its next notice, its deadline or the sweep.
+        if (this.idle(id, world)) {
+          this.queue.delete(id);
+          continue;
+        }
         if (budget-- <= 0) break;
         this.queue.delete(id);
-        if (this.sessionExpired || session.expired) break;
         await this.reconcile(id, session, world);
       }
       return true;
@@ -289,9 +304,25 @@ export class MainLoop {
 
   /** Queues a row if its plan has something to do; remembers its next deadline. */
   private consider(row: ReconciledRow, world: World, now: number): void {
+    if (this.actionable(row, world, now)) this.queue.add(row.id);
+  }
+
+  /** True when `row`'s plan on `world` has something to do; remembers its next deadline. */
+  private actionable(row: ReconciledRow, world: World, now: number): boolean {
     const step = plan(row, { nowMs: now, world, policy: this.options.retry });
     if (step.kind === 'wait' && step.untilMs !== null) this.remind(row.id, step.untilMs);
-    if (isActionable(step, row)) this.queue.add(row.id);
+    return isActionable(step, row);
+  }
+
+  /**
+   * True when the world this wake holds shows nothing to do for `id`: a host (the main loop does
+   * not reconcile hosts), or a VM, volume or snapshot whose plan is idle. Unknown ids are not idle:
+   * they are read under their lock.
+   */
+  private idle(id: string, world: World): boolean {
+    if (world.host(id) !== undefined) return true;
+    const row = world.vm(id) ?? world.volume(id) ?? world.snapshot(id);
+    return row !== undefined && !this.actionable(row, world, this.runtime.clock.nowMs());
   }
 
   /** Remembers to look at `id` again at `atMs` (bounded: beyond the bound the sweep covers it). */
@@ -308,14 +339,17 @@ export class MainLoop {
    * later (fresher) VM and volume lists can only be conservative or conflict, never overcommit.
    */
   private async loadWorld(): Promise<World> {
-    const hosts = (await this.store.list({ type: 'host' })).map((p) => rowOf(p, 'host'));
-    const vms = (await this.store.list({ type: 'virtualMachine' })).map((p) =>
-      rowOf(p, 'virtualMachine'),
-    );
-    const volumes = (await this.store.list({ type: 'volume' })).map((p) => rowOf(p, 'volume'));
-    const snapshots = (await this.store.list({ type: 'snapshot' })).map((p) =>
-      rowOf(p, 'snapshot'),
-    );
+    const listed = await this.store.list({ type: WORLD_TYPES });
+    const hosts: HostRow[] = [];
+    const vms: VmRow[] = [];
+    const volumes: VolumeRow[] = [];
+    const snapshots: SnapshotRow[] = [];
+    for (const p of listed) {
+      if (p.type === 'host') hosts.push(rowOf(p, 'host'));
+      else if (p.type === 'virtualMachine') vms.push(rowOf(p, 'virtualMachine'));
+      else if (p.type === 'volume') volumes.push(rowOf(p, 'volume'));
+      else snapshots.push(rowOf(p, 'snapshot'));
+    }
     // The previous world, with every listed row put over it in the same order, is the world these
     // lists build — rows are never deleted — but costs only what changed (an unchanged row is the
     // same object again). Should a row have vanished, the lists alone build it afresh.
