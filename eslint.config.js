@@ -1,7 +1,8 @@
 // ESLint for cloudbed: type-aware typescript-eslint rules, the determinism bans and the layer rules.
 // The layers (README, "Layout") point inward: lib <- model <- ports <- control <- faults <- sim
-// <- fuzz; adapters implement ports; staging wires control and adapters into OS processes; cli and
-// tests wire concrete things together.
+// <- fuzz; adapters implement ports; staging wires control and adapters into OS processes; chaos
+// drives staging and judges it with the simulator's checkers; cli and tests wire concrete things
+// together.
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 
@@ -118,25 +119,40 @@ const layerBans = {
     'fuzz',
     'adapters',
     'staging',
+    'chaos',
     'cli',
   ],
-  'src/model/**': ['ports', 'control', 'sim', 'faults', 'fuzz', 'adapters', 'staging', 'cli'],
-  'src/ports/**': ['control', 'sim', 'faults', 'fuzz', 'adapters', 'staging', 'cli'],
-  'src/control/**': ['sim', 'faults', 'fuzz', 'adapters', 'staging', 'cli'],
-  'src/faults/**': ['sim', 'fuzz', 'adapters', 'staging', 'cli'],
-  'src/adapters/**': ['control', 'sim', 'faults', 'fuzz', 'staging', 'cli'],
-  'src/sim/**': ['fuzz', 'staging', 'cli'],
+  'src/model/**': [
+    'ports',
+    'control',
+    'sim',
+    'faults',
+    'fuzz',
+    'adapters',
+    'staging',
+    'chaos',
+    'cli',
+  ],
+  'src/ports/**': ['control', 'sim', 'faults', 'fuzz', 'adapters', 'staging', 'chaos', 'cli'],
+  'src/control/**': ['sim', 'faults', 'fuzz', 'adapters', 'staging', 'chaos', 'cli'],
+  'src/faults/**': ['sim', 'fuzz', 'adapters', 'staging', 'chaos', 'cli'],
+  'src/adapters/**': ['control', 'sim', 'faults', 'fuzz', 'staging', 'chaos', 'cli'],
+  'src/sim/**': ['fuzz', 'staging', 'chaos', 'cli'],
   // The fuzzing and shrinking engine sits on top of the simulator; nothing below knows it.
-  'src/fuzz/**': ['staging', 'cli'],
+  'src/fuzz/**': ['staging', 'chaos', 'cli'],
   // Staging runs the control plane on real services: beside the simulator, never inside it.
-  'src/staging/**': ['sim', 'faults', 'fuzz', 'cli'],
+  'src/staging/**': ['sim', 'faults', 'fuzz', 'chaos', 'cli'],
+  // Chaos experiments drive a staging deployment and judge it with the simulator's checkers.
+  'src/chaos/**': ['fuzz', 'cli'],
 };
 
 const layerConfigs = Object.entries(layerBans).map(([files, banned]) => {
   const deterministic = DETERMINISTIC.includes(files);
   // The simulator and the fuzzer above it host the in-process SQL store and Redis bus.
   const isSim = files === 'src/sim/**' || files === 'src/fuzz/**';
-  const doesIo = ['src/adapters/**', 'src/lib/**', 'src/staging/**'].includes(files);
+  const doesIo = ['src/adapters/**', 'src/lib/**', 'src/staging/**', 'src/chaos/**'].includes(
+    files,
+  );
   const paths = [
     ...(deterministic ? nondeterministicModules : []),
     ...(doesIo ? [] : realDrivers),

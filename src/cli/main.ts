@@ -12,6 +12,7 @@ import { TraceFileError } from './trace-file.ts';
 import { serveCommand, SERVE_HELP } from './serve.ts';
 import { stagingCommand, STAGING_HELP } from './staging.ts';
 import { processCommand, PROCESS_HELP } from './process.ts';
+import { chaosCommand, CHAOS_HELP } from './chaos.ts';
 import { EXIT_BAD_INPUT } from '../sim/verdict.ts';
 
 const HELP = `cloudbed — an event-sourced cloud control plane and its deterministic test bed
@@ -28,6 +29,7 @@ Commands:
   serve [--port N]                    serve the API over HTTP with every component embedded
   staging up|down|status [--config F] run the control plane as OS processes on real services
   process <role> --config F           run one control-plane process against real services
+  chaos <experiment.yaml> [--config F] inject faults into staging and judge it with the checkers
 
 Run 'cloudbed <command> --help' for a command's options.
 
@@ -48,6 +50,7 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   serve: { help: SERVE_HELP, run: serveCommand },
   staging: { help: STAGING_HELP, run: stagingCommand },
   process: { help: PROCESS_HELP, run: processCommand },
+  chaos: { help: CHAOS_HELP, run: chaosCommand },
 };
 
 /** Runs the command line `argv` (without `node` and the script). Resolves to the exit code. */

@@ -89,16 +89,8 @@ export async function stagingCommand(argv: readonly string[]): Promise<number | 
   if (!takesName && rest.length > 0)
     throw new UsageError(`cloudbed staging ${sub}: unexpected argument '${rest[0]}'`);
 
-  let config: StagingConfig;
-  try {
-    config = await loadStagingConfig(values.config ?? DEFAULT_CONFIG);
-  } catch (error) {
-    if (error instanceof StagingConfigError) {
-      process.stderr.write(`${error.message}\n`);
-      return EXIT_BAD_INPUT;
-    }
-    throw error;
-  }
+  const config = await stagingConfigOption(values.config);
+  if (config === null) return EXIT_BAD_INPUT;
   try {
     switch (sub) {
       case 'up':
@@ -118,6 +110,20 @@ export async function stagingCommand(argv: readonly string[]): Promise<number | 
     if (error instanceof StagingInputError)
       throw new UsageError(`cloudbed staging: ${error.message}`);
     throw error;
+  }
+}
+
+/**
+ * The staging file of `--config` (default {@link DEFAULT_CONFIG}), or null after printing why it is
+ * not valid.
+ */
+export async function stagingConfigOption(file: string | undefined): Promise<StagingConfig | null> {
+  try {
+    return await loadStagingConfig(file ?? DEFAULT_CONFIG);
+  } catch (error) {
+    if (!(error instanceof StagingConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    return null;
   }
 }
 

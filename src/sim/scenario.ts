@@ -92,8 +92,8 @@ const topologyShape = object({
   ]),
 });
 
-/** One explicit fault; see {@link ScheduledFault} for the kinds. */
-const scheduledFaultShape = object({
+/** One explicit fault; see {@link ScheduledFault} for the kinds. Chaos experiments use it too. */
+export const scheduledFaultShape = object({
   at: required(duration()),
   kind: required(oneOf(SCHEDULED_FAULT_KINDS)),
   target: required(str({ pattern: NAME, patternHint: NAME_HINT })),

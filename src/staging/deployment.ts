@@ -273,7 +273,7 @@ export function adminFile(config: StagingConfig): string {
 }
 
 /** From the environment, else from the state directory, else new. */
-function adminKeys(config: StagingConfig): AdminKeys {
+export function adminKeys(config: StagingConfig): AdminKeys {
   const accessKey = process.env['CLOUDBED_ADMIN_ACCESS_KEY'];
   const secretKey = process.env['CLOUDBED_ADMIN_SECRET_KEY'];
   if ((accessKey === undefined) !== (secretKey === undefined))
@@ -309,7 +309,7 @@ function saveAdminKeys(config: StagingConfig, keys: AdminKeys): void {
   chmodSync(file, 0o600);
 }
 
-function basic(keys: AdminKeys): string {
+export function basic(keys: AdminKeys): string {
   return `Basic ${Buffer.from(`${keys.accessKey}:${keys.secretKey}`, 'utf8').toString('base64')}`;
 }
 

@@ -126,7 +126,7 @@ describe('layer rules', () => {
   });
 });
 
-describe('the fuzz and staging layers', () => {
+describe('the fuzz, staging and chaos layers', () => {
   it('rejects an import of src/fuzz from src/sim: the fuzzer sits on top of the simulator', async () => {
     const messages = await lint(
       `${header}import { fuzz } from '../fuzz/fuzz.ts';\nexport const f = fuzz;\n`,
@@ -160,6 +160,27 @@ describe('the fuzz and staging layers', () => {
     expectReported(messages, 'no-restricted-imports', /must not import src\/sim/);
     expectReported(messages, 'no-restricted-imports', /must not import src\/cli/);
     expect(describeMessages(messages).filter((m) => m.includes("'node:fs'"))).toEqual([]);
+  });
+
+  it('keeps src/chaos above staging and the simulator: none of them imports it; it may import them', async () => {
+    const code = `${header}import { runExperiment } from '../chaos/runner.ts';\nexport const r = runExperiment;\n`;
+    for (const folder of ['sim', 'staging', 'faults'])
+      expectReported(
+        await lint(code, `src/${folder}/__lint_probe__.ts`),
+        'no-restricted-imports',
+        /must not import src\/chaos/,
+      );
+    const messages = await lint(
+      `${header}import { Checkers } from '../sim/checkers.ts';\n` +
+        `import { up } from '../staging/deployment.ts';\n` +
+        `import { fuzz } from '../fuzz/fuzz.ts';\n` +
+        `export const parts = [Checkers, up, fuzz, Date.now()];\n`,
+      'src/chaos/__lint_probe__.ts',
+    );
+    expectReported(messages, 'no-restricted-imports', /must not import src\/fuzz/);
+    expect(
+      describeMessages(messages).filter((m) => /src\/(sim|staging)|Date\.now/.test(m)),
+    ).toEqual([]);
   });
 
   it('bans the wall clock in src/fuzz, as in the simulator', async () => {

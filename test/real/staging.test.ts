@@ -626,4 +626,78 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     );
     await downPurge(d);
   }, 600_000);
+
+  it('runs a chaos experiment: real faults on a plan, the checkers on the real world, every fault undone, then purged', async () => {
+    const d = await writeConfig('d');
+    const runs = join(root, 'chaos-runs');
+    const run = await cloudbed(
+      ['chaos', 'experiments/smoke.yaml', '--config', d.config, '--runs-dir', runs],
+      420_000,
+    );
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const line = run.stdout.trim().split('\n').at(-1) ?? '';
+    expect(line).toMatch(
+      /^experiment=smoke seed=1 verdict=ok faults=5 kills=\d+ pauses=1 host-crashes=1 requests=6 unanswered=\d+ 5xx=0 503=\d+ converged-in=\d+ms run-dir=/,
+    );
+    // Three crashes and the crashed host's agent: every kill found its process.
+    expect(Number(/kills=(\d+)/.exec(line)?.[1])).toBe(4);
+    const dir = /run-dir=(\S+)/.exec(line)?.[1] ?? '';
+    const result = JSON.parse(readFileSync(join(dir, 'result.json'), 'utf8')) as Record<
+      string,
+      unknown
+    >;
+    expect(result).toMatchObject({ verdict: 'ok', status5xx: 0, unanswered: expect.any(Number) });
+    const faults = readFileSync(join(dir, 'faults.jsonl'), 'utf8');
+    for (const kind of ['killed', 'stopped', 'continued', 'restarted', 'heal'])
+      expect(faults).toContain(`"fault.${kind}"`);
+    for (const file of ['events.jsonl', 'workload.jsonl', 'inventories.jsonl', 'api.log'])
+      expect(existsSync(join(dir, file)), file).toBe(true);
+    // Every fault undone: all processes run, none stopped (state T in /proc).
+    const status = (await cloudbed(['staging', 'status', '--config', d.config])).stdout;
+    expect(status.match(/ running +pid \d+/g)).toHaveLength(PROCESSES);
+    for (const pid of status.matchAll(/pid (\d+)/g))
+      expect(readFileSync(`/proc/${pid[1]}/stat`, 'utf8').split(' ')[2]).not.toBe('T');
+    expect(existsSync(join(root, 'state', d.prefix, 'chaos-paused.json'))).toBe(false);
+    await downPurge(d);
+  }, 600_000);
+
+  it("has teeth in staging: a rogue domain over a host's capacity is a correctness verdict", async () => {
+    const d = await writeConfig('e');
+    const experiment = join(root, 'rogue.yaml');
+    // The agent of compute-2 is paused while the rogue domain appears, so nothing removes it first.
+    writeFileSync(
+      experiment,
+      [
+        '# Goal: the real checkers catch a host over its capacity.',
+        '# Method: a domain is started behind the control plane while the agent sleeps.',
+        'name: rogue',
+        'faults:',
+        '  schedule:',
+        '    - { at: 1s, kind: pause, target: agent-compute-2, for: 40s }',
+        '  healAt: 60s',
+        'budgets: { settleWithin: 1m }',
+        '',
+      ].join('\n'),
+    );
+    const running = cloudbed(['chaos', experiment, '--config', d.config], 300_000);
+    // Once the experiment has paused the agent, start a 2 GiB domain (32 GB as the ledger scales
+    // it back) with the deployment's name prefix on compute-2, which declares 16 GB.
+    const paused = join(root, 'state', d.prefix, 'chaos-paused.json');
+    for (let i = 0; i < 600 && !existsSync(paused); i++) await sleep(200);
+    expect(existsSync(paused), 'the agent was paused').toBe(true);
+    const name = `${d.prefix}-compute-2-vm-0000000rogue`;
+    const xml = join(root, 'rogue.xml');
+    writeFileSync(
+      xml,
+      `<domain type='qemu'><name>${name}</name><memory unit='MiB'>2048</memory><vcpu>1</vcpu><os><type arch='x86_64'>hvm</type></os></domain>`,
+    );
+    tool('virsh', ['-c', 'qemu:///system', 'create', xml]);
+    const run = await running;
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(3);
+    expect(run.stdout).toMatch(/verdict=correctness/);
+    expect(run.stderr).toMatch(
+      /correctness: host host-\S+ runs \d+ MB of VMs, over its capacity of 16384 MB/,
+    );
+    await downPurge(d);
+  }, 600_000);
 });

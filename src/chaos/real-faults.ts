@@ -1,0 +1,265 @@
+/**
+ * Faults on a real staging deployment, behind the simulator's {@link FaultWorld}: the same
+ * {@link FaultInjector} that schedules a scenario's faults on virtual time schedules an
+ * experiment's on the wall clock, and this world carries them out on the deployment's own OS
+ * processes and prefixed objects — nothing else is ever signalled or destroyed.
+ *
+ * - crash: SIGKILL (pid file checked against /proc, as `staging kill` does), restart after
+ *   `restartAfterMs` or at the heal;
+ * - pause: SIGSTOP, SIGCONT after `forMs` or at the heal;
+ * - host-crash: SIGKILL the host's agent and destroy its running domains (a compute host losing
+ *   power; a storage node's datasets survive, as disks do), the agent restarted after `forMs`.
+ *
+ * The kill switch ({@link RealFaults.undo}) continues every paused process and starts every
+ * process that is not running; the runner calls it at the heal, on Ctrl-C and when it fails.
+ * Paused pids are also written to `<state>/chaos-paused.json` while paused, so a runner that was
+ * itself killed leaves a record the next run (or {@link continueLeftovers}) acts on.
+ */
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { FaultWorld } from '../faults/injector.ts';
+import type { FaultRecord } from '../faults/plan.ts';
+import type { StagingConfig } from '../staging/config.ts';
+import {
+  isOurs,
+  killProcess,
+  processSpecs,
+  processState,
+  readPid,
+  startProcess,
+  type ProcessSpec,
+} from '../staging/supervisor.ts';
+import { openHypervisor } from '../staging/wiring.ts';
+
+/** A fault record with its wall-clock offset, as the run directory keeps it. */
+export type TimedRecord = FaultRecord & { readonly t: number };
+
+/** Counts of what was done, for the verdict line. */
+export interface FaultCounts {
+  kills: number;
+  pauses: number;
+  hostCrashes: number;
+  restarts: number;
+  /** Faults that could not be carried out (the process was not running, say). */
+  missed: number;
+}
+
+function pausedFile(config: StagingConfig): string {
+  return join(config.stateDir, 'chaos-paused.json');
+}
+
+/** Continues processes a killed runner left paused; returns how many. */
+export function continueLeftovers(config: StagingConfig): number {
+  const file = pausedFile(config);
+  if (!existsSync(file)) return 0;
+  let continued = 0;
+  try {
+    const entries = JSON.parse(readFileSync(file, 'utf8')) as { name: string; pid: number }[];
+    const specs = processSpecs(config);
+    for (const { name, pid } of entries) {
+      const spec = specs.find((s) => s.name === name);
+      if (spec !== undefined && isOurs(pid, spec) && signal(pid, 'SIGCONT')) continued++;
+    }
+  } catch {
+    // A torn file: nothing to trust in it.
+  }
+  rmSync(file, { force: true });
+  return continued;
+}
+
+function signal(pid: number, which: NodeJS.Signals): boolean {
+  try {
+    process.kill(pid, which);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export class RealFaults implements FaultWorld {
+  readonly counts: FaultCounts = { kills: 0, pauses: 0, hostCrashes: 0, restarts: 0, missed: 0 };
+  private readonly specs: ReadonlyMap<string, ProcessSpec>;
+  private readonly timers = new Set<NodeJS.Timeout>();
+  /** Paused processes: name → pid. */
+  private readonly paused = new Map<string, number>();
+  /** Work started by faults (kills, restarts), awaited by {@link settle}. */
+  private readonly pending = new Set<Promise<void>>();
+  private stopped = false;
+
+  constructor(
+    private readonly config: StagingConfig,
+    /** Wall-clock ms of the experiment's time 0. */
+    private readonly startMs: number,
+    private readonly onRecord: (record: TimedRecord) => void,
+    private readonly onHostStatus: (host: string, status: 'up' | 'down') => void,
+  ) {
+    this.specs = new Map(processSpecs(config).map((s) => [s.name, s]));
+  }
+
+  /** Milliseconds since the experiment started. */
+  nowMs(): number {
+    return Date.now() - this.startMs;
+  }
+
+  readonly record = (record: FaultRecord): void => {
+    this.onRecord({ ...record, t: this.nowMs() });
+  };
+
+  at(atMs: number, _label: string, run: () => void): void {
+    if (this.stopped) return;
+    const timer = setTimeout(
+      () => {
+        this.timers.delete(timer);
+        if (!this.stopped) run();
+      },
+      Math.max(0, atMs - this.nowMs()),
+    );
+    this.timers.add(timer);
+  }
+
+  crashProcess(name: string, restartAfterMs: number | undefined): void {
+    const spec = this.spec(name);
+    this.track(
+      killProcess(this.config, spec).then((pid) => {
+        this.paused.delete(name);
+        this.savePaused();
+        if (pid === null) {
+          this.counts.missed++;
+          this.record({ kind: 'fault.missed', target: name, why: 'not running' });
+          return;
+        }
+        this.counts.kills++;
+        this.record({ kind: 'fault.killed', target: name, pid });
+        if (restartAfterMs !== undefined)
+          this.at(this.nowMs() + restartAfterMs, `restart ${name}`, () => this.restart(name));
+      }),
+    );
+  }
+
+  pauseProcess(name: string, forMs: number | undefined): void {
+    const spec = this.spec(name);
+    const pid = readPid(this.config, name);
+    if (pid === null || !isOurs(pid, spec) || this.paused.has(name) || !signal(pid, 'SIGSTOP')) {
+      this.counts.missed++;
+      this.record({ kind: 'fault.missed', target: name, why: 'not running or already paused' });
+      return;
+    }
+    this.paused.set(name, pid);
+    this.savePaused();
+    this.counts.pauses++;
+    this.record({ kind: 'fault.stopped', target: name, pid });
+    if (forMs !== undefined)
+      this.at(this.nowMs() + forMs, `continue ${name}`, () => this.resume(name));
+  }
+
+  expireSessions(name: string): number {
+    throw new Error(`session-expire of ${name}: not available in staging (refused by validation)`);
+  }
+
+  crashHost(name: string, forMs: number | undefined): void {
+    const host = this.config.hosts.find((h) => h.name === name);
+    if (host === undefined) throw new Error(`no host ${name}`);
+    const agent = this.agentOf(name);
+    this.counts.hostCrashes++;
+    this.onHostStatus(name, 'down');
+    this.crashProcess(agent, undefined);
+    if (host.kind === 'compute') {
+      this.track(
+        (async () => {
+          const hypervisor = openHypervisor(this.config, host);
+          try {
+            for (const domain of await hypervisor.listDomains()) {
+              if (domain.state !== 'running' && domain.state !== 'paused') continue;
+              await hypervisor.destroy(domain.name).catch(() => undefined);
+              this.record({ kind: 'fault.domain-destroyed', target: name, domain: domain.name });
+            }
+          } finally {
+            await hypervisor.close();
+          }
+        })(),
+      );
+    }
+    if (forMs !== undefined)
+      this.at(this.nowMs() + forMs, `boot ${name}`, () => {
+        this.onHostStatus(name, 'up');
+        this.restart(agent);
+      });
+  }
+
+  hangHost(name: string): void {
+    throw new Error(`host-hang of ${name}: not available in staging (refused by validation)`);
+  }
+
+  agentOf(host: string): string {
+    return `agent-${host}`;
+  }
+
+  healWorld(): void {
+    for (const host of this.config.hosts) this.onHostStatus(host.name, 'up');
+    this.track(this.undo());
+  }
+
+  /**
+   * The kill switch: no more scheduled faults, every paused process continued, every process that
+   * is not running started. Safe to call more than once.
+   */
+  async undo(): Promise<void> {
+    this.stopped = true;
+    for (const timer of this.timers) clearTimeout(timer);
+    this.timers.clear();
+    for (const name of [...this.paused.keys()]) this.resume(name);
+    await this.settle();
+    for (const spec of this.specs.values()) {
+      if (processState(this.config, spec).state === 'running') continue;
+      const pid = await startProcess(this.config, spec);
+      if (pid !== null) {
+        this.counts.restarts++;
+        this.record({ kind: 'fault.heal-restart', target: spec.name, pid });
+      }
+    }
+  }
+
+  /** Waits for the kills and restarts in flight. */
+  async settle(): Promise<void> {
+    while (this.pending.size > 0) await Promise.allSettled([...this.pending]);
+  }
+
+  private restart(name: string): void {
+    this.track(
+      startProcess(this.config, this.spec(name)).then((pid) => {
+        if (pid === null) return;
+        this.counts.restarts++;
+        this.record({ kind: 'fault.restarted', target: name, pid });
+      }),
+    );
+  }
+
+  private resume(name: string): void {
+    const pid = this.paused.get(name);
+    if (pid === undefined) return;
+    this.paused.delete(name);
+    this.savePaused();
+    if (isOurs(pid, this.spec(name)) && signal(pid, 'SIGCONT'))
+      this.record({ kind: 'fault.continued', target: name, pid });
+  }
+
+  private spec(name: string): ProcessSpec {
+    const spec = this.specs.get(name);
+    if (spec === undefined) throw new Error(`no process ${name}`);
+    return spec;
+  }
+
+  private track(work: Promise<void>): void {
+    const tracked = work.catch((error: unknown) => {
+      this.record({ kind: 'fault.error', message: String(error) });
+    });
+    this.pending.add(tracked);
+    void tracked.finally(() => this.pending.delete(tracked));
+  }
+
+  private savePaused(): void {
+    const entries = [...this.paused].map(([name, pid]) => ({ name, pid }));
+    if (entries.length === 0) rmSync(pausedFile(this.config), { force: true });
+    else writeFileSync(pausedFile(this.config), `${JSON.stringify(entries)}\n`);
+  }
+}
