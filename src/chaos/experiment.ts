@@ -41,6 +41,8 @@ import { VERDICTS, type Verdict } from '../sim/verdict.ts';
 export const REAL_FAULT_KINDS = {
   crash: 'SIGKILL the process; the runner starts it again after restartAfter (else at the heal)',
   pause: 'SIGSTOP the process for `for`, then SIGCONT',
+  'pause-holder':
+    'the main loop stops itself at its next lock hold at `point` (acquire, write, send) for `for`',
   'host-crash':
     "destroy the host's domains and SIGKILL its agent; the agent starts again after `for` (else at the heal)",
 } as const;
@@ -197,7 +199,7 @@ function scheduledFault(
       `${f.kind} has no real counterpart in a staging deployment yet; chaos experiments take ${REAL_KINDS.join(', ')}`,
     );
   const kind = f.kind as RealFaultKind;
-  if (f.point !== undefined)
+  if (kind !== 'pause-holder' && f.point !== undefined)
     throw new ShapeError([...path, 'point'], 'applies only to kind pause-holder');
   if (kind !== 'crash' && f.restartAfter !== undefined)
     throw new ShapeError([...path, 'restartAfter'], 'applies only to kind crash');
@@ -206,16 +208,23 @@ function scheduledFault(
       [...path, 'for'],
       'does not apply to kind crash (a crash is instant; use restartAfter)',
     );
-  if (kind === 'pause' && f.for === undefined)
-    throw new ShapeError([...path, 'for'], 'is required for kind pause');
-  const names = kind === 'host-crash' ? targets.hosts : targets.processes;
-  checkTarget(f.target, names, [...path, 'target'], kind === 'host-crash' ? 'host' : 'process');
+  if ((kind === 'pause' || kind === 'pause-holder') && f.for === undefined)
+    throw new ShapeError([...path, 'for'], `is required for kind ${kind}`);
+  const names =
+    kind === 'host-crash'
+      ? targets.hosts
+      : kind === 'pause-holder'
+        ? targets.processes.filter((p) => p.startsWith('mainloop-'))
+        : targets.processes;
+  const what = kind === 'host-crash' ? 'host' : kind === 'pause-holder' ? 'main loop' : 'process';
+  checkTarget(f.target, names, [...path, 'target'], what);
   return {
     atMs: f.at,
     kind,
     target: f.target,
     restartAfterMs: f.restartAfter,
     forMs: f.for,
+    ...(kind === 'pause-holder' ? { point: f.point ?? 'acquire' } : {}),
   };
 }
 

@@ -7,6 +7,8 @@
  * - crash: SIGKILL (pid file checked against /proc, as `staging kill` does), restart after
  *   `restartAfterMs` or at the heal;
  * - pause: SIGSTOP, SIGCONT after `forMs` or at the heal;
+ * - pause-holder: the main loop is armed (holder-pause.ts) and stops itself at its next lock hold
+ *   at the point given; SIGCONT after `forMs` or at the heal;
  * - host-crash: SIGKILL the host's agent and destroy its running domains (a compute host losing
  *   power; a storage node's datasets survive, as disks do), the agent restarted after `forMs`.
  *
@@ -18,7 +20,8 @@
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FaultWorld } from '../faults/injector.ts';
-import type { FaultRecord } from '../faults/plan.ts';
+import type { FaultRecord, HolderPoint } from '../faults/plan.ts';
+import { holderPauseFile } from '../staging/holder-pause.ts';
 import type { StagingConfig } from '../staging/config.ts';
 import {
   isOurs,
@@ -67,6 +70,20 @@ export function continueLeftovers(config: StagingConfig): number {
   return continued;
 }
 
+/** How often an armed main loop is looked at, ms. */
+const HOLDER_WATCH_MS = 50;
+
+/** The state letter of a process in /proc (`T`: stopped), or null when it is gone. */
+function processStateLetter(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // pid (comm) state …: comm may hold spaces, so read after the last ')'.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
+  } catch {
+    return null;
+  }
+}
+
 function signal(pid: number, which: NodeJS.Signals): boolean {
   try {
     process.kill(pid, which);
@@ -85,6 +102,8 @@ export class RealFaults implements FaultWorld {
   /** Work started by faults (kills, restarts), awaited by {@link settle}. */
   private readonly pending = new Set<Promise<void>>();
   private stopped = false;
+  /** Main loops armed to stop themselves at their next hold, not stopped yet: name → pid. */
+  private readonly armed = new Map<string, number>();
 
   constructor(
     private readonly config: StagingConfig,
@@ -152,6 +171,40 @@ export class RealFaults implements FaultWorld {
       this.at(this.nowMs() + forMs, `continue ${name}`, () => this.resume(name));
   }
 
+  armHolder(name: string, point: HolderPoint, forMs: number | undefined): void {
+    const spec = this.spec(name);
+    const pid = readPid(this.config, name);
+    if (pid === null || !isOurs(pid, spec)) {
+      this.counts.missed++;
+      this.record({ kind: 'fault.missed', target: name, why: 'not running' });
+      return;
+    }
+    writeFileSync(holderPauseFile(this.config.stateDir, name), `${point}\n`);
+    signal(pid, 'SIGUSR2');
+    this.armed.set(name, pid);
+    // The process stops itself when it next holds a lock there: watch for it.
+    const watch = (): void => {
+      if (this.stopped || this.armed.get(name) !== pid) return;
+      const state = processStateLetter(pid);
+      if (state === null || !isOurs(pid, spec)) {
+        this.armed.delete(name);
+        return;
+      }
+      if (state !== 'T') {
+        this.at(this.nowMs() + HOLDER_WATCH_MS, `watch ${name}`, watch);
+        return;
+      }
+      this.armed.delete(name);
+      this.paused.set(name, pid);
+      this.savePaused();
+      this.counts.pauses++;
+      this.record({ kind: 'fault.pause-holder', target: name, pid, point, forMs });
+      if (forMs !== undefined)
+        this.at(this.nowMs() + forMs, `continue ${name}`, () => this.resume(name));
+    };
+    watch();
+  }
+
   expireSessions(name: string): number {
     throw new Error(`session-expire of ${name}: not available in staging (refused by validation)`);
   }
@@ -207,6 +260,13 @@ export class RealFaults implements FaultWorld {
     this.stopped = true;
     for (const timer of this.timers) clearTimeout(timer);
     this.timers.clear();
+    // Disarm main loops that never held a lock at their point, and continue any that just did.
+    for (const [name, pid] of this.armed) {
+      writeFileSync(holderPauseFile(this.config.stateDir, name), 'none\n');
+      signal(pid, 'SIGUSR2');
+      if (processStateLetter(pid) === 'T') this.paused.set(name, pid);
+    }
+    this.armed.clear();
     for (const name of [...this.paused.keys()]) this.resume(name);
     await this.settle();
     for (const spec of this.specs.values()) {

@@ -21,7 +21,14 @@
  * directory keeps the experiment, the faults as injected, the workload's answers, the event log,
  * inventories over time, the process logs and `result.json`.
  */
-import { copyFileSync, existsSync, mkdirSync, writeFileSync, appendFileSync } from 'node:fs';
+import {
+  appendFileSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { Prng } from '../lib/prng.ts';
@@ -80,6 +87,15 @@ export interface ChaosResult {
   /** From the heal to the liveness goal, ms; null when it was not reached. */
   readonly convergedInMs: number | null;
   readonly events: number;
+  /**
+   * From the main loops' logs: times one stopped itself holding a lock, fenced writes the store
+   * refused as stale, commands withheld because the lock was lost before sending.
+   */
+  readonly fencing: {
+    readonly pausedHolders: number;
+    readonly staleWritesRefused: number;
+    readonly sendsWithheld: number;
+  };
   readonly runDir: string;
 }
 
@@ -110,6 +126,8 @@ export function chaosLine(result: ChaosResult): string {
     `unanswered=${result.unanswered}`,
     `5xx=${result.status5xx}`,
     `503=${result.status503}`,
+    `stale-refused=${result.fencing.staleWritesRefused}`,
+    `sends-withheld=${result.fencing.sendsWithheld}`,
     `converged-in=${result.convergedInMs === null ? '-' : `${result.convergedInMs}ms`}`,
     `run-dir=${result.runDir}`,
   ].join(' ');
@@ -221,6 +239,12 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     throw error;
   }
 
+  const logOffsets = new Map(
+    processSpecs(config).map((s) => {
+      const file = logFile(config, s.name);
+      return [s.name, existsSync(file) ? statSync(file).size : 0] as const;
+    }),
+  );
   const startMs = Date.now();
   const faults = new RealFaults(
     config,
@@ -372,9 +396,20 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     await store.close();
   }
 
-  for (const spec of processSpecs(config))
-    if (existsSync(logFile(config, spec.name)))
-      copyFileSync(logFile(config, spec.name), join(runDir, `${spec.name}.log`));
+  // Each process's log from where it stood when the run started: this run's part only.
+  const fencing = { pausedHolders: 0, staleWritesRefused: 0, sendsWithheld: 0 };
+  for (const spec of processSpecs(config)) {
+    const file = logFile(config, spec.name);
+    if (!existsSync(file)) continue;
+    const text = readFileSync(file)
+      .subarray(logOffsets.get(spec.name) ?? 0)
+      .toString('utf8');
+    writeFileSync(join(runDir, `${spec.name}.log`), text);
+    if (!spec.name.startsWith('mainloop-')) continue;
+    fencing.pausedHolders += count(text, '"chaos.pause-holder"');
+    fencing.staleWritesRefused += count(text, '"store.stale-token"');
+    fencing.sendsWithheld += count(text, 'lock lost before sending');
+  }
   const result: ChaosResult = {
     experiment: experiment.name,
     seed: experiment.seed,
@@ -389,6 +424,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     status5xx,
     convergedInMs,
     events: log.events,
+    fencing,
     runDir,
   };
   writeFileSync(join(runDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
@@ -470,6 +506,10 @@ async function hostIds(store: EventStore): Promise<Map<string, string>> {
     if (typeof row.name === 'string' && row.removed === null) ids.set(row.name, p.stream);
   }
   return ids;
+}
+
+function count(text: string, needle: string): number {
+  return text.split(needle).length - 1;
 }
 
 function describe(record: TimedRecord): string {

@@ -16,13 +16,16 @@ simulator's checkers judge the real world — the event log tailed from PostgreS
 datasets polled from libvirt and ZFS, the API's answers. After the heal every fault is undone and
 the deployment must converge within budgets.settleWithin. Ends with one line:
   experiment=<name> seed=<n> verdict=<v> faults=<n> kills=<n> pauses=<n> host-crashes=<n>
-  requests=<n> unanswered=<n> 5xx=<n> 503=<n> converged-in=<ms> run-dir=<dir>
+  requests=<n> unanswered=<n> 5xx=<n> 503=<n> stale-refused=<n> sends-withheld=<n>
+  converged-in=<ms> run-dir=<dir>
+stale-refused and sends-withheld count, from the main loops' logs, fenced writes the store refused
+as stale and commands a main loop withheld because its lock was gone: fencing at work.
 
 Experiments (see experiments/): a scenario's workload, faults (schedule: crash, pause,
-host-crash; storm: crashes or pauses drawn from the seed over a window), healAt, budgets and
-expect, as in scenario files. A call whose connection is refused (the API is down) is tried
-again for up to 30 s; one that may have reached the API and got no answer counts as unanswered.
-Ctrl-C stops the run and undoes every fault first.
+pause-holder, host-crash; storm: crashes or pauses drawn from the seed over a window), healAt,
+budgets and expect, as in scenario files. A call whose connection is refused (the API is down) is
+tried again for up to 30 s; one that may have reached the API and got no answer counts as
+unanswered. Ctrl-C stops the run and undoes every fault first.
 
 The run directory (default under <stateDir>/chaos/) keeps experiment.yaml, faults.jsonl (as
 injected, with times), workload.jsonl (every call and answer), events.jsonl (the event log),

@@ -38,6 +38,12 @@ export interface FaultWorld {
   agentOf(host: string): string;
   /** Resumes paused processes, restarts crashed ones, boots hosts that are down. */
   healWorld(): void;
+  /**
+   * Arms a `pause-holder` fault in a main loop that runs elsewhere (a real process), which then
+   * stops itself at its next hold at `point`. Without it the injector arms the fault itself and the
+   * world's decorators report holds through {@link FaultInjector.noteHold}.
+   */
+  armHolder?(name: string, point: HolderPoint, forMs: number | undefined): void;
 }
 
 /** Injects one plan into one world. */
@@ -102,7 +108,8 @@ export class FaultInjector {
         return lasting(() => world.pauseProcess(target, forMs));
       case 'pause-holder':
         world.record({ kind: 'fault.pause-holder-armed', target, point: fault.point ?? 'acquire' });
-        this.holders.set(target, { point: fault.point ?? 'acquire', forMs });
+        if (world.armHolder !== undefined) world.armHolder(target, fault.point ?? 'acquire', forMs);
+        else this.holders.set(target, { point: fault.point ?? 'acquire', forMs });
         return;
       case 'bus-disconnect':
         return lasting(() =>

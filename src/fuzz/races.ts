@@ -150,7 +150,7 @@ export function scheduledStore(store: EventStore, s: fc.Scheduler, who: string):
     readStream: (stream, from) => call('readStream', () => store.readStream(stream, from)),
     readAll: (after, limit) => call('readAll', () => store.readAll(after, limit)),
     get: (stream) => call(`get ${stream}`, () => store.get(stream)),
-    list: (query) => call(`list ${query.type}`, () => store.list(query)),
+    list: (query) => call(`list ${String(query.type)}`, () => store.list(query)),
     fenceOf: (resource) => call('fenceOf', () => store.fenceOf(resource)),
     close: () => store.close(),
   };

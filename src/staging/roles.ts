@@ -20,6 +20,7 @@ import type { HostRow } from '../model/resources.ts';
 import type { EventStore } from '../ports/event-store.ts';
 import type { Runtime } from '../ports/runtime.ts';
 import type { StagingConfig, StagingHost } from './config.ts';
+import { HolderPause, holderPauseFile } from './holder-pause.ts';
 import {
   domainTypeOf,
   openBus,
@@ -168,16 +169,22 @@ async function startRole(
     }
     case 'mainloop': {
       const locks = openLocks(config);
+      // A chaos run may ask it to stop itself holding a lock (holder-pause.ts); idle otherwise.
+      const pause = new HolderPause(holderPauseFile(config.stateDir, deps.name), runtime.log);
+      const unlisten = pause.listen();
       return {
         done: runMainLoop({
           runtime,
-          store,
+          store: pause.store(store),
           bus,
-          locks,
+          locks: pause.locks(locks),
           options: { instance: deps.name, sweepIntervalMs: config.mainLoop.sweepIntervalMs },
           shouldStop: () => signal.aborted,
         }),
-        close: () => locks.close(),
+        close: () => {
+          unlisten();
+          return locks.close();
+        },
         fields: {},
       };
     }

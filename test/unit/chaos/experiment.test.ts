@@ -74,8 +74,35 @@ describe('chaos experiments', () => {
         '    - { at: 2s, kind: host-isolate, target: compute-1, for: 5s }',
       ]),
     ).toMatch(
-      /e\.yaml:\d+: faults\.schedule\[0\]\.kind: host-isolate has no real counterpart .* crash, pause, host-crash/,
+      /e\.yaml:\d+: faults\.schedule\[0\]\.kind: host-isolate has no real counterpart .* crash, pause, pause-holder, host-crash/,
     );
+  });
+
+  it('takes pause-holder on main loops only, with its point (default acquire)', () => {
+    const e = parse([
+      'faults:',
+      '  schedule:',
+      '    - { at: 2s, kind: pause-holder, target: mainloop-2, point: write, for: 20s }',
+      '    - { at: 3s, kind: pause-holder, target: mainloop-1, for: 20s }',
+    ]);
+    expect(e.schedule.map((f) => [f.kind, f.target, f.point])).toEqual([
+      ['pause-holder', 'mainloop-2', 'write'],
+      ['pause-holder', 'mainloop-1', 'acquire'],
+    ]);
+    expect(
+      problem([
+        'faults:',
+        '  schedule:',
+        '    - { at: 2s, kind: pause-holder, target: api, for: 5s }',
+      ]),
+    ).toMatch(/target: names no main loop of the staging deployment/);
+    expect(
+      problem([
+        'faults:',
+        '  schedule:',
+        '    - { at: 2s, kind: crash, target: api, point: write }',
+      ]),
+    ).toMatch(/\.point: applies only to kind pause-holder/);
   });
 
   it('refuses targets the deployment does not have, with a suggestion', () => {
