@@ -74,6 +74,8 @@ const LOG_HOLE_MS = 15_000;
 export interface ChaosResult {
   readonly experiment: string;
   readonly seed: number;
+  /** The account each of the experiment's account names was created as, by id. */
+  readonly accounts: Readonly<Record<string, string>>;
   readonly verdict: Verdict;
   readonly reason: string;
   readonly faults: number;
@@ -144,6 +146,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   );
   mkdirSync(runDir, { recursive: true });
   writeFileSync(join(runDir, 'experiment.yaml'), options.experimentText);
+  writeFileSync(join(runDir, 'staging.yaml'), readFileSync(config.file, 'utf8'));
   const jsonl = (file: string) => (value: unknown) =>
     appendFileSync(join(runDir, file), `${JSON.stringify(value)}\n`);
   const writeFault = jsonl('faults.jsonl');
@@ -213,8 +216,10 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     return JSON.parse(response.body) as Record<string, unknown>;
   };
   const auths = new Map<string, string>([['admin', adminAuth]]);
+  const accountIds: Record<string, string> = {};
   for (const name of experiment.accounts) {
     const account = await setup('/v1/accounts', { name: `${name}-${tag}`, kind: 'user' });
+    accountIds[name] = String(account['id']);
     const key = await setup('/v1/apikeys', { accountId: account['id'], name: `${name}-key` });
     auths.set(
       name,
@@ -282,14 +287,18 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
       const auth = auths.get(request.as);
       const response =
         auth === undefined ? null : await call(auth, request.method, request.path, request.body);
-      writeCall({
+      const sent: WorkloadCall = {
         t,
         ms: Date.now() - startMs - t,
         as: request.as,
-        request: `${request.method} ${request.path}`,
+        method: request.method,
+        path: request.path,
+        ...(request.body === undefined ? {} : { body: request.body }),
         status: response?.status ?? null,
-        body: response === null ? null : response.body.slice(0, 2_000),
-      });
+        id: response === null ? null : answeredId(response),
+        answer: response === null ? null : response.body.slice(0, 2_000),
+      };
+      writeCall(sent);
       if (response !== null) {
         answered++;
         if (response.status === 503) status503++;
@@ -413,6 +422,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   const result: ChaosResult = {
     experiment: experiment.name,
     seed: experiment.seed,
+    accounts: accountIds,
     verdict,
     reason,
     faults: experiment.schedule.length,
@@ -429,6 +439,34 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   };
   writeFileSync(join(runDir, 'result.json'), `${JSON.stringify(result, null, 2)}\n`);
   return result;
+}
+
+/** One line of `workload.jsonl`: a call as sent and what came back. */
+export interface WorkloadCall {
+  /** When it was sent and how long the answer took, ms since the start. */
+  readonly t: number;
+  readonly ms: number;
+  /** The account it was sent as. */
+  readonly as: string;
+  readonly method: string;
+  readonly path: string;
+  readonly body?: unknown;
+  /** The answer's status; null for no answer. */
+  readonly status: number | null;
+  /** The id in a 2xx answer (of a created resource, or the one acted on), else null. */
+  readonly id: string | null;
+  /** The answer's body, cut at 2,000 characters. */
+  readonly answer: string | null;
+}
+
+function answeredId(response: ApiResponse): string | null {
+  if (response.status < 200 || response.status >= 300) return null;
+  try {
+    const id = (JSON.parse(response.body) as { id?: unknown }).id;
+    return typeof id === 'string' ? id : null;
+  } catch {
+    return null;
+  }
 }
 
 /** The deployment could not be brought up or prepared: not a verdict about the control plane. */

@@ -1,13 +1,17 @@
 /** `cloudbed chaos EXPERIMENT.yaml`: runs a chaos experiment against a staging deployment. */
-import { readFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { parse, UsageError } from './args.ts';
 import { ExperimentError, parseExperiment } from '../chaos/experiment.ts';
 import { ChaosSetupError, chaosLine, runExperiment } from '../chaos/runner.ts';
+import { compareRun, exportRun, formatComparison, RunDirError } from '../chaos/export.ts';
 import { stagingConfigOption } from './staging.ts';
 import { processSpecs } from '../staging/supervisor.ts';
 import { EXIT_BAD_INPUT, exitCodeFor } from '../sim/verdict.ts';
 
 export const CHAOS_HELP = `Usage: cloudbed chaos <experiment.yaml> [--config FILE] [--seed N] [--runs-dir DIR]
+       cloudbed chaos export <run-dir> [-o FILE]
+       cloudbed chaos compare <run-dir>
 
 Runs a chaos experiment against the staging deployment of the staging file (brought up, without
 its supervisor, when it is not running): the experiment's workload goes to the real API at its
@@ -31,10 +35,18 @@ The run directory (default under <stateDir>/chaos/) keeps experiment.yaml, fault
 injected, with times), workload.jsonl (every call and answer), events.jsonl (the event log),
 inventories.jsonl (domains and datasets every 10 s), the process logs and result.json.
 
+'chaos export' writes a run as a scenario (stdout, or -o FILE): the staging file's hosts as the
+topology (compute-1…, storage-1… in file order), the calls as they were sent (ids the run created
+as saved names), the faults as they struck, the same heal and budget. 'chaos compare' runs that
+scenario in the simulator and prints, per VM, volume and snapshot (matched by name), the real and
+simulated final state, host (up to a renaming of hosts) and attempts; exit 0 when the end states
+agree, 1 when they differ.
+
 Options:
   --config FILE    the staging file (default staging/staging.yaml)
   --seed N         root seed of the storm and the workload's generators (default: the file's, else 1)
   --runs-dir DIR   where the run directory is made
+  -o FILE          (export) write the scenario to FILE instead of stdout
   -h, --help       show this help
 
 Exit codes: 0 the expected verdict, 2 bad input, 3 correctness, 4 liveness, 5 crash (the runner
@@ -44,6 +56,7 @@ failed or was interrupted), 1 the deployment could not be brought up.
 const EXIT_SETUP = 1;
 
 export async function chaosCommand(argv: readonly string[]): Promise<number> {
+  if (argv[0] === 'export' || argv[0] === 'compare') return runDirCommand(argv[0], argv.slice(1));
   const { values, positionals } = parse('chaos', argv, {
     config: { type: 'string' },
     seed: { type: 'string' },
@@ -120,5 +133,40 @@ export async function chaosCommand(argv: readonly string[]): Promise<number> {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+  }
+}
+
+/** `chaos export RUN_DIR [-o FILE]` and `chaos compare RUN_DIR`. */
+async function runDirCommand(sub: 'export' | 'compare', argv: readonly string[]): Promise<number> {
+  const { values, positionals } = parse(`chaos ${sub}`, argv, {
+    ...(sub === 'export' ? { output: { type: 'string', short: 'o' } } : {}),
+  });
+  if (positionals.length !== 1)
+    throw new UsageError(`cloudbed chaos ${sub}: expected one run directory`);
+  const runDir = positionals[0] as string;
+  try {
+    if (sub === 'export') {
+      const text = exportRun(runDir);
+      const output = (values as { output?: string }).output;
+      if (output === undefined) process.stdout.write(text);
+      else {
+        await writeFile(output, text);
+        process.stdout.write(`wrote ${output}; run it with: npx cloudbed run ${output}\n`);
+      }
+      return 0;
+    }
+    const result = JSON.parse(await readFile(join(runDir, 'result.json'), 'utf8')) as {
+      convergedInMs: number | null;
+    };
+    const comparison = await compareRun(runDir);
+    for (const line of formatComparison(comparison, result.convergedInMs))
+      process.stdout.write(`${line}\n`);
+    return comparison.same ? 0 : 1;
+  } catch (error) {
+    if (error instanceof RunDirError || error instanceof ExperimentError) {
+      process.stderr.write(`cloudbed chaos ${sub}: ${error.message}\n`);
+      return EXIT_BAD_INPUT;
+    }
+    throw error;
   }
 }

@@ -11,7 +11,6 @@
  * them fit in a test run, and they shrink to counterexamples a person can read.
  */
 import fc from 'fast-check';
-import { stringify } from 'yaml';
 import type { Verdict } from '../sim/verdict.ts';
 import type { StoreKind } from '../sim/scenario.ts';
 import { SEED_MAX } from '../lib/prng.ts';
@@ -198,12 +197,3 @@ export function sizeOf(data: unknown): ScenarioSize {
   };
 }
 
-/**
- * Scenario data as YAML with `header` as a comment block on top. Every line of the header gets a
- * `# ` prefix. The YAML parses back to data equal to `data`, so the file replays the same run.
- */
-export function scenarioYaml(data: unknown, header: readonly string[]): string {
-  const comment = header.map((line) => (line === '' ? '#' : `# ${line}`)).join('\n');
-  const body = stringify(data, { lineWidth: 100, flowCollectionPadding: true });
-  return `${comment}\n${body}`;
-}

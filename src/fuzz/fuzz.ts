@@ -28,12 +28,11 @@
 import fc from 'fast-check';
 import { assert } from '../lib/assert.ts';
 import { runScenario } from '../sim/run-scenario.ts';
-import { toScenario, type StoreKind } from '../sim/scenario.ts';
+import { scenarioYaml, toScenario, type StoreKind } from '../sim/scenario.ts';
 import type { RunResult } from '../sim/simulation.ts';
 import { VERDICTS, type Verdict } from '../sim/verdict.ts';
 import {
   fuzzCaseArb,
-  scenarioYaml,
   sizeOf,
   toScenarioData,
   type FuzzCase,

@@ -33,8 +33,8 @@ export function storageUsedGb(nodeId: string, world: World): number {
 
 /**
  * The compute host for a VM, or null when none has room. Excludes the VM's own reservation. The
- * world ranks the schedulable hosts by free memory, then free vCPUs, then id, so the first with
- * enough of both is the one a scan of every host would pick.
+ * world ranks the schedulable hosts by free memory, then free vCPUs, then name and id, so the
+ * first with enough of both is the one a scan of every host would pick.
  */
 export function chooseComputeHost(
   vm: Pick<VmRow, 'vcpus' | 'memoryMb'>,

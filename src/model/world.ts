@@ -102,10 +102,15 @@ export interface HostRank {
   readonly second: number;
 }
 
-/** Best first: more of `first`, then more of `second`, then the smaller id. */
+/**
+ * Best first: more of `first`, then more of `second`, then the smaller name, then the smaller id.
+ * Ties go by name, not by the generated id, so a cloud fills its hosts in the same order wherever
+ * it runs: the simulator and a staging deployment with the same host names place alike.
+ */
 function compareRanks(a: HostRank, b: HostRank): number {
   if (a.first !== b.first) return a.first > b.first ? -1 : 1;
   if (a.second !== b.second) return a.second > b.second ? -1 : 1;
+  if (a.host.name !== b.host.name) return a.host.name < b.host.name ? -1 : 1;
   return a.host.id < b.host.id ? -1 : a.host.id > b.host.id ? 1 : 0;
 }
 

@@ -24,6 +24,7 @@ import type { Hypervisor } from '../ports/hypervisor.ts';
 import type { Locks } from '../ports/locks.ts';
 import type { Storage } from '../ports/storage.ts';
 import type { Scenario, StoreKind } from './scenario.ts';
+import type { Row } from '../model/resources.ts';
 import { scheduleWorkload, type ClientWorld, type WorkloadStats } from './workload-driver.ts';
 import { Simulation, type RunResult } from './simulation.ts';
 import type { Incarnation } from './process.ts';
@@ -65,6 +66,8 @@ export interface ScenarioRun {
   readonly trace: { readonly lines: readonly string[]; readonly dropped: number };
   /** What the workload did: generated calls, skipped calls, empty pools, `waitFor` timeouts. */
   readonly workload: WorkloadStats;
+  /** Every row as the log left it at the end of the run (computed when asked). */
+  finalRows(): Row[];
 }
 
 /** Runs `scenario` with `options.seed` to its verdict. */
@@ -167,7 +170,13 @@ export async function runScenario(
     lastUnconverged !== undefined
       ? { ...result, reason: `${result.reason}: ${lastUnconverged}` }
       : result;
-  return { result: explained, plan, trace: sim.trace.entries(), workload: workload.stats() };
+  return {
+    result: explained,
+    plan,
+    trace: sim.trace.entries(),
+    workload: workload.stats(),
+    finalRows: () => checked.rows(),
+  };
 }
 
 /** The run's fault plan: the scenario's, plus this seed's swarm draw. Traced as `fault.plan`. */

@@ -28,6 +28,7 @@ import {
   workloadEntryShape,
   type WorkloadEntry,
 } from './scenario-workload.ts';
+import { stringify } from 'yaml';
 import { DataFileError, parseDataFile } from '../lib/data-file.ts';
 import { VERDICTS, type Verdict } from './verdict.ts';
 import {
@@ -422,4 +423,14 @@ export function substitute(
     );
   }
   return value;
+}
+
+/**
+ * Scenario data as YAML with `header` as a comment block on top. Every line of the header gets a
+ * `# ` prefix. The YAML parses back to data equal to `data`, so the file replays the same run.
+ */
+export function scenarioYaml(data: unknown, header: readonly string[]): string {
+  const comment = header.map((line) => (line === '' ? '#' : `# ${line}`)).join('\n');
+  const body = stringify(data, { lineWidth: 100, flowCollectionPadding: true });
+  return `${comment}\n${body}`;
 }

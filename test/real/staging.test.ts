@@ -658,6 +658,17 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     for (const pid of status.matchAll(/pid (\d+)/g))
       expect(readFileSync(`/proc/${pid[1]}/stat`, 'utf8').split(' ')[2]).not.toBe('T');
     expect(existsSync(join(root, 'state', d.prefix, 'chaos-paused.json'))).toBe(false);
+
+    // Back into the simulator: the export loads and converges there, and every resource ends in
+    // the state it ended in for real (placements may differ with failure timing: printed only).
+    const exported = join(root, 'smoke-export.yaml');
+    await ok(['chaos', 'export', dir, '-o', exported]);
+    expect(await ok(['run', exported])).toMatch(/scenario=smoke-staging verdict=ok/);
+    const compared = await cloudbed(['chaos', 'compare', dir]);
+    expect([0, 1], compared.stderr).toContain(compared.code);
+    expect(compared.stdout).toMatch(/virtualMachine vm-3 /);
+    expect(compared.stdout).not.toMatch(/DIFFERS: (missing|state)/);
+    console.log(compared.stdout);
     await downPurge(d);
   }, 600_000);
 
