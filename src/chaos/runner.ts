@@ -35,7 +35,8 @@ import { Prng } from '../lib/prng.ts';
 import { FaultInjector } from '../faults/injector.ts';
 import type { FaultPlan } from '../faults/plan.ts';
 import type { ApiResponse } from '../control/api/types.ts';
-import type { EventStore, StoredEvent } from '../ports/event-store.ts';
+import type { AppendBatch, EventStore, StoredEvent } from '../ports/event-store.ts';
+import { RECONCILED_TYPES, resourceTypeOfId } from '../model/resources.ts';
 import { Checkers, type AcknowledgedWrite } from '../sim/checkers.ts';
 import type { Verdict } from '../sim/verdict.ts';
 import { scheduleWorkload, type ClientWorld } from '../sim/workload-driver.ts';
@@ -231,7 +232,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   let world: RealWorld;
   let checkers: Checkers;
   const log = new LogTail(store, (event) => {
-    checkers.onCommit({ appends: [] }, [event]);
+    checkers.onCommit(fencedBatch(event), [event]);
     writeEvent(event);
   });
   try {
@@ -535,6 +536,23 @@ export class LogTail {
     }
   }
 }
+
+/**
+ * The batch an event was written in, as far as the fencing invariant needs it. A main loop writes a
+ * VM's, volume's or snapshot's stream only under that resource's lock and stamps its token on the
+ * events (`meta.fencingToken`); lock tokens grow, and the store refuses an older one. So on those
+ * streams, a token lower than one already applied is a stale write the store let through — what
+ * the checkers' fence check reports. (A placement's event on a host stream carries the token of
+ * the VM's lock, not the host's: host streams are left out.)
+ */
+export function fencedBatch(event: StoredEvent): AppendBatch {
+  const token = event.meta.fencingToken;
+  const type = resourceTypeOfId(event.stream);
+  if (typeof token !== 'number' || type === null || !RECONCILED.has(type)) return { appends: [] };
+  return { appends: [], fence: { resource: event.stream, token } };
+}
+
+const RECONCILED: ReadonlySet<string> = new Set(RECONCILED_TYPES);
 
 /** Host ids by host name, from the database. */
 async function hostIds(store: EventStore): Promise<Map<string, string>> {

@@ -7,7 +7,7 @@
 // Method: the LogTail over a fake store whose readAll serves a list we edit between tails; the
 // polled hosts fed inventories by hand under the real Checkers in `full` mode.
 import { describe, expect, it } from 'vitest';
-import { LogTail } from '../../../src/chaos/runner.ts';
+import { fencedBatch, LogTail } from '../../../src/chaos/runner.ts';
 import { PolledComputeHost, PolledStorageNode } from '../../../src/chaos/real-world.ts';
 import type { EventStore, StoredEvent } from '../../../src/ports/event-store.ts';
 import { Checkers } from '../../../src/sim/checkers.ts';
@@ -126,5 +126,41 @@ describe('the polled hosts under the checkers', () => {
     expect(checkers.unconverged(0)).toMatch(/orphan dataset/);
     node.update([]);
     expect(checkers.converged(0)).toBe(true);
+  });
+});
+
+describe('fencing seen from the log', () => {
+  const stamped = (stream: string, version: number, token?: number): StoredEvent =>
+    ({
+      position: version,
+      stream,
+      version,
+      type: 'thing.updated',
+      schemaVersion: 1,
+      data: {},
+      meta: token === undefined ? {} : { fencingToken: token },
+    }) as unknown as StoredEvent;
+
+  it('fences the events a main loop stamps on VM, volume and snapshot streams only', () => {
+    expect(fencedBatch(stamped('vm-1', 1, 7))).toEqual({
+      appends: [],
+      fence: { resource: 'vm-1', token: 7 },
+    });
+    expect(fencedBatch(stamped('snap-1', 1, 7)).fence).toBeDefined();
+    // A placement on a host stream carries the VM's token; the API and agents stamp none.
+    expect(fencedBatch(stamped('host-1', 1, 7))).toEqual({ appends: [] });
+    expect(fencedBatch(stamped('vm-1', 2))).toEqual({ appends: [] });
+  });
+
+  it('lets the checkers report a stale token the store let through', () => {
+    const checkers = new Checkers({ computeHosts: new Map(), storageNodes: new Map() });
+    // The fence check reads the batch alone (the events' contents are the projector's business).
+    for (const e of [stamped('vm-1', 1, 5), stamped('vm-1', 2, 9), stamped('host-1', 1, 2)])
+      checkers.onCommit(fencedBatch(e), []);
+    expect(checkers.checkSafety()).toBeUndefined();
+    checkers.onCommit(fencedBatch(stamped('vm-1', 3, 6)), []);
+    expect(checkers.checkSafety()).toMatch(
+      /stale fencing token 6 \(newest 9\) was applied to vm-1/,
+    );
   });
 });
