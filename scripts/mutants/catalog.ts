@@ -10,6 +10,8 @@
  * real src/: scripts/mutants.ts applies the patches to a copy.
  */
 
+import { AGENT_FENCE_PATCHES } from '../../src/staging/mutants.ts';
+
 /** One textual replacement in one file under src/. */
 export interface Patch {
   /** Path relative to src/. */
@@ -62,18 +64,8 @@ const storeFence: Patch = {
   replace: 'void newest; // mutant: the store applies writes with stale fencing tokens',
 };
 
-const agentFences: readonly Patch[] = [
-  {
-    file: 'control/agents/agent-kit.ts',
-    find: 'return token < fences.get(resource) ? STALE_TOKEN : null;',
-    replace: 'void token; return null; // mutant: agents execute stale commands',
-  },
-  {
-    file: 'control/agents/agent-service.ts',
-    find: 'if (command.token < this.fences.get(resource)) {',
-    replace: 'if (command.token < 0) { // mutant',
-  },
-];
+/** The agents' fence checks, removed: the same patches staging's mutants use. */
+const agentFences: readonly Patch[] = AGENT_FENCE_PATCHES;
 
 /** The mutants, in the order they are reported. */
 export const MUTANTS: readonly Mutant[] = [

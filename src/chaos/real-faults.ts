@@ -57,11 +57,15 @@ export function continueLeftovers(config: StagingConfig): number {
   if (!existsSync(file)) return 0;
   let continued = 0;
   try {
-    const entries = JSON.parse(readFileSync(file, 'utf8')) as { name: string; pid: number }[];
-    const specs = processSpecs(config);
-    for (const { name, pid } of entries) {
-      const spec = specs.find((s) => s.name === name);
-      if (spec !== undefined && isOurs(pid, spec) && signal(pid, 'SIGCONT')) continued++;
+    const entries = JSON.parse(readFileSync(file, 'utf8')) as {
+      name: string;
+      pid: number;
+      args: string[];
+    }[];
+    const names = new Set(processSpecs(config).map((s) => s.name));
+    for (const { name, pid, args } of entries) {
+      const spec = { name, args, restart: 'never', needs: [] } as const;
+      if (names.has(name) && isOurs(pid, spec) && signal(pid, 'SIGCONT')) continued++;
     }
   } catch {
     // A torn file: nothing to trust in it.
@@ -107,12 +111,14 @@ export class RealFaults implements FaultWorld {
 
   constructor(
     private readonly config: StagingConfig,
+    /** The deployment's processes as this run starts them (a mutant's, say). */
+    specs: readonly ProcessSpec[],
     /** Wall-clock ms of the experiment's time 0. */
     private readonly startMs: number,
     private readonly onRecord: (record: TimedRecord) => void,
     private readonly onHostStatus: (host: string, status: 'up' | 'down') => void,
   ) {
-    this.specs = new Map(processSpecs(config).map((s) => [s.name, s]));
+    this.specs = new Map(specs.map((s) => [s.name, s]));
   }
 
   /** Milliseconds since the experiment started. */
@@ -318,7 +324,11 @@ export class RealFaults implements FaultWorld {
   }
 
   private savePaused(): void {
-    const entries = [...this.paused].map(([name, pid]) => ({ name, pid }));
+    const entries = [...this.paused].map(([name, pid]) => ({
+      name,
+      pid,
+      args: this.spec(name).args,
+    }));
     if (entries.length === 0) rmSync(pausedFile(this.config), { force: true });
     else writeFileSync(pausedFile(this.config), `${JSON.stringify(entries)}\n`);
   }

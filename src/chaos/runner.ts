@@ -41,8 +41,16 @@ import { Checkers, type AcknowledgedWrite } from '../sim/checkers.ts';
 import type { Verdict } from '../sim/verdict.ts';
 import { scheduleWorkload, type ClientWorld } from '../sim/workload-driver.ts';
 import type { StagingConfig } from '../staging/config.ts';
-import { adminKeys, apiUrl, basic, up, type Report } from '../staging/deployment.ts';
-import { logFile, processSpecs, processState } from '../staging/supervisor.ts';
+import { adminKeys, apiUrl, basic, up, waitForApi, type Report } from '../staging/deployment.ts';
+import {
+  logFile,
+  processSpecs,
+  processState,
+  startProcess,
+  stopProcesses,
+  type ProcessSpec,
+} from '../staging/supervisor.ts';
+import { mutantProblem, mutantTree } from '../staging/mutants.ts';
 import { openStore } from '../staging/wiring.ts';
 import type { Experiment } from './experiment.ts';
 import {
@@ -110,6 +118,11 @@ export interface ChaosOptions {
   /** Where the run directory is made (default `<stateDir>/chaos`). */
   readonly runsDir?: string;
   readonly report: Report;
+  /**
+   * Run every control-plane process as this known-broken variant (src/staging/mutants.ts) for the
+   * experiment, and the deployment's own processes again after it. The staging file must allow it.
+   */
+  readonly mutant?: string;
   /** Aborting pulls the kill switch and ends the run as `crash` (interrupted). */
   readonly signal?: AbortSignal;
 }
@@ -155,6 +168,10 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   const writeEvent = jsonl('events.jsonl');
   const writeInventory = jsonl('inventories.jsonl');
 
+  if (options.mutant !== undefined) {
+    const problem = mutantProblem(config.mutants.allow, options.mutant);
+    if (problem !== null) throw new ChaosSetupError(`--mutant ${options.mutant}: ${problem}`);
+  }
   const leftovers = continueLeftovers(config);
   if (leftovers > 0)
     report.out(`chaos: continued ${leftovers} processes a previous run left paused`);
@@ -163,6 +180,17 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   );
   const upCode = await up(config, report, { supervise: false });
   if (upCode !== 0) throw new ChaosSetupError(`staging up failed (exit ${upCode})`);
+  const specs = processSpecs(config, options.mutant);
+  if (options.mutant !== undefined) {
+    // Built once here, before seven processes would each build it.
+    mutantTree(config.stateDir, options.mutant);
+    try {
+      await switchProcesses(config, report, processSpecs(config), specs);
+    } catch (error) {
+      await switchProcesses(config, report, specs, processSpecs(config)).catch(() => undefined);
+      throw error;
+    }
+  }
 
   const admin = adminKeys(config);
   const base = apiUrl(config).replace(/\/v1$/, '');
@@ -254,6 +282,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   const startMs = Date.now();
   const faults = new RealFaults(
     config,
+    specs,
     startMs,
     (record: TimedRecord) => {
       writeFault(record);
@@ -372,9 +401,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
           reason = violation;
           break;
         }
-        const down = processSpecs(config).filter(
-          (s) => processState(config, s).state !== 'running',
-        );
+        const down = specs.filter((s) => processState(config, s).state !== 'running');
         if (down.length === 0 && workload.done() && checkers.converged(Date.now())) {
           convergedInMs = Date.now() - startMs - healedMs;
           break;
@@ -404,6 +431,11 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     // The kill switch, whatever happened.
     await faults.undo();
     await store.close();
+    // A mutant's processes give way to the deployment's own.
+    if (options.mutant !== undefined)
+      await switchProcesses(config, report, specs, processSpecs(config)).catch((error: unknown) =>
+        report.err(`chaos: could not restore the deployment's own processes: ${String(error)}`),
+      );
   }
 
   // Each process's log from where it stood when the run started: this run's part only.
@@ -468,6 +500,23 @@ function answeredId(response: ApiResponse): string | null {
   } catch {
     return null;
   }
+}
+
+/** Stops the processes `from` and starts `to` in their place; waits for the API. */
+async function switchProcesses(
+  config: StagingConfig,
+  report: Report,
+  from: readonly ProcessSpec[],
+  to: readonly ProcessSpec[],
+): Promise<void> {
+  await stopProcesses(config, from);
+  for (const spec of to) await startProcess(config, spec);
+  const api = to.find((s) => s.name === 'api');
+  if (!(await waitForApi(config, adminKeys(config), api)))
+    throw new ChaosSetupError(`the API did not answer after the processes were switched`);
+  report.out(
+    `chaos: processes now run ${to[0]?.args.includes('--mutant') === true ? `mutant ${String(to[0]?.args.at(-1))}` : 'the deployment’s own code'}`,
+  );
 }
 
 /** The deployment could not be brought up or prepared: not a verdict about the control plane. */

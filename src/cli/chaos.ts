@@ -10,6 +10,7 @@ import { processSpecs } from '../staging/supervisor.ts';
 import { EXIT_BAD_INPUT, exitCodeFor } from '../sim/verdict.ts';
 
 export const CHAOS_HELP = `Usage: cloudbed chaos <experiment.yaml> [--config FILE] [--seed N] [--runs-dir DIR]
+                      [--mutant NAME]
        cloudbed chaos export <run-dir> [-o FILE]
        cloudbed chaos compare <run-dir>
 
@@ -46,6 +47,9 @@ Options:
   --config FILE    the staging file (default staging/staging.yaml)
   --seed N         root seed of the storm and the workload's generators (default: the file's, else 1)
   --runs-dir DIR   where the run directory is made
+  --mutant NAME    run every process as a known-broken variant (no-store-fence, no-fence) for the
+                   experiment, and the deployment's own code again after it; the run must then
+                   end correctness ("caught"). The staging file must say 'mutants: { allow: true }'
   -o FILE          (export) write the scenario to FILE instead of stdout
   -h, --help       show this help
 
@@ -61,6 +65,7 @@ export async function chaosCommand(argv: readonly string[]): Promise<number> {
     config: { type: 'string' },
     seed: { type: 'string' },
     'runs-dir': { type: 'string' },
+    mutant: { type: 'string' },
   });
   if (positionals.length !== 1)
     throw new UsageError(
@@ -114,16 +119,24 @@ export async function chaosCommand(argv: readonly string[]): Promise<number> {
       experiment,
       experimentText: text,
       ...(values['runs-dir'] === undefined ? {} : { runsDir: values['runs-dir'] }),
+      ...(values.mutant === undefined ? {} : { mutant: values.mutant }),
       report: {
         out: (line) => process.stdout.write(`${line}\n`),
         err: (line) => process.stderr.write(`${line}\n`),
       },
       signal: stop.signal,
     });
-    if (result.verdict !== experiment.expect)
-      process.stderr.write(`${result.verdict}: ${result.reason}\n`);
+    // Against a mutant, the experiment must find the bug.
+    const expected = values.mutant === undefined ? experiment.expect : 'correctness';
+    if (result.verdict !== expected) process.stderr.write(`${result.verdict}: ${result.reason}\n`);
+    if (values.mutant !== undefined)
+      process.stdout.write(
+        result.verdict === 'correctness'
+          ? `mutant ${values.mutant} caught: ${result.reason}\n`
+          : `mutant ${values.mutant} NOT caught (verdict ${result.verdict})\n`,
+      );
     process.stdout.write(`${chaosLine(result)}\n`);
-    return exitCodeFor(result.verdict, experiment.expect);
+    return exitCodeFor(result.verdict, expected);
   } catch (error) {
     if (error instanceof ChaosSetupError) {
       process.stderr.write(`cloudbed chaos: ${error.message}\n`);

@@ -11,9 +11,13 @@ import {
   type StagingConfig,
   type StagingHost,
 } from '../staging/config.ts';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { mutantProblem, mutantTree } from '../staging/mutants.ts';
 import { PROCESS_ROLES, runProcess, type ProcessRole } from '../staging/roles.ts';
 
 export const PROCESS_HELP = `Usage: cloudbed process <role> --config FILE [--host NAME | --instance N]
+                        [--mutant NAME]
 
 Runs one cloudbed control-plane process in the foreground against the real services of a staging
 file (see staging/staging.example.yaml). 'cloudbed staging up' starts every process this way.
@@ -30,6 +34,9 @@ Options:
   --config FILE    the staging file (required)
   --host NAME      the host of an agent (required for the agent roles)
   --instance N     which main loop this is, 1..mainLoop.instances (mainloop only)
+  --mutant NAME    run a known-broken variant of the control plane (no-store-fence, no-fence),
+                   from a patched copy of the sources under <stateDir>/mutants/; refused unless
+                   the staging file says 'mutants: { allow: true }'
   -h, --help       show this help
 
 Logs are JSON lines on stderr. SIGTERM or SIGINT stops the process gracefully.
@@ -41,6 +48,7 @@ export async function processCommand(argv: readonly string[]): Promise<number | 
     config: { type: 'string' },
     host: { type: 'string' },
     instance: { type: 'string' },
+    mutant: { type: 'string' },
   });
   const [role, ...extra] = positionals;
   if (role === undefined)
@@ -62,7 +70,18 @@ export async function processCommand(argv: readonly string[]): Promise<number | 
     throw error;
   }
   const host = hostOf(config, role as ProcessRole, values.host);
-  return runProcess(config, role as ProcessRole, host, instanceOf(config, role, values.instance));
+  const instance = instanceOf(config, role, values.instance);
+  if (values.mutant !== undefined) {
+    const problem = mutantProblem(config.mutants.allow, values.mutant);
+    if (problem !== null) throw new UsageError(`cloudbed process: --mutant: ${problem}`);
+    // The mutant's copy of the sources runs this very process: same pid, same arguments.
+    const tree = mutantTree(config.stateDir, values.mutant);
+    const copy = (await import(pathToFileURL(join(tree, 'src', 'staging', 'roles.ts')).href)) as {
+      runProcess: typeof runProcess;
+    };
+    return copy.runProcess(config, role as ProcessRole, host, instance);
+  }
+  return runProcess(config, role as ProcessRole, host, instance);
 }
 
 /** The main loop instance, checked against the staging file; 1 for other roles. */

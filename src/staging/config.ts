@@ -15,6 +15,7 @@ import { readDataFile } from '../lib/read-data-file.ts';
 import { isAbsolute, resolve } from 'node:path';
 import type { RestartPolicy } from './restart-policy.ts';
 import {
+  bool,
   duration,
   int,
   list,
@@ -115,6 +116,12 @@ export interface StagingConfig {
     readonly shutdownTimeoutMs: number;
   };
   readonly hosts: readonly StagingHost[];
+  /**
+   * Whether processes may run a known-broken variant of the control plane (`cloudbed process
+   * --mutant NAME`, `cloudbed chaos --mutant NAME`), to prove an experiment catches it. Default
+   * false: a deployment that is not meant for it refuses.
+   */
+  readonly mutants: { readonly allow: boolean };
 }
 
 /** Defaults of the optional fields. */
@@ -233,6 +240,7 @@ const fileShape = object({
     }),
   ),
   hosts: required(list(hostShape, { maxLength: 64 })),
+  mutants: optional(object({ allow: optional(bool()) })),
 });
 
 /** Checks what the field shapes cannot: host kinds' fields, unique names, at least one of each. */
@@ -325,6 +333,7 @@ function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfi
       shutdownTimeoutMs: raw.agents?.shutdownTimeout ?? STAGING_DEFAULTS.shutdownTimeoutMs,
     },
     hosts,
+    mutants: { allow: raw.mutants?.allow ?? false },
   };
 }
 

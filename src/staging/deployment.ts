@@ -368,7 +368,14 @@ async function registerHosts(
   return null;
 }
 
-async function waitForApi(config: StagingConfig, admin: AdminKeys): Promise<boolean> {
+/**
+ * Waits until the API answers (false when its process, `api`, died or it never did, in 60 s).
+ */
+export async function waitForApi(
+  config: StagingConfig,
+  admin: AdminKeys,
+  api: ProcessSpec = apiSpec(config),
+): Promise<boolean> {
   for (let attempt = 0; attempt < API_READY_ATTEMPTS; attempt++) {
     try {
       const response = await fetch(apiUrl(config), {
@@ -379,7 +386,7 @@ async function waitForApi(config: StagingConfig, admin: AdminKeys): Promise<bool
     } catch {
       // Not listening yet.
     }
-    if (processState(config, apiSpec(config)).state !== 'running') return false;
+    if (processState(config, api).state !== 'running') return false;
     await pause(250);
   }
   return false;

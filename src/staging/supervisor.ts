@@ -61,8 +61,17 @@ function roleSpec(
   };
 }
 
-/** Every control-plane process of the deployment, in start order. */
-export function processSpecs(config: StagingConfig): ProcessSpec[] {
+/**
+ * Every control-plane process of the deployment, in start order; with `mutant`, each runs that
+ * known-broken variant (`--mutant NAME`, mutants.ts).
+ */
+export function processSpecs(config: StagingConfig, mutant?: string): ProcessSpec[] {
+  const specs = normalSpecs(config);
+  if (mutant === undefined) return specs;
+  return specs.map((s) => ({ ...s, args: [...s.args, '--mutant', mutant] }));
+}
+
+function normalSpecs(config: StagingConfig): ProcessSpec[] {
   const mainLoops = Array.from({ length: config.mainLoop.instances }, (_, i) =>
     // Only the main loops take locks, so only they need ZooKeeper.
     roleSpec(config, `mainloop-${i + 1}`, 'mainloop', {
