@@ -43,5 +43,6 @@ if [[ "$status" != 0 ]]; then
   echo "chaos-ci: failed (status $status); run directory kept under $work/runs" >&2
   exit "$status"
 fi
+created="$(cat "$work"/runs/*/workload.jsonl 2>/dev/null | grep '"method":"POST","path":"/v1/virtualmachines"' | grep -c '"status":202' || true)"
 rm -rf "$work"
-echo "chaos-ci: $experiment ok, and $prefix purged"
+echo "chaos-ci: $experiment ok ($created VMs created), and $prefix purged"
