@@ -52,18 +52,38 @@ wait_until() {
   done
 }
 
+# bounded SECONDS COMMAND...: runs COMMAND (output discarded) and waits at most SECONDS for it. A
+# command stuck in the kernel on a wedged zfs-fuse (state D) outlives even SIGKILL, so `timeout`
+# would wait for it forever: this gives up (status 124) and leaves it to the recovery, whose
+# daemon restart frees it.
+bounded() {
+  local limit="$1" waited=0
+  shift
+  "$@" >/dev/null 2>&1 &
+  local pid=$!
+  while kill -0 "$pid" 2>/dev/null; do
+    if ((waited >= limit * 4)); then
+      kill -9 "$pid" 2>/dev/null || true
+      return 124
+    fi
+    sleep 0.25
+    waited=$((waited + 1))
+  done
+  wait "$pid"
+}
+
 # probe: a dataset of the script's own is created, mounted, written in and destroyed.
 probe() {
   local name="$POOL/cbprobe-$$" mp ok=1
-  timeout 20 zfs create "$name" >/dev/null 2>&1 || ok=0
+  bounded 20 zfs create "$name" || ok=0
   if ((ok)); then
     mp="$(timeout 10 zfs get -H -o value mountpoint "$name" 2>/dev/null || true)"
-    { [[ -n "$mp" ]] && timeout 10 sh -c "echo probe >'$mp/probe' && rm -f '$mp/probe'"; } || ok=0
+    { [[ -n "$mp" ]] && bounded 10 sh -c "echo probe >'$mp/probe' && rm -f '$mp/probe'"; } || ok=0
   fi
   # Right after use a dataset can be busy for a moment: retry the destroy, bounded.
   local tries=0
-  while timeout 10 zfs list -H -o name "$name" >/dev/null 2>&1; do
-    timeout 20 zfs destroy "$name" >/dev/null 2>&1 && break
+  while bounded 10 zfs list -H -o name "$name"; do
+    bounded 20 zfs destroy "$name" && break
     ((++tries >= 40)) && { log "FAILED: cannot destroy probe dataset $name" >&2; exit 1; }
     sleep 0.25
   done
