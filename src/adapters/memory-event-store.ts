@@ -443,6 +443,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     assertOpen();
     assertValidQuery(query);
     const types = typesOf(query);
+    // One type, the common case, without the copy flatMap makes.
     if (types.length === 1) return listType(types[0]!, query);
     return types.flatMap((type) => listType(type, query));
   }

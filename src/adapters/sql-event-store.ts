@@ -585,40 +585,28 @@ export async function createSqlEventStore(options: SqlEventStoreOptions): Promis
       assertValidQuery(query);
       const types = typesOf(query);
       // Several types are one statement (one snapshot), grouped back into the order asked.
+      const params: unknown[] = [...types];
       const typeIn = types.map((_, i) => `$${i + 1}`).join(', ');
-      const n = types.length;
-      let rows: readonly ProjectionRow[];
+      let sql: string;
       if (query.host !== undefined) {
-        ({ rows } = await driver.query<ProjectionRow>(
-          `SELECT ${P_COLUMNS} FROM ${t.hosts} h JOIN ${t.projections} p ON p.stream = h.stream
-            WHERE h.type IN (${typeIn}) AND h.host = $${n + 1}`,
-          [...types, query.host],
-        ));
-      } else if (query.accountId === undefined) {
-        ({ rows } = await driver.query<ProjectionRow>(
-          `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn})`,
-          [...types],
-        ));
-      } else if (query.accountId === null) {
-        ({ rows } = await driver.query<ProjectionRow>(
-          `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn}) AND account_id IS NULL`,
-          [...types],
-        ));
+        params.push(query.host);
+        sql = `SELECT ${P_COLUMNS} FROM ${t.hosts} h JOIN ${t.projections} p ON p.stream = h.stream
+          WHERE h.type IN (${typeIn}) AND h.host = $${params.length}`;
       } else {
-        ({ rows } = await driver.query<ProjectionRow>(
-          `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn}) AND account_id = $${n + 1}`,
-          [...types, query.accountId],
-        ));
+        sql = `SELECT ${PROJECTION_COLUMNS} FROM ${t.projections} WHERE type IN (${typeIn})`;
+        if (query.accountId === null) sql += ' AND account_id IS NULL';
+        else if (query.accountId !== undefined) {
+          params.push(query.accountId);
+          sql += ` AND account_id = $${params.length}`;
+        }
       }
+      const { rows } = await driver.query<ProjectionRow>(sql, params);
       // Sorted here, not by ORDER BY: PostgreSQL collations order text differently from JavaScript.
-      const projections = rows
-        .map(fromProjectionRow)
-        .filter((row) => query.host === undefined || matchesAccount(row, query.accountId));
-      if (n === 1) return projections.sort(byStream);
       const rank = new Map(types.map((type, i) => [type, i]));
-      return projections.sort(
-        (a, b) => (rank.get(a.type) ?? n) - (rank.get(b.type) ?? n) || byStream(a, b),
-      );
+      return rows
+        .map(fromProjectionRow)
+        .filter((row) => query.host === undefined || matchesAccount(row, query.accountId))
+        .sort((a, b) => (rank.get(a.type) ?? 0) - (rank.get(b.type) ?? 0) || byStream(a, b));
     },
     async fenceOf(resource) {
       assertOpen();

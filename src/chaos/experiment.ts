@@ -36,6 +36,8 @@ import {
   type WorkloadEntry,
 } from '../sim/scenario-workload.ts';
 import { VERDICTS, type Verdict } from '../sim/verdict.ts';
+import type { StagingConfig } from '../staging/config.ts';
+import { processSpecs } from '../staging/supervisor.ts';
 
 /** Fault kinds a staging deployment can suffer for real, and what each does there. */
 export const REAL_FAULT_KINDS = {
@@ -126,6 +128,14 @@ export interface ExperimentTargets {
   readonly processes: readonly string[];
   /** Host names of the staging file. */
   readonly hosts: readonly string[];
+}
+
+/** What experiments on the deployment of `config` may target. */
+export function targetsOf(config: StagingConfig): ExperimentTargets {
+  return {
+    processes: processSpecs(config).map((s) => s.name),
+    hosts: config.hosts.map((h) => h.name),
+  };
 }
 
 export class ExperimentError extends DataFileError {

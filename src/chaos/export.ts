@@ -15,14 +15,13 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { projector } from '../model/projector.ts';
-import { anyRowOf, isRemoved, type Row } from '../model/resources.ts';
+import { anyRowOf, isRemoved, RECONCILED_TYPES, type Row } from '../model/resources.ts';
 import type { Projection, StoredEvent } from '../ports/event-store.ts';
 import { runScenario } from '../sim/run-scenario.ts';
 import { scenarioYaml, toScenario } from '../sim/scenario.ts';
 import type { RunResult } from '../sim/simulation.ts';
 import { parseStagingConfig, type StagingConfig } from '../staging/config.ts';
-import { processSpecs } from '../staging/supervisor.ts';
-import { toExperiment } from './experiment.ts';
+import { targetsOf, toExperiment } from './experiment.ts';
 import type { ChaosResult, WorkloadCall } from './runner.ts';
 import type { TimedRecord } from './real-faults.ts';
 import { parse as parseYaml } from 'yaml';
@@ -62,10 +61,10 @@ interface RunFiles {
 
 function readRun(runDir: string): RunFiles {
   const config = parseStagingConfig(readText(runDir, 'staging.yaml'), join(runDir, 'staging.yaml'));
-  const experiment = toExperiment(parseYaml(readText(runDir, 'experiment.yaml')), {
-    processes: processSpecs(config).map((s) => s.name),
-    hosts: config.hosts.map((h) => h.name),
-  });
+  const experiment = toExperiment(
+    parseYaml(readText(runDir, 'experiment.yaml')),
+    targetsOf(config),
+  );
   return {
     config,
     name: experiment.name,
@@ -89,7 +88,16 @@ export function simHostNames(config: StagingConfig): Map<string, string> {
 
 /** Scenario data for a run directory (see the header). */
 export function exportData(runDir: string): Record<string, unknown> {
-  const run = readRun(runDir);
+  return scenarioOf(readRun(runDir));
+}
+
+/** The outcome RealFaults records after each kind of fault it carries out (or misses). */
+const OUTCOMES: Readonly<Record<string, readonly string[]>> = {
+  'fault.crash': ['fault.killed', 'fault.missed'],
+  'fault.pause': ['fault.stopped', 'fault.missed'],
+};
+
+function scenarioOf(run: RunFiles): Record<string, unknown> {
   const hosts = simHostNames(run.config);
   const computes = run.config.hosts.filter((h) => h.kind === 'compute');
   const storages = run.config.hosts.filter((h) => h.kind === 'storage');
@@ -129,14 +137,17 @@ export function exportData(runDir: string): Record<string, unknown> {
     return step;
   });
 
-  const missed = run.faults.filter((f) => f.kind === 'fault.missed');
-  const wasMissed = (f: TimedRecord): boolean =>
-    missed.some((m) => m['target'] === f['target'] && m.t >= f.t && m.t - f.t < 5_000);
+  // A fault found no process when the next outcome recorded for its target is a miss.
+  const wasMissed = (f: TimedRecord, index: number): boolean =>
+    run.faults
+      .slice(index + 1)
+      .find((g) => g['target'] === f['target'] && OUTCOMES[f.kind]?.includes(g.kind) === true)
+      ?.kind === 'fault.missed';
   const schedule: Record<string, unknown>[] = [];
-  for (const f of run.faults) {
+  for (const [index, f] of run.faults.entries()) {
     const target = String(f['target']);
     const at = `${f.t}ms`;
-    if (f.kind === 'fault.crash' && !wasMissed(f)) {
+    if (f.kind === 'fault.crash' && !wasMissed(f, index)) {
       const restart = f['restartAfterMs'];
       schedule.push({
         at,
@@ -144,7 +155,7 @@ export function exportData(runDir: string): Record<string, unknown> {
         target: processName(target),
         ...(typeof restart === 'number' ? { restartAfter: `${restart}ms` } : {}),
       });
-    } else if (f.kind === 'fault.pause' && !wasMissed(f)) {
+    } else if (f.kind === 'fault.pause' && !wasMissed(f, index)) {
       schedule.push({
         at,
         kind: 'pause',
@@ -238,9 +249,9 @@ export interface Comparison {
   /** Real host name (as the simulator names it) → simulated host, the renaming that fits best. */
   readonly renaming: ReadonlyMap<string, string>;
   readonly same: boolean;
+  /** From the real heal to convergence, ms; null when the real run never converged. */
+  readonly realConvergedInMs: number | null;
 }
-
-const COMPARED = ['virtualMachine', 'volume', 'snapshot'];
 
 /** The rows of the real run: its event log folded by the projector. */
 function realRows(runDir: string): Row[] {
@@ -256,7 +267,7 @@ function realRows(runDir: string): Row[] {
 function ends(rows: readonly Row[], hostName: (id: string) => string | null) {
   const byKey = new Map<string, ResourceEnd>();
   for (const row of rows) {
-    if (!COMPARED.includes(row.type)) continue;
+    if (!(RECONCILED_TYPES as readonly string[]).includes(row.type)) continue;
     const r = row as Row & { name?: string; hostId?: string | null; storageNodeId?: string | null };
     const hostId = r.hostId ?? r.storageNodeId ?? null;
     byKey.set(`${row.type} ${r.name ?? row.id}`, {
@@ -276,10 +287,9 @@ function hostNamer(rows: readonly Row[], rename: (name: string) => string | unde
 
 /** Runs the export of `runDir` in the simulator and compares the end states. */
 export async function compareRun(runDir: string): Promise<Comparison> {
-  const data = exportData(runDir);
-  const scenario = toScenario(data);
-  const simRun = await runScenario(scenario, { seed: 1, store: 'memory' });
   const run = readRun(runDir);
+  const data = scenarioOf(run);
+  const simRun = await runScenario(toScenario(data), { seed: 1, store: 'memory' });
   const stagingNames = simHostNames(run.config);
   // The deployment's log holds earlier runs too: only this run's accounts (and the hosts) count.
   const mine = new Set(Object.values(run.result.accounts));
@@ -295,7 +305,7 @@ export async function compareRun(runDir: string): Promise<Comparison> {
     simRows,
     hostNamer(simRows, () => undefined),
   );
-  // The renaming: for each real host, the simulated host most of its resources ended on.
+  // How many resources each real host shares with each simulated host.
   const votes = new Map<string, Map<string, number>>();
   for (const [key, end] of realEnds) {
     const other = simEnds.get(key);
@@ -334,11 +344,13 @@ export async function compareRun(runDir: string): Promise<Comparison> {
     resources,
     renaming,
     same: resources.every((c) => c.differs.length === 0),
+    realConvergedInMs: run.result.convergedInMs,
   };
 }
 
 /** The comparison as lines of text: one per resource, then a summary. */
-export function formatComparison(c: Comparison, convergedInMs: number | null): string[] {
+export function formatComparison(c: Comparison): string[] {
+  const convergedInMs = c.realConvergedInMs;
   const end = (e: ResourceEnd | null): string =>
     e === null ? '—' : `${e.state}${e.host === null ? '' : `@${e.host}`} (${e.attempts})`;
   const width = Math.max(8, ...c.resources.map((r) => r.resource.length));

@@ -28,7 +28,7 @@ import {
   killProcess,
   processSpecs,
   processState,
-  readPid,
+  signal,
   startProcess,
   type ProcessSpec,
 } from '../staging/supervisor.ts';
@@ -63,10 +63,8 @@ export function continueLeftovers(config: StagingConfig): number {
       args: string[];
     }[];
     const names = new Set(processSpecs(config).map((s) => s.name));
-    for (const { name, pid, args } of entries) {
-      const spec = { name, args, restart: 'never', needs: [] } as const;
-      if (names.has(name) && isOurs(pid, spec) && signal(pid, 'SIGCONT')) continued++;
-    }
+    for (const { name, pid, args } of entries)
+      if (names.has(name) && isOurs(pid, { args }) && signal(pid, 'SIGCONT')) continued++;
   } catch {
     // A torn file: nothing to trust in it.
   }
@@ -85,15 +83,6 @@ function processStateLetter(pid: number): string | null {
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[0] ?? null;
   } catch {
     return null;
-  }
-}
-
-function signal(pid: number, which: NodeJS.Signals): boolean {
-  try {
-    process.kill(pid, which);
-    return true;
-  } catch {
-    return false;
   }
 }
 
@@ -146,11 +135,9 @@ export class RealFaults implements FaultWorld {
     const spec = this.spec(name);
     this.track(
       killProcess(this.config, spec).then((pid) => {
-        this.paused.delete(name);
-        this.savePaused();
+        if (this.paused.delete(name)) this.savePaused();
         if (pid === null) {
-          this.counts.missed++;
-          this.record({ kind: 'fault.missed', target: name, why: 'not running' });
+          this.miss(name, 'not running');
           return;
         }
         this.counts.kills++;
@@ -162,27 +149,19 @@ export class RealFaults implements FaultWorld {
   }
 
   pauseProcess(name: string, forMs: number | undefined): void {
-    const spec = this.spec(name);
-    const pid = readPid(this.config, name);
-    if (pid === null || !isOurs(pid, spec) || this.paused.has(name) || !signal(pid, 'SIGSTOP')) {
-      this.counts.missed++;
-      this.record({ kind: 'fault.missed', target: name, why: 'not running or already paused' });
+    const pid = this.paused.has(name) ? null : this.runningPid(name);
+    if (pid === null || !signal(pid, 'SIGSTOP')) {
+      this.miss(name, 'not running or already paused');
       return;
     }
-    this.paused.set(name, pid);
-    this.savePaused();
-    this.counts.pauses++;
-    this.record({ kind: 'fault.stopped', target: name, pid });
-    if (forMs !== undefined)
-      this.at(this.nowMs() + forMs, `continue ${name}`, () => this.resume(name));
+    this.stoppedFor(name, pid, forMs, { kind: 'fault.stopped', target: name, pid });
   }
 
   armHolder(name: string, point: HolderPoint, forMs: number | undefined): void {
     const spec = this.spec(name);
-    const pid = readPid(this.config, name);
-    if (pid === null || !isOurs(pid, spec)) {
-      this.counts.missed++;
-      this.record({ kind: 'fault.missed', target: name, why: 'not running' });
+    const pid = this.runningPid(name);
+    if (pid === null) {
+      this.miss(name, 'not running');
       return;
     }
     writeFileSync(holderPauseFile(this.config.stateDir, name), `${point}\n`);
@@ -201,12 +180,13 @@ export class RealFaults implements FaultWorld {
         return;
       }
       this.armed.delete(name);
-      this.paused.set(name, pid);
-      this.savePaused();
-      this.counts.pauses++;
-      this.record({ kind: 'fault.pause-holder', target: name, pid, point, forMs });
-      if (forMs !== undefined)
-        this.at(this.nowMs() + forMs, `continue ${name}`, () => this.resume(name));
+      this.stoppedFor(name, pid, forMs, {
+        kind: 'fault.pause-holder',
+        target: name,
+        pid,
+        point,
+        forMs,
+      });
     };
     watch();
   }
@@ -307,6 +287,27 @@ export class RealFaults implements FaultWorld {
     this.savePaused();
     if (isOurs(pid, this.spec(name)) && signal(pid, 'SIGCONT'))
       this.record({ kind: 'fault.continued', target: name, pid });
+  }
+
+  /** The pid of `name` while it runs (the pid file checked against /proc), else null. */
+  private runningPid(name: string): number | null {
+    const { pid, state } = processState(this.config, this.spec(name));
+    return state === 'running' ? pid : null;
+  }
+
+  private miss(name: string, why: string): void {
+    this.counts.missed++;
+    this.record({ kind: 'fault.missed', target: name, why });
+  }
+
+  /** `name` (pid) is stopped: recorded, kept for the kill switch, continued after `forMs`. */
+  private stoppedFor(name: string, pid: number, forMs: number | undefined, record: FaultRecord) {
+    this.paused.set(name, pid);
+    this.savePaused();
+    this.counts.pauses++;
+    this.record(record);
+    if (forMs !== undefined)
+      this.at(this.nowMs() + forMs, `continue ${name}`, () => this.resume(name));
   }
 
   private spec(name: string): ProcessSpec {

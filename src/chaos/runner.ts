@@ -185,9 +185,17 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     // Built once here, before seven processes would each build it.
     mutantTree(config.stateDir, options.mutant);
     try {
-      await switchProcesses(config, report, processSpecs(config), specs);
+      await switchProcesses(
+        config,
+        report,
+        processSpecs(config),
+        specs,
+        `mutant ${options.mutant}`,
+      );
     } catch (error) {
-      await switchProcesses(config, report, specs, processSpecs(config)).catch(() => undefined);
+      await switchProcesses(config, report, specs, processSpecs(config), OWN_CODE).catch(
+        () => undefined,
+      );
       throw error;
     }
   }
@@ -252,7 +260,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     const key = await setup('/v1/apikeys', { accountId: account['id'], name: `${name}-key` });
     auths.set(
       name,
-      `Basic ${Buffer.from(`${String(key['publicValue'])}:${String(key['secretValue'])}`).toString('base64')}`,
+      basic({ accessKey: String(key['publicValue']), secretKey: String(key['secretValue']) }),
     );
   }
 
@@ -348,6 +356,11 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     if (options.signal?.aborted === true) resolve('interrupted');
     options.signal?.addEventListener('abort', () => resolve('interrupted'), { once: true });
   });
+  /** Waits one poll period; an interruption ends the run. */
+  const nextPoll = async (): Promise<void> => {
+    if ((await Promise.race([sleep(POLL_MS), interrupted])) === 'interrupted')
+      throw new Interrupted();
+  };
   let verdict: Verdict = 'ok';
   let reason = 'every invariant held, and the deployment converged after the heal';
   let convergedInMs: number | null = null;
@@ -378,8 +391,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     );
     // The safety phase: until the heal and the last answer.
     for (;;) {
-      const tick = await Promise.race([sleep(POLL_MS), interrupted]);
-      if (tick === 'interrupted') throw new Interrupted();
+      await nextPoll();
       const violation = await observe();
       if (violation !== undefined) {
         verdict = 'correctness';
@@ -415,26 +427,24 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
           }`;
           break;
         }
-        const tick = await Promise.race([sleep(POLL_MS), interrupted]);
-        if (tick === 'interrupted') throw new Interrupted();
+        await nextPoll();
       }
     }
   } catch (error) {
-    if (!(error instanceof Interrupted)) {
-      verdict = 'crash';
-      reason = `the runner failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
-    } else {
-      verdict = 'crash';
-      reason = 'interrupted; every fault was undone';
-    }
+    verdict = 'crash';
+    reason =
+      error instanceof Interrupted
+        ? 'interrupted; every fault was undone'
+        : `the runner failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`;
   } finally {
     // The kill switch, whatever happened.
     await faults.undo();
     await store.close();
     // A mutant's processes give way to the deployment's own.
     if (options.mutant !== undefined)
-      await switchProcesses(config, report, specs, processSpecs(config)).catch((error: unknown) =>
-        report.err(`chaos: could not restore the deployment's own processes: ${String(error)}`),
+      await switchProcesses(config, report, specs, processSpecs(config), OWN_CODE).catch(
+        (error: unknown) =>
+          report.err(`chaos: could not restore the deployment's own processes: ${String(error)}`),
       );
   }
 
@@ -502,21 +512,22 @@ function answeredId(response: ApiResponse): string | null {
   }
 }
 
-/** Stops the processes `from` and starts `to` in their place; waits for the API. */
+const OWN_CODE = 'the deployment’s own code';
+
+/** Stops the processes `from` and starts `to` (running `what`) in their place; waits for the API. */
 async function switchProcesses(
   config: StagingConfig,
   report: Report,
   from: readonly ProcessSpec[],
   to: readonly ProcessSpec[],
+  what: string,
 ): Promise<void> {
   await stopProcesses(config, from);
   for (const spec of to) await startProcess(config, spec);
   const api = to.find((s) => s.name === 'api');
   if (!(await waitForApi(config, adminKeys(config), api)))
     throw new ChaosSetupError(`the API did not answer after the processes were switched`);
-  report.out(
-    `chaos: processes now run ${to[0]?.args.includes('--mutant') === true ? `mutant ${String(to[0]?.args.at(-1))}` : 'the deployment’s own code'}`,
-  );
+  report.out(`chaos: processes now run ${what}`);
 }
 
 /** The deployment could not be brought up or prepared: not a verdict about the control plane. */

@@ -1,12 +1,12 @@
 /** `cloudbed chaos EXPERIMENT.yaml`: runs a chaos experiment against a staging deployment. */
-import { readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { parse, UsageError } from './args.ts';
-import { ExperimentError, parseExperiment } from '../chaos/experiment.ts';
+import { writeFile } from 'node:fs/promises';
+import { intOption, parse, UsageError } from './args.ts';
+import { ExperimentError, parseExperiment, targetsOf } from '../chaos/experiment.ts';
 import { ChaosSetupError, chaosLine, runExperiment } from '../chaos/runner.ts';
 import { compareRun, exportRun, formatComparison, RunDirError } from '../chaos/export.ts';
 import { stagingConfigOption } from './staging.ts';
-import { processSpecs } from '../staging/supervisor.ts';
+import { EXIT_FAILED } from '../staging/deployment.ts';
+import { readDataFile } from '../lib/read-data-file.ts';
 import { EXIT_BAD_INPUT, exitCodeFor } from '../sim/verdict.ts';
 
 export const CHAOS_HELP = `Usage: cloudbed chaos <experiment.yaml> [--config FILE] [--seed N] [--runs-dir DIR]
@@ -57,8 +57,6 @@ Exit codes: 0 the expected verdict, 2 bad input, 3 correctness, 4 liveness, 5 cr
 failed or was interrupted), 1 the deployment could not be brought up.
 `;
 
-const EXIT_SETUP = 1;
-
 export async function chaosCommand(argv: readonly string[]): Promise<number> {
   if (argv[0] === 'export' || argv[0] === 'compare') return runDirCommand(argv[0], argv.slice(1));
   const { values, positionals } = parse('chaos', argv, {
@@ -72,33 +70,14 @@ export async function chaosCommand(argv: readonly string[]): Promise<number> {
       'cloudbed chaos: expected one experiment file (see cloudbed chaos --help)',
     );
   const file = positionals[0] as string;
-  let seed: number | undefined;
-  if (values.seed !== undefined) {
-    seed = Number(values.seed);
-    if (!/^\d+$/.test(values.seed) || !Number.isSafeInteger(seed))
-      throw new UsageError(
-        `cloudbed chaos: --seed must be a non-negative integer, got '${values.seed}'`,
-      );
-  }
+  const seed = intOption('chaos', 'seed', values.seed);
   const config = await stagingConfigOption(values.config);
   if (config === null) return EXIT_BAD_INPUT;
   let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    throw new UsageError(`cloudbed chaos: cannot read ${file}: ${(error as Error).message}`);
-  }
   let experiment;
   try {
-    experiment = parseExperiment(
-      text,
-      file,
-      {
-        processes: processSpecs(config).map((s) => s.name),
-        hosts: config.hosts.map((h) => h.name),
-      },
-      seed,
-    );
+    text = await readDataFile(file, { what: 'an experiment file', ErrorClass: ExperimentError });
+    experiment = parseExperiment(text, file, targetsOf(config), seed);
   } catch (error) {
     if (error instanceof ExperimentError) {
       process.stderr.write(`${error.message}\n`);
@@ -140,7 +119,7 @@ export async function chaosCommand(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (error instanceof ChaosSetupError) {
       process.stderr.write(`cloudbed chaos: ${error.message}\n`);
-      return EXIT_SETUP;
+      return EXIT_FAILED;
     }
     throw error;
   } finally {
@@ -168,12 +147,8 @@ async function runDirCommand(sub: 'export' | 'compare', argv: readonly string[])
       }
       return 0;
     }
-    const result = JSON.parse(await readFile(join(runDir, 'result.json'), 'utf8')) as {
-      convergedInMs: number | null;
-    };
     const comparison = await compareRun(runDir);
-    for (const line of formatComparison(comparison, result.convergedInMs))
-      process.stdout.write(`${line}\n`);
+    for (const line of formatComparison(comparison)) process.stdout.write(`${line}\n`);
     return comparison.same ? 0 : 1;
   } catch (error) {
     if (error instanceof RunDirError || error instanceof ExperimentError) {

@@ -309,7 +309,8 @@ function saveAdminKeys(config: StagingConfig, keys: AdminKeys): void {
   chmodSync(file, 0o600);
 }
 
-export function basic(keys: AdminKeys): string {
+/** The HTTP Basic authorization header for a key pair. */
+export function basic(keys: Pick<AdminKeys, 'accessKey' | 'secretKey'>): string {
   return `Basic ${Buffer.from(`${keys.accessKey}:${keys.secretKey}`, 'utf8').toString('base64')}`;
 }
 

@@ -126,7 +126,7 @@ export function readPid(config: StagingConfig, name: string): number | null {
 }
 
 /** True while `pid` runs `spec`'s arguments (not a recycled pid, not another process of ours). */
-export function isOurs(pid: number, spec: ProcessSpec): boolean {
+export function isOurs(pid: number, spec: Pick<ProcessSpec, 'args'>): boolean {
   let cmdline: string;
   try {
     cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
@@ -309,12 +309,14 @@ export async function killProcess(
   return pid;
 }
 
-function signal(pid: number, which: NodeJS.Signals): void {
+/** Sends `which` to `pid`; false when the process is gone (for a kill, what was wanted anyway). */
+export function signal(pid: number, which: NodeJS.Signals): boolean {
   try {
     process.kill(pid, which);
+    return true;
   } catch (error) {
-    // Gone in between: that is what we wanted.
     if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+    return false;
   }
 }
 

@@ -8,9 +8,8 @@
 // experiments/ against staging/staging.example.yaml.
 import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { ExperimentError, parseExperiment } from '../../../src/chaos/experiment.ts';
+import { ExperimentError, parseExperiment, targetsOf } from '../../../src/chaos/experiment.ts';
 import { parseStagingConfig } from '../../../src/staging/config.ts';
-import { processSpecs } from '../../../src/staging/supervisor.ts';
 
 const TARGETS = {
   processes: [
@@ -170,10 +169,7 @@ describe('chaos experiments', () => {
       readFileSync('staging/staging.example.yaml', 'utf8'),
       'staging/staging.example.yaml',
     );
-    const targets = {
-      processes: processSpecs(config).map((s) => s.name),
-      hosts: config.hosts.map((h) => h.name),
-    };
+    const targets = targetsOf(config);
     const files = readdirSync('experiments').filter((f) => f.endsWith('.yaml'));
     expect(files.length).toBeGreaterThan(0);
     for (const file of files) {
