@@ -71,10 +71,57 @@ function snapshotAt(type: MachineType, state: string) {
 }
 
 /**
+ * The event fields each machine's guards read, besides `type` (vm.machine.ts: `desired`;
+ * volume.machine.ts: `attached`). A machine's answer for a state and an event depends on nothing
+ * else — no context, no time — so it is computed by xstate once per distinct key and remembered:
+ * the projector steps a machine for every stored event, and asking xstate each time (a snapshot
+ * rebuilt, an actor scope made) was a large share of a simulated step. The lifecycle test proves
+ * the guards read no other field and that the remembered answers are xstate's.
+ */
+export const GUARD_FIELDS: Readonly<Record<MachineType, readonly string[]>> = {
+  virtualMachine: ['desired'],
+  volume: ['attached'],
+  snapshot: [],
+  host: [],
+};
+
+const answers = new Map<string, string | boolean>();
+
+/** What decides a machine's answer: type, state, question, event type and the guards' fields. */
+function answerKey(
+  type: MachineType,
+  state: string,
+  question: 'step' | 'accepts',
+  event: { readonly type: string },
+): string {
+  let key = `${type}\0${state}\0${question}\0${event.type}`;
+  const fields = event as unknown as Readonly<Record<string, unknown>>;
+  for (const field of GUARD_FIELDS[type]) key += `\0${String(fields[field])}`;
+  return key;
+}
+
+function remembered<V extends string | boolean>(key: string, compute: () => V): V {
+  const known = answers.get(key);
+  if (known !== undefined) return known as V;
+  const value = compute();
+  answers.set(key, value);
+  return value;
+}
+
+/**
  * The state after `event`, or `state` itself when the machine does not accept the event there
  * (events that do not apply are ignored, as a level-triggered fold must).
  */
 export function stepState<T extends MachineType>(
+  type: T,
+  state: string,
+  event: MachineEventOf[T],
+): string {
+  return remembered(answerKey(type, state, 'step', event), () => xstateStep(type, state, event));
+}
+
+/** {@link stepState} asked of xstate itself, unremembered (for the lifecycle test). */
+export function xstateStep<T extends MachineType>(
   type: T,
   state: string,
   event: MachineEventOf[T],
@@ -92,12 +139,14 @@ export function accepts<T extends MachineType>(
   state: string,
   event: MachineEventOf[T],
 ): boolean {
-  return snapshotAt(type, state).can(event);
+  return remembered(answerKey(type, state, 'accepts', event), () =>
+    snapshotAt(type, state).can(event),
+  );
 }
 
 /** True for a final state (`removed`). */
 export function isFinalState(type: MachineType, state: string): boolean {
-  return snapshotAt(type, state).status === 'done';
+  return remembered(`${type}\0${state}\0final`, () => snapshotAt(type, state).status === 'done');
 }
 
 /**
@@ -107,9 +156,10 @@ export function isFinalState(type: MachineType, state: string): boolean {
  */
 export function availableActions(type: ResourceType, state: string): string[] {
   if (!hasMachine(type)) return [];
-  const snapshot = snapshotAt(type, state);
   return Object.entries(USER_EVENTS[type])
-    .filter(([action, event]) => action !== 'delete' && snapshot.can({ type: event }))
+    .filter(
+      ([action, event]) => action !== 'delete' && accepts(type, state, { type: event } as never),
+    )
     .map(([action]) => action)
     .sort();
 }
@@ -118,7 +168,7 @@ export function availableActions(type: ResourceType, state: string): string[] {
 export function allowsDelete(type: ResourceType, state: string): boolean {
   if (!hasMachine(type)) return state !== 'removed';
   if (type === 'host') return false;
-  return snapshotAt(type, state).can({ type: 'DELETE' });
+  return accepts(type, state, { type: 'DELETE' } as never);
 }
 
 /** One transition of a lifecycle, for the schema. */
