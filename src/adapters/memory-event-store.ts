@@ -266,6 +266,28 @@ export function byStream(a: Projection, b: Projection): number {
   return a.stream < b.stream ? -1 : 1;
 }
 
+/** Two lists sorted by stream, with no stream in both, as one sorted list. */
+function mergeSorted(a: readonly Projection[], b: readonly Projection[]): Projection[] {
+  const out: Projection[] = new Array<Projection>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length) {
+    const x = a[i] as Projection;
+    const y = b[j] as Projection;
+    if (x.stream < y.stream) {
+      out[k++] = x;
+      i++;
+    } else {
+      out[k++] = y;
+      j++;
+    }
+  }
+  while (i < a.length) out[k++] = a[i++] as Projection;
+  while (j < b.length) out[k++] = b[j++] as Projection;
+  return out;
+}
+
 /** The key of the by-host index: a type and a host. */
 function hostKey(type: string, host: string): string {
   return `${type}\0${host}`;
@@ -331,9 +353,11 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   const byHost = new Map<string, Map<string, Projection>>();
   /**
    * Per type, the rows sorted by stream, kept in step with every change: a changed row is swapped in
-   * at its place, a new one inserted by binary search. Lists copy it; nothing sorts a whole type.
+   * at its place (binary search); rows of new streams wait in `added` until the type is next listed,
+   * then are merged in at once — an insertion into a long array, one row at a time, moved half of it
+   * for every new resource. Lists copy it; nothing sorts a whole type.
    */
-  const sorted = new Map<string, Projection[]>();
+  const sorted = new Map<string, { rows: Projection[]; added: Map<string, Projection> }>();
   const fences = new Map<string, number>();
   let closed = false;
 
@@ -367,21 +391,36 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
   }
 
   function sortedPut(row: Projection): void {
-    let rows = sorted.get(row.type);
-    if (rows === undefined) {
-      rows = [];
-      sorted.set(row.type, rows);
+    let kept = sorted.get(row.type);
+    if (kept === undefined) {
+      kept = { rows: [], added: new Map() };
+      sorted.set(row.type, kept);
     }
-    const at = sortedIndex(rows, row.stream);
-    if (rows[at]?.stream === row.stream) rows[at] = row;
-    else rows.splice(at, 0, row);
+    if (kept.added.has(row.stream)) {
+      kept.added.set(row.stream, row);
+      return;
+    }
+    const at = sortedIndex(kept.rows, row.stream);
+    if (kept.rows[at]?.stream === row.stream) kept.rows[at] = row;
+    else kept.added.set(row.stream, row);
   }
 
   function sortedRemove(row: Projection): void {
-    const rows = sorted.get(row.type);
-    if (rows === undefined) return;
-    const at = sortedIndex(rows, row.stream);
-    if (rows[at]?.stream === row.stream) rows.splice(at, 1);
+    const kept = sorted.get(row.type);
+    if (kept === undefined || kept.added.delete(row.stream)) return;
+    const at = sortedIndex(kept.rows, row.stream);
+    if (kept.rows[at]?.stream === row.stream) kept.rows.splice(at, 1);
+  }
+
+  /** A type's rows sorted by stream, with the rows added since the last call merged in. */
+  function sortedRows(type: string): readonly Projection[] {
+    const kept = sorted.get(type);
+    if (kept === undefined) return [];
+    if (kept.added.size > 0) {
+      kept.rows = mergeSorted(kept.rows, [...kept.added.values()].sort(byStream));
+      kept.added.clear();
+    }
+    return kept.rows;
   }
 
   function append(batch: AppendBatch): readonly StoredEvent[] {
@@ -454,7 +493,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
       const rows = [...(byHost.get(hostKey(type, query.host))?.values() ?? [])];
       return rows.filter((row) => matchesAccount(row, query.accountId)).sort(byStream);
     }
-    const rows = sorted.get(type) ?? [];
+    const rows = sortedRows(type);
     if (query.accountId === undefined) return rows.slice();
     return rows.filter((row) => matchesAccount(row, query.accountId));
   }
