@@ -111,6 +111,15 @@ export async function runMainLoop(deps: MainLoopDeps): Promise<void> {
 /** What the world is made of, in the order it is listed: hosts first (see loadWorld). */
 const WORLD_TYPES = ['host', 'virtualMachine', 'volume', 'snapshot'] as const;
 
+/** What a host's capacity counts: the VMs on a compute host, the volumes on a storage node. */
+const HOST_ROW_TYPES = ['virtualMachine', 'volume'] as const;
+
+/**
+ * Most hosts a wake re-reads one by one (a host and its rows, two reads each); more host notices
+ * than this since the last wake reload the whole world in one listing instead.
+ */
+const HOSTS_REFRESHED_MAX = 16;
+
 /** True for a row the main loop reconciles. */
 function isReconciled(row: Row): row is ReconciledRow {
   return (RECONCILED_TYPES as readonly string[]).includes(row.type);
@@ -234,18 +243,22 @@ export class MainLoop {
       // A full listing on sweeps (and after a lost race); in between, the cached world plus fresh
       // copies of the rows notices name. Plans re-read their own row under the lock. A host row is
       // never refreshed alone: a placement must see the host's version from before the VM and
-      // volume lists it counts (see loadWorld), so a host notice reloads everything.
+      // volume rows it counts (see loadWorld), so a host notice re-reads that host's rows after it.
       let world = this.world;
+      if (
+        !sweep &&
+        world !== null &&
+        !this.worldStale &&
+        this.hostsNoticed(world) > HOSTS_REFRESHED_MAX
+      )
+        this.worldStale = true;
       if (!sweep && world !== null && !this.worldStale) {
         for (const stream of this.noticed) {
           const fresh = await this.store.get(stream);
           if (fresh === null) continue;
           const row = anyRowOf(fresh);
-          if (row.type === 'host') {
-            this.worldStale = true;
-            break;
-          }
-          world.put(row);
+          if (row.type === 'host') await this.refreshHost(row, world);
+          else world.put(row);
         }
       }
       if (sweep || world === null || this.worldStale) {
@@ -361,6 +374,27 @@ export class MainLoop {
         return previous;
     }
     return new World({ hosts, vms, volumes, snapshots });
+  }
+
+  /** How many of the streams noticed since the last wake are hosts `world` knows. */
+  private hostsNoticed(world: World): number {
+    let hosts = 0;
+    for (const stream of this.noticed) if (world.host(stream) !== undefined) hosts++;
+    return hosts;
+  }
+
+  /**
+   * Puts a host row read just now into `world`, then every VM and volume row on that host, listed
+   * after it: the same order as loadWorld, for one host. Every placement on the host bumps its
+   * version, so what the world counts on it is complete as of the version it holds, and a placement
+   * that expects that version either sees all of it or conflicts. A row that has left the host since
+   * is not listed and stays counted there until its own notice or the sweep: conservative. Costs the
+   * host's rows, not the world's.
+   */
+  private async refreshHost(host: HostRow, world: World): Promise<void> {
+    const listed = await this.store.list({ type: HOST_ROW_TYPES, host: host.id });
+    world.put(host);
+    for (const p of listed) world.put(anyRowOf(p));
   }
 
   /** Reconciles one resource under its lock: up to `maxStepsPerResource` steps. */

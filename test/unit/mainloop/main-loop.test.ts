@@ -280,6 +280,51 @@ describe('main loop: one wake at a time', () => {
     expect(perAttempt.size).toBe(sent.length);
     expect(bus.commands().length).toBe(sent.length);
   });
+  it('refreshes a noticed host with the rows on it, not the world, and counts them', async () => {
+    // Loop a holds a world from its sweep. Loop b (its own bus: a hears none of its notices) then
+    // places a 6-vCPU VM on the 8-vCPU compute host; a hears only the host's notice and a new
+    // 4-vCPU VM's. Re-reading the host alone would show its new version with 8 vCPUs free and let
+    // a place the new VM there, overcommitting it; re-reading the host's rows after it does not.
+    const lists: unknown[] = [];
+    const counted: EventStore = {
+      ...store,
+      list: (query) => {
+        lists.push(query);
+        return store.list(query);
+      },
+    };
+    const a = new MainLoop({
+      runtime: runtime(clock, ids),
+      store: counted,
+      bus,
+      locks,
+      options: { instance: 'a' },
+    });
+    await a.wakeOnce();
+    const big = d.decideCreateVm({ ...vmInput, name: 'big', vcpus: 6 }, { nowMs: clock.now, ids });
+    if (!big.ok) throw new Error('decide');
+    await store.append({ appends: big.appends });
+    const otherBus = new FakeBus();
+    const b = new MainLoop({
+      runtime: runtime(clock, ids),
+      store,
+      bus: otherBus,
+      locks: new FakeLocks(),
+      options: { instance: 'b' },
+    });
+    await b.wakeOnce();
+    expect(((await row(big.id)) as VmRow).hostId).toBe(compute);
+    await bus.publish(CHANNELS.changes, { type: 'changed', stream: compute, resourceType: 'host' });
+    const small = await commit(
+      d.decideCreateVm({ ...vmInput, name: 'small', vcpus: 4 }, { nowMs: clock.now, ids }),
+    );
+    await flush();
+    lists.length = 0;
+    await a.wakeOnce();
+    await flush();
+    expect(((await row(small)) as VmRow).hostId).toBeNull();
+    expect(lists).toEqual([{ type: ['virtualMachine', 'volume'], host: compute }]);
+  });
   it('never overcommits a host when two instances place at once', async () => {
     // The compute host has 8 vcpus: room for two of these VMs, whichever instance places them.
     for (let i = 0; i < 5; i++)
