@@ -267,8 +267,19 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
   const store = await openStore(config, 'chaos');
   let world: RealWorld;
   let checkers: Checkers;
+  // The log from before this run (an earlier experiment's, a mutant's stale write among them) sets
+  // what the fencing check knows — each resource's newest token — but is not this run's to judge.
+  let history = true;
+  const historyFences = new Map<string, number>();
   const log = new LogTail(store, (event) => {
-    checkers.onCommit(fencedBatch(event), [event]);
+    let batch = fencedBatch(event);
+    if (history && batch.fence !== undefined) {
+      const { resource, token } = batch.fence;
+      const newest = Math.max(historyFences.get(resource) ?? 0, token);
+      historyFences.set(resource, newest);
+      batch = { ...batch, fence: { resource, token: newest } };
+    }
+    checkers.onCommit(batch, [event]);
     writeEvent(event);
   });
   try {
@@ -276,6 +287,7 @@ export async function runExperiment(options: ChaosOptions): Promise<ChaosResult>
     await world.poll();
     checkers = new Checkers(world);
     await log.tail(Date.now());
+    history = false;
   } catch (error) {
     await store.close();
     throw error;

@@ -46,7 +46,10 @@ export const AGENT_FENCE_PATCHES: readonly SourcePatch[] = [
 /** PostgreSQL's fence check, removed: the store applies writes with stale tokens. */
 const SQL_STORE_FENCE: SourcePatch = {
   file: 'adapters/sql-event-store.ts',
-  find: 'if (newest > token) throw new StaleTokenError(resource, token, newest);',
+  find: [
+    'if (newest > token) throw new StaleTokenError(resource, token, newest);',
+    "    assert(newest === token, 'fence upsert must keep the greater token');",
+  ].join('\n'),
   replace: 'void newest; // mutant: the store applies writes with stale fencing tokens',
 };
 
