@@ -101,18 +101,18 @@ interface Deployment {
   readonly port: number;
 }
 
-async function writeConfig(name: string): Promise<Deployment> {
+async function writeConfig(name: string, extra: readonly string[] = []): Promise<Deployment> {
   const prefix = `cbst${runTag}${name}`;
   const port = await freePort();
   const config = join(root, `${prefix}.yaml`);
   const d = { prefix, config, base: `http://127.0.0.1:${port}`, port };
-  rewriteConfig(d, '127.0.0.1:2181');
+  rewriteConfig(d, '127.0.0.1:2181', extra);
   configs.push(config);
   return d;
 }
 
 /** (Re)writes a deployment's staging file, with ZooKeeper at `zookeeper`. */
-function rewriteConfig(d: Deployment, zookeeper: string): void {
+function rewriteConfig(d: Deployment, zookeeper: string, extra: readonly string[] = []): void {
   const { prefix, config, port } = d;
   writeFileSync(
     config,
@@ -129,6 +129,7 @@ function rewriteConfig(d: Deployment, zookeeper: string): void {
       `mainLoop: { sweepInterval: 2s }`,
       `agents: { inventoryInterval: 2s, shutdownTimeout: 1s }`,
       `supervisor: { backoff: 500ms }`,
+      ...extra,
       'hosts:',
       '  - { name: compute-1, kind: compute, vcpus: 16, memoryMb: 16384 }',
       '  - { name: compute-2, kind: compute, vcpus: 16, memoryMb: 16384 }',
@@ -671,6 +672,40 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     console.log(compared.stdout);
     await downPurge(d);
   }, 600_000);
+
+  it('stops a stale lock holder by fencing on real ZooKeeper and PostgreSQL, and catches the no-fence mutant', async () => {
+    const d = await writeConfig('f', ['mutants: { allow: true }']);
+    const runs = join(root, 'lock-holder-runs');
+    const lockHolder = (mutant: string[]) =>
+      cloudbed(
+        [
+          'chaos',
+          'experiments/lock-holder.yaml',
+          '--config',
+          d.config,
+          '--runs-dir',
+          runs,
+          ...mutant,
+        ],
+        420_000,
+      );
+    // The real control plane: the resumed holder's write is refused as stale, and all converges.
+    const run = await lockHolder([]);
+    expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
+    const line = run.stdout.trim().split('\n').at(-1) ?? '';
+    expect(line).toMatch(/^experiment=lock-holder seed=1 verdict=ok .* stale-refused=[1-9]/);
+    // Neither the store nor the agents check tokens: the same write lands, and the checkers say so.
+    const mutant = await lockHolder(['--mutant', 'no-fence']);
+    // Caught is what a mutant run expects: exit 0.
+    expect(mutant.code, `${mutant.stdout}\n${mutant.stderr}`).toBe(0);
+    expect(mutant.stdout).toMatch(
+      /mutant no-fence caught: a write with stale fencing token \d+ \(newest \d+\) was applied to vm-/,
+    );
+    expect(mutant.stdout.trim().split('\n').at(-1)).toMatch(
+      /verdict=correctness .* stale-refused=0/,
+    );
+    await downPurge(d);
+  }, 900_000);
 
   it("has teeth in staging: a rogue domain over a host's capacity is a correctness verdict", async () => {
     const d = await writeConfig('e');
