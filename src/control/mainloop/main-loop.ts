@@ -171,8 +171,6 @@ export class MainLoop {
   private overflow = false;
   /** The rows planning looks at, kept between wakes; reloaded in full on every sweep. */
   private world: World | null = null;
-  /** Set when a write lost a race: the next wake reloads the world instead of trusting it. */
-  private worldStale = false;
   private nextSweepAtMs = Number.NEGATIVE_INFINITY;
   /** Deadlines plans asked to be looked at again (attempt deadlines), earliest first. */
   private readonly due = new MinHeap<{ readonly atMs: number; readonly id: string }>((a, b) =>
@@ -217,8 +215,9 @@ export class MainLoop {
           await this.runtime.clock.sleep(this.options.errorBackoffMs);
           continue;
         }
-        if (this.queue.size > 0 || this.overflow) {
-          // More work is queued: yield to the rest of the world, then continue at once.
+        if (this.queue.size > 0 || this.overflow || this.noticed.size > 0) {
+          // More work is queued (or rows to re-read after a lost race): yield to the rest of the
+          // world, then continue at once.
           await this.runtime.clock.sleep(0);
           continue;
         }
@@ -240,19 +239,16 @@ export class MainLoop {
       const session = await this.ensureSession();
       const now = this.runtime.clock.nowMs();
       const sweep = now >= this.nextSweepAtMs || this.overflow;
-      // A full listing on sweeps (and after a lost race); in between, the cached world plus fresh
-      // copies of the rows notices name. Plans re-read their own row under the lock. A host row is
-      // never refreshed alone: a placement must see the host's version from before the VM and
-      // volume rows it counts (see loadWorld), so a host notice re-reads that host's rows after it.
+      // A full listing on sweeps (and when many hosts changed at once); in between, the cached
+      // world plus fresh copies of the rows notices and lost races name. Plans re-read their own
+      // row under the lock. A host row is never refreshed alone: a placement must see the host's
+      // version from before the VM and volume rows it counts (see loadWorld), so a host notice
+      // re-reads that host's rows after it.
       let world = this.world;
-      if (
-        !sweep &&
-        world !== null &&
-        !this.worldStale &&
-        this.hostsNoticed(world) > HOSTS_REFRESHED_MAX
-      )
-        this.worldStale = true;
-      if (!sweep && world !== null && !this.worldStale) {
+      if (world === null || sweep || this.hostsNoticed(world) > HOSTS_REFRESHED_MAX) {
+        world = await this.loadWorld();
+        this.world = world;
+      } else {
         for (const stream of this.noticed) {
           const fresh = await this.store.get(stream);
           if (fresh === null) continue;
@@ -260,11 +256,6 @@ export class MainLoop {
           if (row.type === 'host') await this.refreshHost(row, world);
           else world.put(row);
         }
-      }
-      if (sweep || world === null || this.worldStale) {
-        world = await this.loadWorld();
-        this.world = world;
-        this.worldStale = false;
       }
       if (sweep) {
         this.stats.sweeps++;
@@ -422,9 +413,13 @@ export class MainLoop {
     } catch (error) {
       if (error instanceof ConcurrencyError || error instanceof StaleTokenError) {
         // Someone else wrote first (an api request, the background, another instance with a newer
-        // lock): the row will be looked at again on the next wake. Level-triggered, nothing lost.
+        // lock): the next wake re-reads what lost the race — the resource, and the stream the write
+        // conflicted on (a host: with the rows on it, as for a notice) — and looks at the resource
+        // again. Level-triggered, nothing lost; the rest of the world is as good as it was (a full
+        // reload here cost every lost placement race a listing of the whole cloud).
         this.stats.conflicts++;
-        this.worldStale = true;
+        this.noticed.add(error instanceof ConcurrencyError ? error.stream : error.resource);
+        this.noticed.add(id);
         this.runtime.log.info('mainloop: write lost a race', { resource: id, code: error.code });
         if (error instanceof StaleTokenError) this.noteSessionTrouble(session);
       } else if (error instanceof PortError) {

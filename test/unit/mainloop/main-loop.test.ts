@@ -334,17 +334,39 @@ describe('main loop: one wake at a time', () => {
           { nowMs: clock.now, ids },
         ),
       );
-    const a = newLoop({}, 'a');
-    const b = newLoop({}, 'b');
+    // Every listing either instance makes, after the first wake's.
+    const lists: unknown[] = [];
+    let counting = false;
+    const counted: EventStore = {
+      ...store,
+      list: (query) => {
+        if (counting) lists.push(query);
+        return store.list(query);
+      },
+    };
+    const loop = (name: string) =>
+      new MainLoop({
+        runtime: runtime(clock, ids),
+        store: counted,
+        bus,
+        locks,
+        options: { instance: name },
+      });
+    const a = loop('a');
+    const b = loop('b');
     for (let i = 0; i < 10; i++) {
       await Promise.all([a.wakeOnce(), b.wakeOnce()]);
       await flush();
+      counting = true;
     }
     const vms = (await store.list({ type: 'virtualMachine' })).map((p) => anyRowOf(p) as VmRow);
     const placed = vms.filter((v) => v.hostId === compute);
     expect(placed.reduce((sum, v) => sum + v.vcpus, 0)).toBeLessThanOrEqual(8);
     expect(placed).toHaveLength(2);
     expect(a.stats.conflicts + b.stats.conflicts).toBeGreaterThan(0);
+    // A lost placement race re-reads the host it lost on, with the rows on it, not the world.
+    expect(lists.length).toBeGreaterThan(0);
+    for (const query of lists) expect(query).toMatchObject({ host: expect.any(String) });
   });
 });
 
