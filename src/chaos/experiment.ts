@@ -47,6 +47,8 @@ export const REAL_FAULT_KINDS = {
     'the main loop stops itself at its next lock hold at `point` (acquire, write, send) for `for`',
   'host-crash':
     "destroy the host's domains and SIGKILL its agent; the agent starts again after `for` (else at the heal)",
+  'bus-disconnect':
+    "CLIENT KILL the process's Redis subscriber connection, and again whenever it is back, for `for`: what is published meanwhile never reaches it",
 } as const;
 export type RealFaultKind = keyof typeof REAL_FAULT_KINDS;
 const REAL_KINDS = Object.keys(REAL_FAULT_KINDS) as RealFaultKind[];

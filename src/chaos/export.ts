@@ -95,6 +95,7 @@ export function exportData(runDir: string): Record<string, unknown> {
 const OUTCOMES: Readonly<Record<string, readonly string[]>> = {
   'fault.crash': ['fault.killed', 'fault.missed'],
   'fault.pause': ['fault.stopped', 'fault.missed'],
+  'fault.bus-disconnect': ['fault.bus-killed', 'fault.missed'],
 };
 
 function scenarioOf(run: RunFiles): Record<string, unknown> {
@@ -159,6 +160,13 @@ function scenarioOf(run: RunFiles): Record<string, unknown> {
       schedule.push({
         at,
         kind: 'pause',
+        target: processName(target),
+        for: `${String(f['forMs'])}ms`,
+      });
+    } else if (f.kind === 'fault.bus-disconnect' && !wasMissed(f, index)) {
+      schedule.push({
+        at,
+        kind: 'bus-disconnect',
         target: processName(target),
         for: `${String(f['forMs'])}ms`,
       });

@@ -11,6 +11,9 @@
  *   at the point given; SIGCONT after `forMs` or at the heal;
  * - host-crash: SIGKILL the host's agent and destroy its running domains (a compute host losing
  *   power; a storage node's datasets survive, as disks do), the agent restarted after `forMs`.
+ * - bus-disconnect: `CLIENT KILL` of the process's Redis subscriber connection (found by the name
+ *   it gives itself, wiring.ts), repeated every {@link BUS_CUT_POLL_MS} while the fault lasts, so
+ *   each reconnect of ioredis is cut again: what is published meanwhile never reaches it.
  *
  * The kill switch ({@link RealFaults.undo}) continues every paused process and starts every
  * process that is not running; the runner calls it at the heal, on Ctrl-C and when it fails.
@@ -32,7 +35,8 @@ import {
   startProcess,
   type ProcessSpec,
 } from '../staging/supervisor.ts';
-import { openHypervisor } from '../staging/wiring.ts';
+import { openHypervisor, redisClientName } from '../staging/wiring.ts';
+import { Redis } from 'ioredis';
 
 /** A fault record with its wall-clock offset, as the run directory keeps it. */
 export type TimedRecord = FaultRecord & { readonly t: number };
@@ -42,6 +46,8 @@ export interface FaultCounts {
   kills: number;
   pauses: number;
   hostCrashes: number;
+  /** Bus subscriptions cut (`bus-disconnect`). */
+  busCuts: number;
   restarts: number;
   /** Faults that could not be carried out (the process was not running, say). */
   missed: number;
@@ -72,6 +78,28 @@ export function continueLeftovers(config: StagingConfig): number {
   return continued;
 }
 
+/** How often a cut bus subscription is looked for (and cut again), ms. */
+const BUS_CUT_POLL_MS = 100;
+
+/** The ids of the clients named `name` in a `CLIENT LIST` reply. */
+export function redisClientIds(list: string, name: string): string[] {
+  const ids: string[] = [];
+  for (const line of list.split('\n')) {
+    const fields = new Map(
+      line
+        .trim()
+        .split(' ')
+        .map((field) => {
+          const at = field.indexOf('=');
+          return [field.slice(0, at), field.slice(at + 1)] as const;
+        }),
+    );
+    const id = fields.get('id');
+    if (id !== undefined && fields.get('name') === name) ids.push(id);
+  }
+  return ids;
+}
+
 /** How often an armed main loop is looked at, ms. */
 const HOLDER_WATCH_MS = 50;
 
@@ -87,7 +115,14 @@ function processStateLetter(pid: number): string | null {
 }
 
 export class RealFaults implements FaultWorld {
-  readonly counts: FaultCounts = { kills: 0, pauses: 0, hostCrashes: 0, restarts: 0, missed: 0 };
+  readonly counts: FaultCounts = {
+    kills: 0,
+    pauses: 0,
+    hostCrashes: 0,
+    busCuts: 0,
+    restarts: 0,
+    missed: 0,
+  };
   private readonly specs: ReadonlyMap<string, ProcessSpec>;
   private readonly timers = new Set<NodeJS.Timeout>();
   /** Paused processes: name → pid. */
@@ -223,6 +258,43 @@ export class RealFaults implements FaultWorld {
         this.onHostStatus(name, 'up');
         this.restart(agent);
       });
+  }
+
+  disconnectBus(name: string, forMs: number | undefined): void {
+    this.spec(name);
+    const untilMs = forMs === undefined ? Number.POSITIVE_INFINITY : this.nowMs() + forMs;
+    const subscriber = redisClientName(this.config, name, 'subscriber');
+    const client = new Redis(this.config.redis.url, {
+      maxRetriesPerRequest: 1,
+      connectTimeout: 5_000,
+    });
+    client.on('error', () => undefined);
+    const cut = async (): Promise<number> => {
+      const ids = redisClientIds(String(await client.call('CLIENT', 'LIST')), subscriber);
+      for (const id of ids) await client.call('CLIENT', 'KILL', 'ID', id);
+      return ids.length;
+    };
+    this.track(
+      (async () => {
+        try {
+          const first = await cut();
+          if (first === 0) {
+            this.miss(name, 'no subscriber connection on Redis');
+            return;
+          }
+          this.counts.busCuts++;
+          this.record({ kind: 'fault.bus-killed', target: name, connections: first });
+          let again = 0;
+          while (!this.stopped && this.nowMs() < untilMs) {
+            await new Promise((resolve) => setTimeout(resolve, BUS_CUT_POLL_MS));
+            again += await cut();
+          }
+          this.record({ kind: 'fault.bus-cut-ended', target: name, reconnectsCut: again });
+        } finally {
+          client.disconnect();
+        }
+      })(),
+    );
   }
 
   hangHost(name: string): void {

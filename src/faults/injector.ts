@@ -44,6 +44,11 @@ export interface FaultWorld {
    * world's decorators report holds through {@link FaultInjector.noteHold}.
    */
   armHolder?(name: string, point: HolderPoint, forMs: number | undefined): void;
+  /**
+   * Cuts the bus subscriptions of a process that runs elsewhere (a real process) for `forMs`, or
+   * until the heal. Without it the world's bus decorators consult {@link FaultInjector.disconnects}.
+   */
+  disconnectBus?(name: string, forMs: number | undefined): void;
 }
 
 /** Injects one plan into one world. */
@@ -112,9 +117,10 @@ export class FaultInjector {
         else this.holders.set(target, { point: fault.point ?? 'acquire', forMs });
         return;
       case 'bus-disconnect':
-        return lasting(() =>
-          this.window(this.disconnects, target, fault.atMs, forMs, 'fault.bus-reconnect'),
-        );
+        return lasting(() => {
+          this.window(this.disconnects, target, fault.atMs, forMs, 'fault.bus-reconnect');
+          world.disconnectBus?.(target, forMs);
+        });
       case 'session-expire': {
         const sessions = world.expireSessions(target);
         world.record({ kind: 'fault.session-expire', target, sessions });

@@ -127,7 +127,7 @@ export async function up(
   const admin = adminKeys(config);
   const runtime = createSystemRuntime({ process: 'staging', verbose: false });
   const store = await openStore(config, 'staging');
-  const bus = openBus(config, runtime.log);
+  const bus = openBus(config, runtime.log, 'staging');
   try {
     report.out(`  database   migrated (schema cloudbed_${config.prefix})`);
     try {

@@ -85,7 +85,7 @@ export async function runProcess(
   try {
     const store = await openStore(config, name);
     closers.push(() => store.close());
-    const bus = openBus(config, runtime.log);
+    const bus = openBus(config, runtime.log, name);
     closers.push(() => bus.close());
     const body = await startRole(config, role, host, {
       runtime,

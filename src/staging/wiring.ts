@@ -63,8 +63,11 @@ export function redisClient(
   config: StagingConfig,
   log: Pick<Log, 'warn'>,
   role: 'publisher' | 'subscriber',
+  owner = 'staging',
 ): Redis {
   const client = new Redis(config.redis.url, {
+    // Named (CLIENT SETNAME on every connect) so a chaos run can cut exactly this connection.
+    connectionName: redisClientName(config, owner, role),
     connectTimeout: 5_000,
     // Publishing fails fast while Redis is away: the bus is lossy by contract, callers re-send.
     maxRetriesPerRequest: 1,
@@ -86,11 +89,20 @@ export function redisClient(
 /** Least time between two logged Redis connection errors of one client, ms. */
 const REDIS_ERROR_LOG_MS = 10_000;
 
-/** The run's bus over two Redis connections. */
-export function openBus(config: StagingConfig, log: Pick<Log, 'warn'>): RedisBus {
+/** The name a process's Redis connection has on the server (`CLIENT LIST`). */
+export function redisClientName(
+  config: StagingConfig,
+  owner: string,
+  role: 'publisher' | 'subscriber',
+): string {
+  return `cloudbed-${config.prefix}-${owner}-${role}`;
+}
+
+/** The bus of process `owner` over two Redis connections. */
+export function openBus(config: StagingConfig, log: Pick<Log, 'warn'>, owner: string): RedisBus {
   return createRedisBus({
-    publisher: redisClient(config, log, 'publisher'),
-    subscriber: redisClient(config, log, 'subscriber'),
+    publisher: redisClient(config, log, 'publisher', owner),
+    subscriber: redisClient(config, log, 'subscriber', owner),
     prefix: busPrefix(config),
     log,
   });

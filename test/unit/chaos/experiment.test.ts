@@ -77,6 +77,24 @@ describe('chaos experiments', () => {
     );
   });
 
+  it('takes bus-disconnect on a process, for a while', () => {
+    const e = parse([
+      'faults:',
+      '  schedule:',
+      '    - { at: 2s, kind: bus-disconnect, target: agent-compute-1, for: 4s }',
+    ]);
+    expect(e.schedule.map((f) => [f.atMs, f.kind, f.target, f.forMs])).toEqual([
+      [2000, 'bus-disconnect', 'agent-compute-1', 4000],
+    ]);
+    expect(
+      problem([
+        'faults:',
+        '  schedule:',
+        '    - { at: 2s, kind: bus-disconnect, target: compute-1, for: 4s }',
+      ]),
+    ).toMatch(/target/);
+  });
+
   it('takes pause-holder on main loops only, with its point (default acquire)', () => {
     const e = parse([
       'faults:',
