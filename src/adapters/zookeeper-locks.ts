@@ -47,6 +47,7 @@ interface ZkClient {
   close(): void;
   getState(): ZkState;
   getSessionId(): Buffer;
+  getSessionPassword(): Buffer;
   on(event: 'state', listener: (state: ZkState) => void): unknown;
   removeListener(event: 'state', listener: (state: ZkState) => void): unknown;
   create(path: string, mode: number, callback: Callback<string>): void;
@@ -60,7 +61,14 @@ interface ZkClient {
 interface ZkModule {
   createClient(
     connectString: string,
-    options: { sessionTimeout: number; spinDelay: number; retries: number },
+    options: {
+      sessionTimeout: number;
+      spinDelay: number;
+      retries: number;
+      /** Join this existing session instead of opening a new one (with its password). */
+      sessionId?: Buffer;
+      sessionPassword?: Buffer;
+    },
   ): ZkClient;
   readonly State: {
     readonly SYNC_CONNECTED: ZkState;
@@ -121,6 +129,61 @@ function loadZooKeeper(): ZkModule {
   const load = createRequire(import.meta.url);
   return load('node-zookeeper-client') as ZkModule;
 }
+
+/** What identifies a ZooKeeper session to the server: its id and password, as hex. */
+export interface ZooKeeperSessionCredentials {
+  readonly id: string;
+  readonly password: string;
+}
+
+/** The credentials of a session this adapter opened (a {@link LockSession} from it), else null. */
+export function sessionCredentials(session: LockSession): ZooKeeperSessionCredentials | null {
+  return session instanceof ZooKeeperLockSession ? session.credentials() : null;
+}
+
+/**
+ * Expires a session on the server now, from outside the process that owns it (ZooKeeper has no
+ * command for it): joins the session with its credentials on a connection of its own and closes
+ * it, which ends it on the server and deletes its ephemeral nodes (its locks). The owner learns
+ * that its session expired when it next hears from the server — up to a session timeout later, as
+ * after a real expiry. The owner's own reconnect can win the session back before the close
+ * arrives, so the join is tried again until the server answers that the session is gone. Rejects
+ * with {@link UnavailableError} when the session had expired already, or could not be ended.
+ */
+export async function expireSession(
+  connectString: string,
+  credentials: ZooKeeperSessionCredentials,
+  timeoutMs = 10_000,
+): Promise<void> {
+  const zk = loadZooKeeper();
+  for (let attempt = 0; attempt < EXPIRE_ATTEMPTS; attempt++) {
+    const client = zk.createClient(connectString, {
+      sessionTimeout: timeoutMs,
+      spinDelay: SPIN_DELAY_MS,
+      retries: 0,
+      sessionId: Buffer.from(credentials.id, 'hex'),
+      sessionPassword: Buffer.from(credentials.password, 'hex'),
+    });
+    const connection = new Connection(zk, client, timeoutMs);
+    let expired = false;
+    connection.onExpired(() => (expired = true));
+    try {
+      await connection.connect(connectString);
+    } catch (error) {
+      if (!expired) throw error;
+      if (attempt > 0) return;
+      throw new UnavailableError('locks', `session 0x${credentials.id} had already expired`);
+    }
+    await connection.close();
+  }
+  throw new UnavailableError(
+    'locks',
+    `session 0x${credentials.id} was still alive after ${EXPIRE_ATTEMPTS} closes`,
+  );
+}
+
+/** Joins and closes tried by {@link expireSession} before it gives up. */
+const EXPIRE_ATTEMPTS = 5;
 
 /**
  * Creates a {@link Locks} client on ZooKeeper. No connection is opened until the first session;
@@ -253,6 +316,11 @@ class ZooKeeperLockSession implements LockSession {
 
   get expired(): boolean {
     return this.isExpired;
+  }
+
+  /** The session's id and password, which let another connection join (and so end) it. */
+  credentials(): ZooKeeperSessionCredentials {
+    return { id: this.nodeTag, password: this.connection.sessionPassword().toString('hex') };
   }
 
   async tryAcquire(name: string): Promise<Lease | null> {
@@ -488,6 +556,9 @@ class Connection {
         if (state === zk.State.SYNC_CONNECTED) finish();
         else if (state === zk.State.AUTH_FAILED)
           finish(new PortError('locks.auth-failed', `ZooKeeper at ${where} refused the client`));
+        // Only a client that joins an existing session (expireSession) can meet this here.
+        else if (state === zk.State.EXPIRED)
+          finish(new PortError('locks.session-expired', `the session at ${where} has expired`));
       };
       const timer = setTimeout(() => {
         finish(
@@ -504,6 +575,10 @@ class Connection {
 
   sessionId(): Buffer {
     return this.client.getSessionId();
+  }
+
+  sessionPassword(): Buffer {
+    return this.client.getSessionPassword();
   }
 
   onExpired(listener: () => void): void {

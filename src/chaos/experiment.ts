@@ -47,6 +47,8 @@ export const REAL_FAULT_KINDS = {
     'the main loop stops itself at its next lock hold at `point` (acquire, write, send) for `for`',
   'host-crash':
     "destroy the host's domains and SIGKILL its agent; the agent starts again after `for` (else at the heal)",
+  'session-expire':
+    "end the main loop's ZooKeeper session on the server (joined with the id and password it recorded, then closed): its locks go, and it learns the session expired",
   'bus-disconnect':
     "CLIENT KILL the process's Redis subscriber connection, and again whenever it is back, for `for`: what is published meanwhile never reaches it",
 } as const;
@@ -220,15 +222,19 @@ function scheduledFault(
       [...path, 'for'],
       'does not apply to kind crash (a crash is instant; use restartAfter)',
     );
+  if (kind === 'session-expire' && f.for !== undefined)
+    throw new ShapeError([...path, 'for'], 'does not apply to kind session-expire (it is instant)');
   if ((kind === 'pause' || kind === 'pause-holder') && f.for === undefined)
     throw new ShapeError([...path, 'for'], `is required for kind ${kind}`);
+  // Only main loops hold lock sessions.
+  const mainLoopOnly = kind === 'pause-holder' || kind === 'session-expire';
   const names =
     kind === 'host-crash'
       ? targets.hosts
-      : kind === 'pause-holder'
+      : mainLoopOnly
         ? targets.processes.filter((p) => p.startsWith('mainloop-'))
         : targets.processes;
-  const what = kind === 'host-crash' ? 'host' : kind === 'pause-holder' ? 'main loop' : 'process';
+  const what = kind === 'host-crash' ? 'host' : mainLoopOnly ? 'main loop' : 'process';
   checkTarget(f.target, names, [...path, 'target'], what);
   return {
     atMs: f.at,

@@ -96,6 +96,7 @@ const OUTCOMES: Readonly<Record<string, readonly string[]>> = {
   'fault.crash': ['fault.killed', 'fault.missed'],
   'fault.pause': ['fault.stopped', 'fault.missed'],
   'fault.bus-disconnect': ['fault.bus-killed', 'fault.missed'],
+  'fault.session-expire': ['fault.session-expired', 'fault.missed'],
 };
 
 function scenarioOf(run: RunFiles): Record<string, unknown> {
@@ -170,6 +171,8 @@ function scenarioOf(run: RunFiles): Record<string, unknown> {
         target: processName(target),
         for: `${String(f['forMs'])}ms`,
       });
+    } else if (f.kind === 'fault.session-expire' && f['sessions'] !== 0 && !wasMissed(f, index)) {
+      schedule.push({ at, kind: 'session-expire', target: processName(target) });
     } else if (f.kind === 'fault.host-crash') {
       schedule.push({
         at,

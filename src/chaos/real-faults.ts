@@ -11,6 +11,9 @@
  *   at the point given; SIGCONT after `forMs` or at the heal;
  * - host-crash: SIGKILL the host's agent and destroy its running domains (a compute host losing
  *   power; a storage node's datasets survive, as disks do), the agent restarted after `forMs`.
+ * - session-expire: the main loop's ZooKeeper session (recorded by the process, lock-sessions.ts)
+ *   joined from here and closed, which ends it on the server: its locks are released at once and
+ *   it learns that the session expired when it next hears from ZooKeeper;
  * - bus-disconnect: `CLIENT KILL` of the process's Redis subscriber connection (found by the name
  *   it gives itself, wiring.ts), repeated every {@link BUS_CUT_POLL_MS} while the fault lasts, so
  *   each reconnect of ioredis is cut again: what is published meanwhile never reaches it.
@@ -36,6 +39,8 @@ import {
   type ProcessSpec,
 } from '../staging/supervisor.ts';
 import { openHypervisor, redisClientName } from '../staging/wiring.ts';
+import { lockSessionFile, recordedSession } from '../staging/lock-sessions.ts';
+import { expireSession } from '../adapters/zookeeper-locks.ts';
 import { Redis } from 'ioredis';
 
 /** A fault record with its wall-clock offset, as the run directory keeps it. */
@@ -48,6 +53,8 @@ export interface FaultCounts {
   hostCrashes: number;
   /** Bus subscriptions cut (`bus-disconnect`). */
   busCuts: number;
+  /** Lock sessions ended on the server (`session-expire`). */
+  sessionsExpired: number;
   restarts: number;
   /** Faults that could not be carried out (the process was not running, say). */
   missed: number;
@@ -77,6 +84,12 @@ export function continueLeftovers(config: StagingConfig): number {
   rmSync(file, { force: true });
   return continued;
 }
+
+/**
+ * How long `session-expire` waits for ZooKeeper to say a session it closed is gone (ZooKeeper's
+ * least session timeout with its default tick): the record of the expiry follows by that much.
+ */
+const SESSION_CHECK_MS = 4_000;
 
 /** How often a cut bus subscription is looked for (and cut again), ms. */
 const BUS_CUT_POLL_MS = 100;
@@ -120,6 +133,7 @@ export class RealFaults implements FaultWorld {
     pauses: 0,
     hostCrashes: 0,
     busCuts: 0,
+    sessionsExpired: 0,
     restarts: 0,
     missed: 0,
   };
@@ -227,7 +241,26 @@ export class RealFaults implements FaultWorld {
   }
 
   expireSessions(name: string): number {
-    throw new Error(`session-expire of ${name}: not available in staging (refused by validation)`);
+    this.spec(name);
+    const credentials = recordedSession(lockSessionFile(this.config.stateDir, name));
+    if (credentials === null || this.runningPid(name) === null) {
+      this.miss(name, credentials === null ? 'no lock session recorded' : 'not running');
+      return 0;
+    }
+    this.track(
+      expireSession(this.config.zookeeper.address, credentials, SESSION_CHECK_MS).then(
+        () => {
+          this.counts.sessionsExpired++;
+          this.record({
+            kind: 'fault.session-expired',
+            target: name,
+            session: `0x${credentials.id}`,
+          });
+        },
+        (error: unknown) => this.miss(name, error instanceof Error ? error.message : String(error)),
+      ),
+    );
+    return 1;
   }
 
   crashHost(name: string, forMs: number | undefined): void {

@@ -21,6 +21,7 @@ import type { EventStore } from '../ports/event-store.ts';
 import type { Runtime } from '../ports/runtime.ts';
 import type { StagingConfig, StagingHost } from './config.ts';
 import { HolderPause, holderPauseFile } from './holder-pause.ts';
+import { lockSessionFile, recordingSessions } from './lock-sessions.ts';
 import {
   domainTypeOf,
   openBus,
@@ -168,7 +169,11 @@ async function startRole(
       };
     }
     case 'mainloop': {
-      const locks = openLocks(config);
+      // Its sessions recorded, so a chaos run can expire one on the server (lock-sessions.ts).
+      const locks = recordingSessions(
+        openLocks(config),
+        lockSessionFile(config.stateDir, deps.name),
+      );
       // A chaos run may ask it to stop itself holding a lock (holder-pause.ts); idle otherwise.
       const pause = new HolderPause(holderPauseFile(config.stateDir, deps.name), runtime.log);
       const unlisten = pause.listen();

@@ -12,7 +12,11 @@
 // to expire it and close the connection (within its timeout plus one tick); the proxy then drops the
 // client's end, and the client learns of the expiry when it reconnects.
 import { afterAll, describe, expect, it } from 'vitest';
-import { createZooKeeperLocks } from '../../src/adapters/zookeeper-locks.ts';
+import {
+  createZooKeeperLocks,
+  expireSession,
+  sessionCredentials,
+} from '../../src/adapters/zookeeper-locks.ts';
 import type { LockSession, Locks } from '../../src/ports/locks.ts';
 import { locksContract, type LocksHarness } from '../contract/locks.contract.ts';
 import { RUN_ID, ZOOKEEPER, requireService, sleep } from './real-services.ts';
@@ -220,6 +224,27 @@ describe.skipIf(!gate.available)(
           // The server freed everything the session held.
           expect(await b.tryAcquire('r')).not.toBeNull();
           expect(await b.tryAcquire('s')).not.toBeNull();
+        });
+      });
+
+      it('ends a session from outside with its credentials: its locks go at once and its owner learns', async () => {
+        await withHarness(async (_h, open) => {
+          const a = await open();
+          const b = await open();
+          const lease = (await a.tryAcquire('r'))!;
+          const learned = new Promise<void>((resolve) => a.onExpired(resolve));
+          const credentials = sessionCredentials(a)!;
+          expect(credentials.id).toBe(a.id.slice(2));
+          // What a chaos run's session-expire does: join the session on the server, then close it.
+          await expireSession(`${ZOOKEEPER.host}:${ZOOKEEPER.port}`, credentials, 4_000);
+          expect(await b.tryAcquire('r')).not.toBeNull();
+          await learned;
+          expect(a.expired).toBe(true);
+          expect(await a.holds(lease)).toBe(false);
+          // A session that is gone cannot be ended again.
+          await expect(
+            expireSession(`${ZOOKEEPER.host}:${ZOOKEEPER.port}`, credentials, 4_000),
+          ).rejects.toThrow(/had already expired/);
         });
       });
 

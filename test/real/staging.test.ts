@@ -638,7 +638,7 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     expect(run.code, `${run.stdout}\n${run.stderr}`).toBe(0);
     const line = run.stdout.trim().split('\n').at(-1) ?? '';
     expect(line).toMatch(
-      /^experiment=smoke seed=1 verdict=ok faults=7 kills=\d+ pauses=1 host-crashes=1 requests=6 unanswered=\d+ 5xx=0 503=\d+ stale-refused=\d+ sends-withheld=\d+ converged-in=\d+ms run-dir=/,
+      /^experiment=smoke seed=1 verdict=ok faults=8 kills=\d+ pauses=1 host-crashes=1 requests=6 unanswered=\d+ 5xx=0 503=\d+ stale-refused=\d+ sends-withheld=\d+ converged-in=\d+ms run-dir=/,
     );
     // Three crashes and the crashed host's agent: every kill found its process.
     expect(Number(/kills=(\d+)/.exec(line)?.[1])).toBe(4);
@@ -649,7 +649,15 @@ describe.skipIf(!available)(`cloudbed staging on real services${skipReason}`, ()
     >;
     expect(result).toMatchObject({ verdict: 'ok', status5xx: 0, unanswered: expect.any(Number) });
     const faults = readFileSync(join(dir, 'faults.jsonl'), 'utf8');
-    for (const kind of ['killed', 'stopped', 'continued', 'restarted', 'bus-killed', 'heal'])
+    for (const kind of [
+      'killed',
+      'stopped',
+      'continued',
+      'restarted',
+      'bus-killed',
+      'session-expired',
+      'heal',
+    ])
       expect(faults).toContain(`"fault.${kind}"`);
     for (const file of ['events.jsonl', 'workload.jsonl', 'inventories.jsonl', 'api.log'])
       expect(existsSync(join(dir, file)), file).toBe(true);

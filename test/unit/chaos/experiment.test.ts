@@ -77,6 +77,27 @@ describe('chaos experiments', () => {
     );
   });
 
+  it('takes session-expire on main loops only, at an instant', () => {
+    const e = parse([
+      'faults:',
+      '  schedule:',
+      '    - { at: 2s, kind: session-expire, target: mainloop-2 }',
+    ]);
+    expect(e.schedule.map((f) => [f.atMs, f.kind, f.target])).toEqual([
+      [2000, 'session-expire', 'mainloop-2'],
+    ]);
+    expect(
+      problem(['faults:', '  schedule:', '    - { at: 2s, kind: session-expire, target: api }']),
+    ).toMatch(/target.*main loop/);
+    expect(
+      problem([
+        'faults:',
+        '  schedule:',
+        '    - { at: 2s, kind: session-expire, target: mainloop-1, for: 1s }',
+      ]),
+    ).toMatch(/for: does not apply to kind session-expire/);
+  });
+
   it('takes bus-disconnect on a process, for a while', () => {
     const e = parse([
       'faults:',
