@@ -196,4 +196,3 @@ export function sizeOf(data: unknown): ScenarioSize {
     rates: RATE_BLOCKS.filter((name) => faults[name] !== undefined && faults[name] !== null),
   };
 }
-
