@@ -175,8 +175,13 @@ interface Follower<R> {
 /** The rows of one type by id, with the indexes over them kept in step. */
 class Table<R extends Indexed> {
   private readonly rows = new Map<string, R>();
-  /** Every row sorted by id; dropped when a row is added (a replaced row keeps its place). */
+  /**
+   * Every row sorted by id, built on first use; a replaced row keeps its place, and rows added
+   * since wait in {@link added} to be merged in (sorting the whole table again for every new row
+   * made each sweep of a growing cloud cost n log n).
+   */
   private sorted: R[] | null = null;
+  private added: R[] = [];
   constructor(private readonly followers: readonly Follower<R>[] = []) {}
   put(row: R): void {
     const old = this.rows.get(row.id);
@@ -184,8 +189,9 @@ class Table<R extends Indexed> {
     // nothing to do.
     if (old === row) return;
     this.rows.set(row.id, row);
-    if (old === undefined) this.sorted = null;
-    else if (this.sorted !== null) {
+    if (old === undefined) {
+      if (this.sorted !== null) this.added.push(row);
+    } else if (this.sorted !== null) {
       // Same id, same place: swap the row in (binary search over the sorted ids).
       let lo = 0;
       let hi = this.sorted.length - 1;
@@ -214,9 +220,34 @@ class Table<R extends Indexed> {
    * placement scans every host for each VM; copying the list each time cost more than the scan).
    */
   allSorted(): readonly R[] {
-    this.sorted ??= [...this.rows.values()].sort((a, b) => (a.id < b.id ? -1 : 1));
+    if (this.sorted === null) {
+      this.sorted = [...this.rows.values()].sort(byId);
+      this.added = [];
+    } else if (this.added.length > 0) {
+      // A row added and then replaced before this merge: take its latest version.
+      const added = this.added.map((row) => this.rows.get(row.id) as R).sort(byId);
+      this.sorted = mergeById(this.sorted, added);
+      this.added = [];
+    }
     return this.sorted;
   }
+}
+
+function byId(a: Indexed, b: Indexed): number {
+  return a.id < b.id ? -1 : 1;
+}
+
+/** Two lists sorted by id, with no id in both, as one sorted list. */
+function mergeById<R extends Indexed>(a: readonly R[], b: readonly R[]): R[] {
+  const out = new Array<R>(a.length + b.length);
+  let i = 0;
+  let j = 0;
+  let k = 0;
+  while (i < a.length && j < b.length)
+    out[k++] = (a[i] as R).id < (b[j] as R).id ? (a[i++] as R) : (b[j++] as R);
+  while (i < a.length) out[k++] = a[i++] as R;
+  while (j < b.length) out[k++] = b[j++] as R;
+  return out;
 }
 
 /** Every host, VM, volume and snapshot row, with lookups by id and by relation (see the header). */
