@@ -16,6 +16,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Redis } from 'ioredis';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPostgresDriver } from '../../src/adapters/postgres-driver.ts';
 import {
@@ -468,6 +469,17 @@ async function downPurge(d: Deployment): Promise<void> {
   expect(datasetsOf(d)).toEqual([]);
   expect(await schemaExists(d)).toBe(false);
   expect(await withAdminClient(ZOOKEEPER, (client) => nodeExists(client, zkRoot(d)))).toBe(false);
+  expect(await redisKeys(`${d.prefix}.*`)).toEqual([]);
+}
+
+/** The Redis keys matching `pattern`. */
+async function redisKeys(pattern: string): Promise<string[]> {
+  const client = new Redis('redis://127.0.0.1:6379', { maxRetriesPerRequest: 1 });
+  try {
+    return await client.keys(pattern);
+  } finally {
+    client.disconnect();
+  }
 }
 
 /** Destroys {@link OUTSIDE_CLONE} if it is there: it has no dependents, so no -r is needed. */
