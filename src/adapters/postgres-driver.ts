@@ -32,6 +32,12 @@ export interface PgClientLike {
   query(text: string, params?: unknown[]): Promise<PgResult>;
   /** `true` or an error destroys the connection instead of returning it to the pool. */
   release(destroy?: boolean | Error): void;
+  /**
+   * A checked-out connection that dies (its backend terminated, the server restarted) emits
+   * `error`; unheard, that would end the process. Optional: test doubles need not have it.
+   */
+  on?(event: 'error', listener: (error: Error) => void): unknown;
+  removeListener?(event: 'error', listener: (error: Error) => void): unknown;
 }
 
 /** The part of a `pg.Pool` this driver uses. */
@@ -179,8 +185,14 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         throw fail(error);
       }
       const transaction = createTransactionHandle((text, params) => run(client, text, params));
-      // A connection whose ROLLBACK failed is in an unknown state: destroy it, do not reuse it.
+      // A connection whose ROLLBACK failed is in an unknown state: destroy it, do not reuse it. So
+      // is one that died while checked out: its error reaches the statement in flight (or the
+      // next one) as a rejection; heard here, it does not also end the process.
       let destroy = false;
+      const onError = (): void => {
+        destroy = true;
+      };
+      client.on?.('error', onError);
       try {
         await run(client, 'BEGIN', undefined);
         const result = await fn(transaction.q);
@@ -197,6 +209,7 @@ export function createPostgresDriver(options: PostgresDriverOptions): SqlDriver 
         throw error;
       } finally {
         transaction.end();
+        client.removeListener?.('error', onError);
         client.release(destroy);
       }
     },

@@ -49,6 +49,8 @@ export const REAL_FAULT_KINDS = {
     "destroy the host's domains and SIGKILL its agent; the agent starts again after `for` (else at the heal)",
   'session-expire':
     "end the main loop's ZooKeeper session on the server (joined with the id and password it recorded, then closed): its locks go, and it learns the session expired",
+  'db-disconnect':
+    "pg_terminate_backend of the process's PostgreSQL connections (found by their application_name), and again whenever it reconnects, for `for`",
   'bus-disconnect':
     "CLIENT KILL the process's Redis subscriber connection, and again whenever it is back, for `for`: what is published meanwhile never reaches it",
 } as const;

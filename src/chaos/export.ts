@@ -97,6 +97,7 @@ const OUTCOMES: Readonly<Record<string, readonly string[]>> = {
   'fault.pause': ['fault.stopped', 'fault.missed'],
   'fault.bus-disconnect': ['fault.bus-killed', 'fault.missed'],
   'fault.session-expire': ['fault.session-expired', 'fault.missed'],
+  'fault.db-disconnect': ['fault.db-terminated', 'fault.missed'],
 };
 
 function scenarioOf(run: RunFiles): Record<string, unknown> {
@@ -168,6 +169,13 @@ function scenarioOf(run: RunFiles): Record<string, unknown> {
       schedule.push({
         at,
         kind: 'bus-disconnect',
+        target: processName(target),
+        for: `${String(f['forMs'])}ms`,
+      });
+    } else if (f.kind === 'fault.db-disconnect' && !wasMissed(f, index)) {
+      schedule.push({
+        at,
+        kind: 'db-disconnect',
         target: processName(target),
         for: `${String(f['forMs'])}ms`,
       });

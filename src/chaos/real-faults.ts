@@ -14,6 +14,9 @@
  * - session-expire: the main loop's ZooKeeper session (recorded by the process, lock-sessions.ts)
  *   joined from here and closed, which ends it on the server: its locks are released at once and
  *   it learns that the session expired when it next hears from ZooKeeper;
+ * - db-disconnect: `pg_terminate_backend` of every PostgreSQL connection of the process (by the
+ *   application_name it connects with, wiring.ts), repeated every {@link CUT_POLL_MS} while the
+ *   fault lasts, so the pool's new connections die too;
  * - bus-disconnect: `CLIENT KILL` of the process's Redis subscriber connection (found by the name
  *   it gives itself, wiring.ts), repeated every {@link BUS_CUT_POLL_MS} while the fault lasts, so
  *   each reconnect of ioredis is cut again: what is published meanwhile never reaches it.
@@ -38,7 +41,12 @@ import {
   startProcess,
   type ProcessSpec,
 } from '../staging/supervisor.ts';
-import { openHypervisor, redisClientName } from '../staging/wiring.ts';
+import {
+  applicationNameOf,
+  openDriver,
+  openHypervisor,
+  redisClientName,
+} from '../staging/wiring.ts';
 import { lockSessionFile, recordedSession } from '../staging/lock-sessions.ts';
 import { expireSession } from '../adapters/zookeeper-locks.ts';
 import { Redis } from 'ioredis';
@@ -55,6 +63,8 @@ export interface FaultCounts {
   busCuts: number;
   /** Lock sessions ended on the server (`session-expire`). */
   sessionsExpired: number;
+  /** Database connections cut (`db-disconnect`). */
+  dbCuts: number;
   restarts: number;
   /** Faults that could not be carried out (the process was not running, say). */
   missed: number;
@@ -91,8 +101,8 @@ export function continueLeftovers(config: StagingConfig): number {
  */
 const SESSION_CHECK_MS = 4_000;
 
-/** How often a cut bus subscription is looked for (and cut again), ms. */
-const BUS_CUT_POLL_MS = 100;
+/** How often a cut bus subscription or database connection is looked for (and cut again), ms. */
+const CUT_POLL_MS = 100;
 
 /** The ids of the clients named `name` in a `CLIENT LIST` reply. */
 export function redisClientIds(list: string, name: string): string[] {
@@ -134,6 +144,7 @@ export class RealFaults implements FaultWorld {
     hostCrashes: 0,
     busCuts: 0,
     sessionsExpired: 0,
+    dbCuts: 0,
     restarts: 0,
     missed: 0,
   };
@@ -319,12 +330,47 @@ export class RealFaults implements FaultWorld {
           this.record({ kind: 'fault.bus-killed', target: name, connections: first });
           let again = 0;
           while (!this.stopped && this.nowMs() < untilMs) {
-            await new Promise((resolve) => setTimeout(resolve, BUS_CUT_POLL_MS));
+            await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
             again += await cut();
           }
           this.record({ kind: 'fault.bus-cut-ended', target: name, reconnectsCut: again });
         } finally {
           client.disconnect();
+        }
+      })(),
+    );
+  }
+
+  disconnectDatabase(name: string, forMs: number | undefined): void {
+    this.spec(name);
+    const untilMs = forMs === undefined ? Number.POSITIVE_INFINITY : this.nowMs() + forMs;
+    const driver = openDriver(this.config, 'chaos');
+    const cut = async (): Promise<number> => {
+      const { rows } = await driver.query<{ terminated: unknown }>(
+        `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
+          WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+        [applicationNameOf(this.config, name)],
+      );
+      return rows.filter((row) => row.terminated === true).length;
+    };
+    this.track(
+      (async () => {
+        try {
+          const first = await cut();
+          if (first === 0) {
+            this.miss(name, 'no database connection');
+            return;
+          }
+          this.counts.dbCuts++;
+          this.record({ kind: 'fault.db-terminated', target: name, connections: first });
+          let again = 0;
+          while (!this.stopped && this.nowMs() < untilMs) {
+            await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
+            again += await cut();
+          }
+          this.record({ kind: 'fault.db-cut-ended', target: name, reconnectsCut: again });
+        } finally {
+          await driver.close();
         }
       })(),
     );

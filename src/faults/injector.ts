@@ -49,6 +49,8 @@ export interface FaultWorld {
    * until the heal. Without it the world's bus decorators consult {@link FaultInjector.disconnects}.
    */
   disconnectBus?(name: string, forMs: number | undefined): void;
+  /** As {@link disconnectBus}, for the process's database connection (`db-disconnect`). */
+  disconnectDatabase?(name: string, forMs: number | undefined): void;
 }
 
 /** Injects one plan into one world. */
@@ -58,6 +60,8 @@ export class FaultInjector {
   readonly disconnects = new LinkCuts();
   /** Processes cut off from the bus and the database (`host-isolate`). */
   readonly isolation = new LinkCuts();
+  /** Processes whose database connection is gone (`db-disconnect`). */
+  readonly dbCuts = new LinkCuts();
   /** Main loops to pause at their next lock hold, by process name. */
   private readonly holders = new Map<string, { point: HolderPoint; forMs: number | undefined }>();
   private started = false;
@@ -81,6 +85,11 @@ export class FaultInjector {
   /** True while `process` may not reach the bus or the database. */
   isIsolated(process: string): boolean {
     return this.isolation.isCut(process);
+  }
+
+  /** True while `process` may not reach the database (isolated, or its connection gone). */
+  isDatabaseCut(process: string): boolean {
+    return this.isolation.isCut(process) || this.dbCuts.isCut(process);
   }
 
   /**
@@ -120,6 +129,11 @@ export class FaultInjector {
         return lasting(() => {
           this.window(this.disconnects, target, fault.atMs, forMs, 'fault.bus-reconnect');
           world.disconnectBus?.(target, forMs);
+        });
+      case 'db-disconnect':
+        return lasting(() => {
+          this.window(this.dbCuts, target, fault.atMs, forMs, 'fault.db-reconnect');
+          world.disconnectDatabase?.(target, forMs);
         });
       case 'session-expire': {
         const sessions = world.expireSessions(target);
@@ -164,6 +178,7 @@ export class FaultInjector {
     this.phase.heal();
     this.disconnects.clear();
     this.isolation.clear();
+    this.dbCuts.clear();
     this.holders.clear();
     this.world.record({ kind: 'fault.heal' });
     this.world.healWorld();

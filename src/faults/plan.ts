@@ -14,6 +14,7 @@ export const PROCESS_FAULT_KINDS = [
   'pause-holder',
   'bus-disconnect',
   'session-expire',
+  'db-disconnect',
 ] as const;
 
 /** Explicit faults that target a host, by host name (`compute-1`, `storage-1`). */
@@ -52,6 +53,9 @@ export type HolderPoint = (typeof HOLDER_POINTS)[number];
  * - `bus-disconnect`: for `forMs`, every bus message on its way to the process's subscriptions is
  *   lost (the subscriber's connection dropped and ioredis resubscribed later).
  * - `session-expire`: the lock service expires every open session of the process now.
+ * - `db-disconnect`: for `forMs`, the process's database connection is gone and will not come
+ *   back: every call fails with `store.unavailable` (a call already sent completes or not as the
+ *   database had it), as when its backend is terminated and reconnects are refused.
  * - `host-crash`: the host loses power (domains die, operations fail) and boots after `forMs`
  *   (default: at heal time).
  * - `host-hang`: libvirtd / ZFS stall for `forMs`: operations complete late, guests run on.

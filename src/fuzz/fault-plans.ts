@@ -32,6 +32,7 @@ export const SCHEDULED_FAULT_KINDS = [
   'host-crash',
   'host-hang',
   'host-isolate',
+  'db-disconnect',
 ] as const;
 export type ScheduledFaultKind = (typeof SCHEDULED_FAULT_KINDS)[number];
 
@@ -57,6 +58,7 @@ const TARGETS: Readonly<Record<PlanFaultKind, 'process' | 'mainloop' | 'host'>> 
   'host-crash': 'host',
   'host-hang': 'host',
   'host-isolate': 'host',
+  'db-disconnect': 'process',
 };
 
 /**
@@ -73,6 +75,7 @@ const DURATIONS_MS: Readonly<Record<ScheduledFaultKind, readonly [number, number
   'host-crash': [0, 60_000],
   'host-hang': [100, 60_000],
   'host-isolate': [1_000, 90_000],
+  'db-disconnect': [100, 30_000],
 };
 
 /** One abstract scheduled fault; `anchor` and `target` are resolved modulo what exists. */

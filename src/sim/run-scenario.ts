@@ -308,7 +308,7 @@ function decorators(sim: Simulation, context: DecoratorContext): PortDecorators 
         clock: incarnation.runtime.clock,
         record,
         who: incarnation.label,
-        isCut: () => injector.isIsolated(process),
+        isCut: () => injector.isDatabaseCut(process),
       });
       if (isAgent(process)) return tapAgentStore(faulty, incarnation, checkers);
       if (isMainLoop(process)) {

@@ -35,13 +35,18 @@ import {
 } from './config.ts';
 import { diskPathsOn, MemoryLedger, stagingHypervisor, stagingStorage } from './hosts.ts';
 
-/** A PostgreSQL driver for the run's database. */
-export function openDriver(config: StagingConfig, applicationName: string): SqlDriver {
+/** A PostgreSQL driver for the run's database, its connections named after `owner`. */
+export function openDriver(config: StagingConfig, owner: string): SqlDriver {
   return createPostgresDriver({
     connectionString: config.database.url,
-    applicationName: `cloudbed-${config.prefix}-${applicationName}`,
+    applicationName: applicationNameOf(config, owner),
     maxConnections: 5,
   });
+}
+
+/** The application_name of process `owner`'s database connections (`pg_stat_activity`). */
+export function applicationNameOf(config: StagingConfig, owner: string): string {
+  return `cloudbed-${config.prefix}-${owner}`;
 }
 
 /** The run's event store; migrates its schema first (safe to repeat). */

@@ -165,6 +165,38 @@ describe.skipIf(!gate.available)(
         expectTypeOf<PoolClient>().toExtend<PgClientLike>();
       });
 
+      it('survives its backend terminated mid-transaction: the statement fails retryably, the next one runs', async () => {
+        const name = `cloudbed-test-${RUN_ID}-terminated`;
+        const driver = createPostgresDriver({
+          connectionString: POSTGRES_URL,
+          applicationName: name,
+          maxConnections: 1,
+        });
+        try {
+          const inFlight = driver.transaction((q) => q.query('SELECT pg_sleep(5)'));
+          // Once its backend runs the statement, terminate it (what a chaos db-disconnect does).
+          let terminated = 0;
+          for (let i = 0; i < 100 && terminated === 0; i++) {
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            const { rows } = await adminDriver().query<{ done: boolean }>(
+              `SELECT pg_terminate_backend(pid) AS done FROM pg_stat_activity
+                WHERE application_name = $1 AND state = 'active'`,
+              [name],
+            );
+            terminated = rows.filter((r) => r.done).length;
+          }
+          expect(terminated).toBe(1);
+          // Not an unheard 'error' event that ends the process (the test run would report it).
+          await expect(inFlight).rejects.toMatchObject({ retryable: true });
+          const after = await driver.transaction((q) =>
+            q.query<{ one: number }>('SELECT 1 AS one'),
+          );
+          expect(after.rows).toEqual([{ one: 1 }]);
+        } finally {
+          await driver.close();
+        }
+      });
+
       it('returns int8 as numbers and jsonb as values, and leaves no schema of this run behind', async () => {
         const rows = await adminDriver().query<{ n: number; j: unknown }>(
           `SELECT (2^40)::bigint + 3 AS n, '{"a":[1,null,"é"]}'::jsonb AS j`,

@@ -92,6 +92,7 @@ describe('FaultInjector', () => {
           fault({ atMs: 10, kind: 'bus-disconnect', target: 'mainloop-2', forMs: 20 }),
           fault({ atMs: 15, kind: 'host-isolate', target: 'compute-2', forMs: 10 }),
           fault({ atMs: 50, kind: 'host-isolate', target: 'compute-1' }),
+          fault({ atMs: 12, kind: 'db-disconnect', target: 'background', forMs: 5 }),
         ],
       },
       w.world,
@@ -100,8 +101,14 @@ describe('FaultInjector', () => {
     w.runUntil(12);
     expect(injector.disconnects.isCut('mainloop-2')).toBe(true);
     expect(injector.isIsolated('agent-compute-2')).toBe(false);
+    // A database cut: the database only, of that process only, for its window.
+    expect(injector.isDatabaseCut('background')).toBe(true);
+    expect(injector.isIsolated('background')).toBe(false);
+    expect(injector.isDatabaseCut('mainloop-2')).toBe(false);
     w.runUntil(20);
+    expect(injector.isDatabaseCut('background')).toBe(false);
     expect(injector.isIsolated('agent-compute-2')).toBe(true);
+    expect(injector.isDatabaseCut('agent-compute-2')).toBe(true);
     w.runUntil(26);
     expect(injector.isIsolated('agent-compute-2')).toBe(false);
     w.runUntil(31);

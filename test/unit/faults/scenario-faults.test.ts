@@ -74,6 +74,7 @@ describe('faults in scenario files', () => {
     - { at: 6s, kind: host-crash, target: storage-1, for: 10s }
     - { at: 7s, kind: host-hang, target: compute-1, for: 1s }
     - { at: 8s, kind: host-isolate, target: compute-1, for: 40s }
+    - { at: 9s, kind: db-disconnect, target: agent-storage-1, for: 4s }
 `,
       't.yaml',
     );
@@ -86,6 +87,7 @@ describe('faults in scenario files', () => {
       'host-crash',
       'host-hang',
       'host-isolate',
+      'db-disconnect',
     ]);
     expect(scenario.faults.schedule[2]?.point).toBe('write');
     // The heal defaults to the end of the last fault (host-isolate: 8 s + 40 s).
