@@ -306,71 +306,85 @@ export class RealFaults implements FaultWorld {
 
   disconnectBus(name: string, forMs: number | undefined): void {
     this.spec(name);
-    const untilMs = forMs === undefined ? Number.POSITIVE_INFINITY : this.nowMs() + forMs;
     const subscriber = redisClientName(this.config, name, 'subscriber');
     const client = new Redis(this.config.redis.url, {
       maxRetriesPerRequest: 1,
       connectTimeout: 5_000,
     });
     client.on('error', () => undefined);
-    const cut = async (): Promise<number> => {
-      const ids = redisClientIds(String(await client.call('CLIENT', 'LIST')), subscriber);
-      for (const id of ids) await client.call('CLIENT', 'KILL', 'ID', id);
-      return ids.length;
-    };
-    this.track(
-      (async () => {
-        try {
-          const first = await cut();
-          if (first === 0) {
-            this.miss(name, 'no subscriber connection on Redis');
-            return;
-          }
-          this.counts.busCuts++;
-          this.record({ kind: 'fault.bus-killed', target: name, connections: first });
-          let again = 0;
-          while (!this.stopped && this.nowMs() < untilMs) {
-            await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
-            again += await cut();
-          }
-          this.record({ kind: 'fault.bus-cut-ended', target: name, reconnectsCut: again });
-        } finally {
-          client.disconnect();
-        }
-      })(),
-    );
+    this.cutWhile(name, forMs, {
+      cut: async () => {
+        const ids = redisClientIds(String(await client.call('CLIENT', 'LIST')), subscriber);
+        for (const id of ids) await client.call('CLIENT', 'KILL', 'ID', id);
+        return ids.length;
+      },
+      close: () => {
+        client.disconnect();
+        return Promise.resolve();
+      },
+      missing: 'no subscriber connection on Redis',
+      struck: 'fault.bus-killed',
+      ended: 'fault.bus-cut-ended',
+      counted: 'busCuts',
+    });
   }
 
   disconnectDatabase(name: string, forMs: number | undefined): void {
     this.spec(name);
-    const untilMs = forMs === undefined ? Number.POSITIVE_INFINITY : this.nowMs() + forMs;
     const driver = openDriver(this.config, 'chaos');
-    const cut = async (): Promise<number> => {
-      const { rows } = await driver.query<{ terminated: unknown }>(
-        `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
-          WHERE application_name = $1 AND pid <> pg_backend_pid()`,
-        [applicationNameOf(this.config, name)],
-      );
-      return rows.filter((row) => row.terminated === true).length;
-    };
+    this.cutWhile(name, forMs, {
+      cut: async () => {
+        const { rows } = await driver.query<{ terminated: unknown }>(
+          `SELECT pg_terminate_backend(pid) AS terminated FROM pg_stat_activity
+            WHERE application_name = $1 AND pid <> pg_backend_pid()`,
+          [applicationNameOf(this.config, name)],
+        );
+        return rows.filter((row) => row.terminated === true).length;
+      },
+      close: () => driver.close(),
+      missing: 'no database connection',
+      struck: 'fault.db-terminated',
+      ended: 'fault.db-cut-ended',
+      counted: 'dbCuts',
+    });
+  }
+
+  /**
+   * Cuts `name`'s connections now and again every {@link CUT_POLL_MS} until `forMs` has passed (or
+   * the heal): `cut` cuts what it finds and says how many. A process with nothing to cut at the
+   * start is a miss.
+   */
+  private cutWhile(
+    name: string,
+    forMs: number | undefined,
+    how: {
+      readonly cut: () => Promise<number>;
+      readonly close: () => Promise<void>;
+      readonly missing: string;
+      readonly struck: `fault.${string}`;
+      readonly ended: `fault.${string}`;
+      readonly counted: 'busCuts' | 'dbCuts';
+    },
+  ): void {
+    const untilMs = forMs === undefined ? Number.POSITIVE_INFINITY : this.nowMs() + forMs;
     this.track(
       (async () => {
         try {
-          const first = await cut();
+          const first = await how.cut();
           if (first === 0) {
-            this.miss(name, 'no database connection');
+            this.miss(name, how.missing);
             return;
           }
-          this.counts.dbCuts++;
-          this.record({ kind: 'fault.db-terminated', target: name, connections: first });
+          this.counts[how.counted]++;
+          this.record({ kind: how.struck, target: name, connections: first });
           let again = 0;
           while (!this.stopped && this.nowMs() < untilMs) {
             await new Promise((resolve) => setTimeout(resolve, CUT_POLL_MS));
-            again += await cut();
+            again += await how.cut();
           }
-          this.record({ kind: 'fault.db-cut-ended', target: name, reconnectsCut: again });
+          this.record({ kind: how.ended, target: name, reconnectsCut: again });
         } finally {
-          await driver.close();
+          await how.close();
         }
       })(),
     );
