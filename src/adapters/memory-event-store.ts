@@ -10,6 +10,7 @@
  */
 import { assert, assertInt } from '../lib/assert.ts';
 import { deepFreeze } from '../lib/freeze.ts';
+import { mergeSorted } from '../lib/sorted.ts';
 import {
   ConcurrencyError,
   StaleTokenError,
@@ -266,26 +267,8 @@ export function byStream(a: Projection, b: Projection): number {
   return a.stream < b.stream ? -1 : 1;
 }
 
-/** Two lists sorted by stream, with no stream in both, as one sorted list. */
-function mergeSorted(a: readonly Projection[], b: readonly Projection[]): Projection[] {
-  const out: Projection[] = new Array<Projection>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length) {
-    const x = a[i] as Projection;
-    const y = b[j] as Projection;
-    if (x.stream < y.stream) {
-      out[k++] = x;
-      i++;
-    } else {
-      out[k++] = y;
-      j++;
-    }
-  }
-  while (i < a.length) out[k++] = a[i++] as Projection;
-  while (j < b.length) out[k++] = b[j++] as Projection;
-  return out;
+function streamOf(row: Projection): string {
+  return row.stream;
 }
 
 /** The key of the by-host index: a type and a host. */
@@ -417,7 +400,7 @@ export function createMemoryEventStore(options: MemoryEventStoreOptions): EventS
     const kept = sorted.get(type);
     if (kept === undefined) return [];
     if (kept.added.size > 0) {
-      kept.rows = mergeSorted(kept.rows, [...kept.added.values()].sort(byStream));
+      kept.rows = mergeSorted(kept.rows, [...kept.added.values()].sort(byStream), streamOf);
       kept.added.clear();
     }
     return kept.rows;

@@ -165,12 +165,10 @@ export async function expireSession(
       sessionPassword: Buffer.from(credentials.password, 'hex'),
     });
     const connection = new Connection(zk, client, timeoutMs);
-    let expired = false;
-    connection.onExpired(() => (expired = true));
     try {
       await connection.connect(connectString);
     } catch (error) {
-      if (!expired) throw error;
+      if (!(error instanceof PortError && error.code === SESSION_EXPIRED)) throw error;
       if (attempt > 0) return;
       throw new UnavailableError('locks', `session 0x${credentials.id} had already expired`);
     }
@@ -557,8 +555,7 @@ class Connection {
         else if (state === zk.State.AUTH_FAILED)
           finish(new PortError('locks.auth-failed', `ZooKeeper at ${where} refused the client`));
         // Only a client that joins an existing session (expireSession) can meet this here.
-        else if (state === zk.State.EXPIRED)
-          finish(new PortError('locks.session-expired', `the session at ${where} has expired`));
+        else if (state === zk.State.EXPIRED) finish(expiredError('connect', `at ${where}`));
       };
       const timer = setTimeout(() => {
         finish(
@@ -750,8 +747,11 @@ function toPortError(operation: string, error: unknown): PortError {
   });
 }
 
+/** The code of a call on (or a join of) a session that has expired. */
+const SESSION_EXPIRED = 'locks.session-expired';
+
 function expiredError(operation: string, id: string, cause?: unknown): PortError {
-  return new PortError('locks.session-expired', `${operation}: session ${id} has expired`, {
+  return new PortError(SESSION_EXPIRED, `${operation}: session ${id} has expired`, {
     retryable: false,
     cause,
   });

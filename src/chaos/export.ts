@@ -91,7 +91,10 @@ export function exportData(runDir: string): Record<string, unknown> {
   return scenarioOf(readRun(runDir));
 }
 
-/** The outcome RealFaults records after each kind of fault it carries out (or misses). */
+/**
+ * The process faults a run exports, each with the outcomes RealFaults records after carrying it out
+ * (or missing it).
+ */
 const OUTCOMES: Readonly<Record<string, readonly string[]>> = {
   'fault.crash': ['fault.killed', 'fault.missed'],
   'fault.pause': ['fault.stopped', 'fault.missed'],
@@ -140,8 +143,10 @@ function scenarioOf(run: RunFiles): Record<string, unknown> {
     return step;
   });
 
-  // A fault found no process when the next outcome recorded for its target is a miss.
+  // A fault found no process when the next outcome recorded for its target is a miss (or, for a
+  // session expiry, when it reached no session).
   const wasMissed = (f: TimedRecord, index: number): boolean =>
+    f['sessions'] === 0 ||
     run.faults
       .slice(index + 1)
       .find((g) => g['target'] === f['target'] && OUTCOMES[f.kind]?.includes(g.kind) === true)
@@ -150,43 +155,24 @@ function scenarioOf(run: RunFiles): Record<string, unknown> {
   for (const [index, f] of run.faults.entries()) {
     const target = String(f['target']);
     const at = `${f.t}ms`;
-    if (f.kind === 'fault.crash' && !wasMissed(f, index)) {
-      const restart = f['restartAfterMs'];
-      schedule.push({
-        at,
-        kind: 'crash',
-        target: processName(target),
-        ...(typeof restart === 'number' ? { restartAfter: `${restart}ms` } : {}),
-      });
-    } else if (f.kind === 'fault.pause' && !wasMissed(f, index)) {
-      schedule.push({
-        at,
-        kind: 'pause',
-        target: processName(target),
-        for: `${String(f['forMs'])}ms`,
-      });
-    } else if (f.kind === 'fault.bus-disconnect' && !wasMissed(f, index)) {
-      schedule.push({
-        at,
-        kind: 'bus-disconnect',
-        target: processName(target),
-        for: `${String(f['forMs'])}ms`,
-      });
-    } else if (f.kind === 'fault.db-disconnect' && !wasMissed(f, index)) {
-      schedule.push({
-        at,
-        kind: 'db-disconnect',
-        target: processName(target),
-        for: `${String(f['forMs'])}ms`,
-      });
-    } else if (f.kind === 'fault.session-expire' && f['sessions'] !== 0 && !wasMissed(f, index)) {
-      schedule.push({ at, kind: 'session-expire', target: processName(target) });
+    const restartAfter = f['restartAfterMs'];
+    const forMs = f['forMs'];
+    if (f.kind in OUTCOMES) {
+      // A process fault, as the scenario writes it: its kind, and its restartAfter or for.
+      if (!wasMissed(f, index))
+        schedule.push({
+          at,
+          kind: f.kind.slice('fault.'.length),
+          target: processName(target),
+          ...(typeof restartAfter === 'number' ? { restartAfter: `${restartAfter}ms` } : {}),
+          ...(typeof forMs === 'number' ? { for: `${forMs}ms` } : {}),
+        });
     } else if (f.kind === 'fault.host-crash') {
       schedule.push({
         at,
         kind: 'host-crash',
         target: hosts.get(target) ?? target,
-        ...(typeof f['forMs'] === 'number' ? { for: `${f['forMs']}ms` } : {}),
+        ...(typeof forMs === 'number' ? { for: `${forMs}ms` } : {}),
       });
     } else if (f.kind === 'fault.pause-holder-armed') {
       // Armed here; it struck (and for how long) where the process stopped itself, if it did.

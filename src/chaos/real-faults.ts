@@ -18,7 +18,7 @@
  *   application_name it connects with, wiring.ts), repeated every {@link CUT_POLL_MS} while the
  *   fault lasts, so the pool's new connections die too;
  * - bus-disconnect: `CLIENT KILL` of the process's Redis subscriber connection (found by the name
- *   it gives itself, wiring.ts), repeated every {@link BUS_CUT_POLL_MS} while the fault lasts, so
+ *   it gives itself, wiring.ts), repeated every {@link CUT_POLL_MS} while the fault lasts, so
  *   each reconnect of ioredis is cut again: what is published meanwhile never reaches it.
  *
  * The kill switch ({@link RealFaults.undo}) continues every paused process and starts every

@@ -12,6 +12,7 @@
  * planners treat a missing row as "not known yet", never as "gone" — rows are never deleted, a
  * removed resource stays as a tombstone with `removed` set.
  */
+import { mergeSorted } from '../lib/sorted.ts';
 import { computeCapacity, isSchedulable, storageCapacityGb } from './capacity.ts';
 import type { HostRow, ReconciledRow, Row, SnapshotRow, VmRow, VolumeRow } from './resources.ts';
 
@@ -176,12 +177,12 @@ interface Follower<R> {
 class Table<R extends Indexed> {
   private readonly rows = new Map<string, R>();
   /**
-   * Every row sorted by id, built on first use; a replaced row keeps its place, and rows added
-   * since wait in {@link added} to be merged in (sorting the whole table again for every new row
-   * made each sweep of a growing cloud cost n log n).
+   * Every row sorted by id, built on first use; a replaced row keeps its place, and the ids of rows
+   * added since wait in {@link added} to be merged in (sorting the whole table again for every new
+   * row made each sweep of a growing cloud cost n log n).
    */
   private sorted: R[] | null = null;
-  private added: R[] = [];
+  private added: string[] = [];
   constructor(private readonly followers: readonly Follower<R>[] = []) {}
   put(row: R): void {
     const old = this.rows.get(row.id);
@@ -190,7 +191,7 @@ class Table<R extends Indexed> {
     if (old === row) return;
     this.rows.set(row.id, row);
     if (old === undefined) {
-      if (this.sorted !== null) this.added.push(row);
+      if (this.sorted !== null) this.added.push(row.id);
     } else if (this.sorted !== null) {
       // Same id, same place: swap the row in (binary search over the sorted ids).
       let lo = 0;
@@ -224,9 +225,9 @@ class Table<R extends Indexed> {
       this.sorted = [...this.rows.values()].sort(byId);
       this.added = [];
     } else if (this.added.length > 0) {
-      // A row added and then replaced before this merge: take its latest version.
-      const added = this.added.map((row) => this.rows.get(row.id) as R).sort(byId);
-      this.sorted = mergeById(this.sorted, added);
+      // Each added row in its latest version (it may have been replaced since).
+      const added = this.added.map((id) => this.rows.get(id) as R).sort(byId);
+      this.sorted = mergeSorted(this.sorted, added, idOf);
       this.added = [];
     }
     return this.sorted;
@@ -237,17 +238,8 @@ function byId(a: Indexed, b: Indexed): number {
   return a.id < b.id ? -1 : 1;
 }
 
-/** Two lists sorted by id, with no id in both, as one sorted list. */
-function mergeById<R extends Indexed>(a: readonly R[], b: readonly R[]): R[] {
-  const out = new Array<R>(a.length + b.length);
-  let i = 0;
-  let j = 0;
-  let k = 0;
-  while (i < a.length && j < b.length)
-    out[k++] = (a[i] as R).id < (b[j] as R).id ? (a[i++] as R) : (b[j++] as R);
-  while (i < a.length) out[k++] = a[i++] as R;
-  while (j < b.length) out[k++] = b[j++] as R;
-  return out;
+function idOf(row: Indexed): string {
+  return row.id;
 }
 
 /** Every host, VM, volume and snapshot row, with lookups by id and by relation (see the header). */

@@ -68,7 +68,7 @@ export function redisClient(
   config: StagingConfig,
   log: Pick<Log, 'warn'>,
   role: 'publisher' | 'subscriber',
-  owner = 'staging',
+  owner: string,
 ): Redis {
   const client = new Redis(config.redis.url, {
     // Named (CLIENT SETNAME on every connect) so a chaos run can cut exactly this connection.
@@ -100,7 +100,7 @@ export function redisClientName(
   owner: string,
   role: 'publisher' | 'subscriber',
 ): string {
-  return `cloudbed-${config.prefix}-${owner}-${role}`;
+  return `${applicationNameOf(config, owner)}-${role}`;
 }
 
 /** The bus of process `owner` over two Redis connections. */
