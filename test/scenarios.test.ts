@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parseScenario } from '../src/sim/scenario.ts';
-import { runScenario } from '../src/sim/run-scenario.ts';
+import { runScenario, type RunProgress } from '../src/sim/run-scenario.ts';
 import { findDivergence } from '../src/sim/determinism.ts';
 import { verdictLine } from '../src/cli/run.ts';
 
@@ -46,5 +46,29 @@ describe('the README', () => {
     const scenario = parseScenario(readFileSync(path, 'utf8'), path);
     const { result } = await runScenario(scenario, { seed: 1, store: 'memory' });
     expect(shown?.[1]).toBe(verdictLine(1, scenario.name, result));
+  });
+});
+
+describe('progress', () => {
+  it('reports how far a run is, every so many steps, without changing the run', async () => {
+    const path = join('scenarios', 'quickstart.yaml');
+    const scenario = parseScenario(readFileSync(path, 'utf8'), path);
+    const seen: RunProgress[] = [];
+    const watched = await runScenario(scenario, {
+      seed: 1,
+      store: 'memory',
+      progress: (p) => seen.push(p),
+      progressEverySteps: 500,
+    });
+    const plain = await runScenario(scenario, { seed: 1, store: 'memory' });
+    expect(watched.result).toEqual(plain.result);
+    expect(seen.length).toBe(Math.floor(plain.result.steps / 500));
+    seen.forEach((p, i) => expect(p.steps).toBe((i + 1) * 500));
+    for (let i = 1; i < seen.length; i++)
+      expect(seen[i]!.simTimeMs).toBeGreaterThanOrEqual(seen[i - 1]!.simTimeMs);
+    // The quickstart creates its VMs early and settles them: something was unsettled on the way,
+    // nothing at the end.
+    expect(Math.max(...seen.map((p) => p.unsettled))).toBeGreaterThan(0);
+    expect(seen.at(-1)!.unsettled).toBe(0);
   });
 });

@@ -445,6 +445,11 @@ export class Checkers {
     return incremental;
   }
 
+  /** How many VMs, volumes and snapshots are not settled now (kept incrementally). */
+  get unsettledCount(): number {
+    return this.unsettled.size;
+  }
+
   /**
    * The full recomputation of the liveness goal: every resource settled (observed equals desired,
    * or an error with a reason), the planner has nothing left to do, and no host holds a domain or
@@ -455,8 +460,15 @@ export class Checkers {
     const rows = this.rows();
     const world = this.worldOfRows(rows);
     const live = new Set<string>();
-    for (const row of rows.sort((a, b) => (a.id < b.id ? -1 : 1))) {
-      if (!isSettled(row)) return `${row.type} ${row.id} is ${row.state}, not settled`;
+    rows.sort((a, b) => (a.id < b.id ? -1 : 1));
+    const unsettled = rows.filter((row) => !isSettled(row));
+    const first = unsettled[0];
+    if (first !== undefined) {
+      const why = first.transitioningMessage === null ? '' : ` (${first.transitioningMessage})`;
+      const more = unsettled.length > 1 ? `; ${unsettled.length - 1} more not settled` : '';
+      return `${first.type} ${first.id} is ${first.state}, not settled${why}${more}`;
+    }
+    for (const row of rows) {
       if (row.state !== 'error' && !isConvergedIn(row, world, nowMs))
         return `${row.type} ${row.id} still has work planned`;
       if (!isRemoved(row)) live.add(row.id);

@@ -55,6 +55,26 @@ export interface ScenarioRunOptions {
    * agree (a disagreement ends the run as a crash). Same verdicts and trace either way.
    */
   readonly check?: CheckMode;
+  /**
+   * Called every {@link PROGRESS_EVERY_STEPS} steps with how far the run is, for a heartbeat on
+   * long runs. It only reads: the run is the same with or without it.
+   */
+  readonly progress?: (progress: RunProgress) => void;
+  /** Steps between two calls of `progress`. Default {@link PROGRESS_EVERY_STEPS}. */
+  readonly progressEverySteps?: number;
+}
+
+/** Steps between two calls of {@link ScenarioRunOptions.progress}, by default. */
+export const PROGRESS_EVERY_STEPS = 1 << 16;
+
+/** How far a run is: see {@link ScenarioRunOptions.progress}. */
+export interface RunProgress {
+  readonly steps: number;
+  readonly simTimeMs: number;
+  /** VMs, volumes and snapshots not settled (observed differs from desired, and no error). */
+  readonly unsettled: number;
+  /** Calls the workload's generators have made so far. */
+  readonly generated: number;
 }
 
 /** A finished run. */
@@ -153,9 +173,28 @@ export async function runScenario(
   );
   const nowMs = (): number => sim.scheduler.epochMs + Math.floor(sim.scheduler.now);
   let goalAsked = false;
+  const progress = options.progress;
+  const progressEvery = options.progressEverySteps ?? PROGRESS_EVERY_STEPS;
+  let progressAt = 0;
+  assert(
+    Number.isSafeInteger(progressEvery) && progressEvery >= 1,
+    'progressEverySteps must be >= 1',
+  );
   const result = await sim.run({
     budget: { maxSteps: scenario.budgets.maxSteps, maxSimTimeMs },
-    check: () => checked.checkSafety() ?? workload.violation(),
+    check: () => {
+      const steps = sim.scheduler.steps;
+      if (progress !== undefined && steps !== progressAt && steps % progressEvery === 0) {
+        progressAt = steps;
+        progress({
+          steps,
+          simTimeMs: sim.scheduler.now,
+          unsettled: checked.unsettledCount,
+          generated: workload.stats().generated,
+        });
+      }
+      return checked.checkSafety() ?? workload.violation();
+    },
     goal: () => {
       if (sim.scheduler.now < healAtMs || !workload.done()) return false;
       goalAsked = true;

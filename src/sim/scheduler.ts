@@ -9,7 +9,7 @@
  * process's timers and replies stop reaching the world, and how a pause stalls a process while
  * everything else moves on.
  */
-import { assert } from '../lib/assert.ts';
+import { AssertionError, assert } from '../lib/assert.ts';
 import { MinHeap } from '../lib/heap.ts';
 import { quiesce } from './quiesce.ts';
 
@@ -99,30 +99,28 @@ export class Scheduler {
     return this.queue.size;
   }
 
-  /** Queues `run` at `now + delayMs`. */
+  /** Queues `run` at `now + delayMs`. The event is its own handle: nothing else is allocated. */
   schedule(options: ScheduleOptions): EventHandle {
     const { delayMs } = options;
-    assert(
-      Number.isFinite(delayMs) && delayMs >= 0,
-      `delayMs must be finite and >= 0, got ${delayMs}`,
+    // Not `assert(…, message)`: its message would be built on every call of the hottest path.
+    if (!(delayMs >= 0 && delayMs < Infinity))
+      throw new AssertionError(`delayMs must be finite and >= 0, got ${delayMs}`);
+    const event = new QueuedEvent(
+      this,
+      this.current + delayMs,
+      this.nextSeq++,
+      options.label,
+      options.owner ?? null,
+      options.run,
     );
-    const event: ScheduledEvent = {
-      time: this.current + delayMs,
-      seq: this.nextSeq++,
-      label: options.label,
-      owner: options.owner ?? null,
-      run: options.run,
-      cancelled: false,
-    };
     this.queue.push(event);
-    return {
-      cancel: () => {
-        if (event.cancelled) return;
-        event.cancelled = true;
-        if (++this.cancelsSinceCompaction > COMPACT_AFTER_CANCELS + (this.queue.size >> 1))
-          this.compact();
-      },
-    };
+    return event;
+  }
+
+  /** Counts a cancel (called by {@link QueuedEvent.cancel}); compacts when cancels could be half the queue. */
+  noteCancel(): void {
+    if (++this.cancelsSinceCompaction > COMPACT_AFTER_CANCELS + (this.queue.size >> 1))
+      this.compact();
   }
 
   /**
@@ -210,6 +208,26 @@ export class Scheduler {
     if (!this.runNext()) return false;
     await quiesce();
     return true;
+  }
+}
+
+/** A queued event, and the handle that cancels it. */
+class QueuedEvent implements ScheduledEvent, EventHandle {
+  cancelled = false;
+
+  constructor(
+    private readonly scheduler: Scheduler,
+    readonly time: number,
+    readonly seq: number,
+    readonly label: string,
+    readonly owner: EventOwner | null,
+    readonly run: () => void,
+  ) {}
+
+  cancel(): void {
+    if (this.cancelled) return;
+    this.cancelled = true;
+    this.scheduler.noteCancel();
   }
 }
 

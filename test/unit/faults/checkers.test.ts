@@ -410,8 +410,19 @@ function suite(): void {
     it('names an unsettled resource, an orphan domain and an orphan dataset', () => {
       const unsettled = world();
       commit(unsettled.checkers, [vmCreated('vm-f1')]);
-      expect(unsettled.checkers.unconverged(0)).toMatch(/virtualMachine vm-f1 is \w+, not settled/);
+      expect(unsettled.checkers.unconverged(0)).toMatch(
+        /virtualMachine vm-f1 is \w+, not settled$/,
+      );
       expect(unsettled.checkers.converged(0)).toBe(false);
+      // The first by id, with what it waits for, and how many more are open.
+      commit(unsettled.checkers, [vmCreated('vm-f0'), vmCreated('vm-f2')]);
+      commit(unsettled.checkers, [
+        stored('vm-f0', 'vm.waiting', { message: 'waiting for volume vol-vm-f0 (creating)' }),
+      ]);
+      expect(unsettled.checkers.unconverged(0)).toBe(
+        'virtualMachine vm-f0 is creating, not settled (waiting for volume vol-vm-f0 (creating)); 2 more not settled',
+      );
+      expect(unsettled.checkers.unsettledCount).toBe(3);
 
       const orphanDomain = world();
       orphanDomain.h1.running.push(domain('vm-gone', 512, [], 'shutoff'));
