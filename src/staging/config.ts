@@ -13,6 +13,7 @@
 import { DataFileError, parseDataFile } from '../lib/data-file.ts';
 import { readDataFile } from '../lib/read-data-file.ts';
 import { isAbsolute, resolve } from 'node:path';
+import { DEFAULT_MAIN_LOOP_OPTIONS } from '../control/mainloop/main-loop.ts';
 import type { RestartPolicy } from './restart-policy.ts';
 import {
   bool,
@@ -100,6 +101,8 @@ export interface StagingConfig {
     readonly sweepIntervalMs: number;
     /** Main loop processes, `mainloop-1` … `mainloop-<n>`; the locks keep them apart. 1..16. */
     readonly instances: number;
+    /** Resources each main loop reconciles at once, each under its own lock. 1..64. */
+    readonly concurrency: number;
     readonly restart: RestartPolicy;
   };
   readonly background: { readonly restart: RestartPolicy };
@@ -138,6 +141,7 @@ export const STAGING_DEFAULTS = {
   apiPort: 8480,
   sweepIntervalMs: 5_000,
   mainLoops: 2,
+  mainLoopConcurrency: DEFAULT_MAIN_LOOP_OPTIONS.concurrency,
   restart: 'always',
   restartsPerMinuteMax: 5,
   restartBackoffMs: 1_000,
@@ -222,6 +226,7 @@ const fileShape = object({
     object({
       sweepInterval: optional(duration({ min: 100 })),
       instances: optional(int({ min: 1, max: 16 })),
+      concurrency: optional(int({ min: 1, max: 64 })),
       restart: restartField,
     }),
   ),
@@ -320,6 +325,7 @@ function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfi
     mainLoop: {
       sweepIntervalMs: raw.mainLoop?.sweepInterval ?? STAGING_DEFAULTS.sweepIntervalMs,
       instances: raw.mainLoop?.instances ?? STAGING_DEFAULTS.mainLoops,
+      concurrency: raw.mainLoop?.concurrency ?? STAGING_DEFAULTS.mainLoopConcurrency,
       restart: raw.mainLoop?.restart ?? fallback,
     },
     background: { restart: raw.background?.restart ?? fallback },

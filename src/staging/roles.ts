@@ -183,7 +183,11 @@ async function startRole(
           store: pause.store(store),
           bus,
           locks: pause.locks(locks),
-          options: { instance: deps.name, sweepIntervalMs: config.mainLoop.sweepIntervalMs },
+          options: {
+            instance: deps.name,
+            sweepIntervalMs: config.mainLoop.sweepIntervalMs,
+            concurrency: config.mainLoop.concurrency,
+          },
           shouldStop: () => signal.aborted,
         }),
         close: () => {

@@ -11,7 +11,10 @@
  * `plan` (pure, src/model/plan.ts) → append the step's events with `fence: {resource, token}` →
  * publish the command with the same token on `CHANNELS.agent(hostId)` → release the lock. A
  * ConcurrencyError or StaleTokenError means someone else moved first: move on, the next wake looks
- * again. Work per wake is bounded; what is left waits for the next wake, which comes at once.
+ * again. Up to `concurrency` resources are reconciled at once, each under its own lock; a
+ * placement is assumed in the loop's world while it is written, so the ones planned meanwhile
+ * choose other hosts. Work per wake is bounded; what is left waits for the next wake, which comes
+ * at once.
  *
  * Only ports: the same code runs in the simulator and in staging.
  */
@@ -57,6 +60,12 @@ export interface MainLoopOptions {
   readonly retry: RetryPolicy;
   /** Most resources reconciled per wake. Default 200. */
   readonly maxResourcesPerWake: number;
+  /**
+   * Most resources reconciled at once, each under its own lock. A reconcile is a handful of round
+   * trips (lock, read, write, publish, release); one at a time, they cap how many resources a loop
+   * moves per second however idle the store is. Default 8.
+   */
+  readonly concurrency: number;
   /** Most steps taken for one resource under one lock grant (e.g. place, then send). Default 4. */
   readonly maxStepsPerResource: number;
   /** Most change notices remembered between wakes; beyond, the next wake sweeps. Default 10000. */
@@ -72,6 +81,7 @@ export const DEFAULT_MAIN_LOOP_OPTIONS: MainLoopOptions = {
   lockSessionTimeoutMs: 10_000,
   retry: DEFAULT_RETRY_POLICY,
   maxResourcesPerWake: 200,
+  concurrency: 8,
   maxStepsPerResource: 4,
   maxPendingNotices: 10_000,
   errorBackoffMs: 1_000,
@@ -137,6 +147,18 @@ function isActionable(step: Step, row: ReconciledRow): boolean {
   }
 }
 
+/** `row` as placed on `hostId`, for the rows whose placement takes room (VMs, volumes). */
+function assumePlaced(row: ReconciledRow, hostId: string): ReconciledRow | null {
+  if (row.type === 'virtualMachine') return { ...row, hostId };
+  if (row.type === 'volume') return { ...row, storageNodeId: hostId };
+  return null;
+}
+
+/** The VM, volume or snapshot row `world` holds for `id`. */
+function worldRow(world: World, id: string): ReconciledRow | undefined {
+  return world.vm(id) ?? world.volume(id) ?? world.snapshot(id);
+}
+
 /**
  * One main loop instance. {@link MainLoop.run} is the process body; {@link MainLoop.wakeOnce} runs
  * a single wake, for tests that drive the loop step by step.
@@ -189,6 +211,10 @@ export class MainLoop {
     assert(
       Number.isInteger(o.maxResourcesPerWake) && o.maxResourcesPerWake >= 1,
       'maxResourcesPerWake must be >= 1',
+    );
+    assert(
+      Number.isInteger(o.concurrency) && o.concurrency >= 1,
+      'concurrency must be an integer >= 1',
     );
     assert(
       Number.isInteger(o.maxStepsPerResource) && o.maxStepsPerResource >= 1,
@@ -276,24 +302,11 @@ export class MainLoop {
       // Notices name a stream; what depends on it may have work now as well.
       for (const stream of this.noticed) {
         this.queue.add(stream);
-        const row =
-          world.vm(stream) ?? world.volume(stream) ?? world.snapshot(stream) ?? world.host(stream);
+        const row = worldRow(world, stream) ?? world.host(stream);
         if (row !== undefined) for (const id of relatedIds(row, world)) this.queue.add(id);
       }
       this.noticed.clear();
-      let budget = this.options.maxResourcesPerWake;
-      for (const id of this.queue) {
-        if (this.sessionExpired || session.expired) break;
-        // Nothing to do by the rows at hand: no lock, no read (as on a sweep). A row that changed
-        // unseen (a lost notice) is caught by its next notice, its deadline or the sweep.
-        if (this.idle(id, world)) {
-          this.queue.delete(id);
-          continue;
-        }
-        if (budget-- <= 0) break;
-        this.queue.delete(id);
-        await this.reconcile(id, session, world);
-      }
+      await this.reconcileQueued(session, world);
       return true;
     } catch (error) {
       if (!(error instanceof PortError)) throw error;
@@ -304,6 +317,46 @@ export class MainLoop {
       });
       return false;
     }
+  }
+
+  /**
+   * Reconciles queued resources, up to `maxResourcesPerWake`, with `concurrency` of them in flight
+   * at once. Each worker takes the next queued resource that has work; the first port failure stops
+   * every worker from taking more, and is thrown once all are done (nothing runs on past the wake).
+   */
+  private async reconcileQueued(session: LockSession, world: World): Promise<void> {
+    let budget = this.options.maxResourcesPerWake;
+    let failure: { readonly error: unknown } | null = null;
+    // One iterator for all workers: it walks the queue once, as new entries join at its end.
+    const queued = this.queue.values();
+    const next = (): string | undefined => {
+      if (failure !== null) return undefined;
+      for (let entry = queued.next(); entry.done !== true; entry = queued.next()) {
+        const id = entry.value;
+        if (this.sessionExpired || session.expired) return undefined;
+        // Nothing to do by the rows at hand: no lock, no read (as on a sweep). A row that changed
+        // unseen (a lost notice) is caught by its next notice, its deadline or the sweep.
+        if (this.idle(id, world)) {
+          this.queue.delete(id);
+          continue;
+        }
+        if (budget-- <= 0) return undefined;
+        this.queue.delete(id);
+        return id;
+      }
+      return undefined;
+    };
+    const worker = async (): Promise<void> => {
+      for (let id = next(); id !== undefined; id = next()) {
+        try {
+          await this.reconcile(id, session, world);
+        } catch (error) {
+          failure ??= { error };
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: this.options.concurrency }, worker));
+    if (failure !== null) throw (failure as { readonly error: unknown }).error;
   }
 
   /** Queues a row if its plan has something to do; remembers its next deadline. */
@@ -325,7 +378,7 @@ export class MainLoop {
    */
   private idle(id: string, world: World): boolean {
     if (world.host(id) !== undefined) return true;
-    const row = world.vm(id) ?? world.volume(id) ?? world.snapshot(id);
+    const row = worldRow(world, id);
     return row !== undefined && !this.actionable(row, world, this.runtime.clock.nowMs());
   }
 
@@ -464,10 +517,21 @@ export class MainLoop {
       actor: this.actor,
     });
     if (write.appends.length === 0) return false;
-    await this.store.append({
-      appends: write.appends,
-      fence: { resource: id, token: lease.token },
-    });
+    // Assume the placement while it is written, as a scheduler's cache assumes a binding: the
+    // resources planned meanwhile see the room it takes and choose elsewhere, instead of all
+    // choosing the same best host and all but one losing the race on its version. Counting a
+    // placement that then fails only makes the world conservative, and it is undone here.
+    const assumed = step.kind === 'place' ? assumePlaced(row, step.hostId) : null;
+    if (assumed !== null) world.put(assumed);
+    try {
+      await this.store.append({
+        appends: write.appends,
+        fence: { resource: id, token: lease.token },
+      });
+    } catch (error) {
+      if (assumed !== null && worldRow(world, id) === assumed) world.put(row);
+      throw error;
+    }
     this.stats.writes++;
     // Keep the world current for the next steps and resources of this wake.
     for (const append of write.appends) {

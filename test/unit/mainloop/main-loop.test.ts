@@ -20,7 +20,15 @@ import { anyRowOf, BYTES_PER_GB, type Row, type VmRow } from '../../../src/model
 import { CHANNELS } from '../../../src/ports/bus.ts';
 import type { AppendBatch, EventStore } from '../../../src/ports/event-store.ts';
 import { CountingIds } from '../model/harness.ts';
-import { FakeBus, FakeLocks, flush, ManualClock, runtime, StoreAgents } from './fakes.ts';
+import {
+  FakeBus,
+  FakeLocks,
+  FakeSession,
+  flush,
+  ManualClock,
+  runtime,
+  StoreAgents,
+} from './fakes.ts';
 
 let clock: ManualClock;
 let ids: CountingIds;
@@ -204,6 +212,48 @@ describe('main loop: one wake at a time', () => {
     expect(loop.stats.reconciled).toBe(2);
     await loop.wakeOnce();
     expect(loop.stats.reconciled).toBe(4);
+  });
+
+  it('reconciles several resources at once, each under its own lock', async () => {
+    for (let i = 0; i < 4; i++)
+      await commit(d.decideCreateVm({ ...vmInput, name: `vm${i}` }, { nowMs: clock.now, ids }));
+    const mostHeld = async (concurrency: number): Promise<number> => {
+      const loop = newLoop({ concurrency }, `c${concurrency}`);
+      const acquire = FakeSession.prototype.tryAcquire;
+      let most = 0;
+      FakeSession.prototype.tryAcquire = async function (this: FakeSession, name: string) {
+        const lease = await acquire.call(this, name);
+        most = Math.max(most, locks.holders.size);
+        return lease;
+      };
+      try {
+        await loop.wakeOnce();
+      } finally {
+        FakeSession.prototype.tryAcquire = acquire;
+      }
+      return most;
+    };
+    expect(await mostHeld(1)).toBe(1);
+    // A fresh loop (a new process) on the same rows: eight VMs and volumes have work at once.
+    expect(await mostHeld(8)).toBeGreaterThan(1);
+  });
+
+  it('assumes a placement while it is written, so those planned meanwhile choose other hosts', async () => {
+    const second = await addHost('compute');
+    await addHost('storage');
+    const vms: string[] = [];
+    for (let i = 0; i < 2; i++)
+      vms.push(
+        await commit(d.decideCreateVm({ ...vmInput, name: `vm${i}` }, { nowMs: clock.now, ids })),
+      );
+    const loop = newLoop({ concurrency: 4 });
+    await drive(loop);
+    const hosts = await Promise.all(vms.map(async (id) => ((await row(id)) as VmRow).hostId));
+    expect(new Set(hosts)).toEqual(new Set([compute, second]));
+    // Placed at once, on two hosts, and no write lost a race for a host's version.
+    expect(loop.stats.conflicts).toBe(0);
+    expect((await row(vms[0]!)).state).toBe('running');
+    expect((await row(vms[1]!)).state).toBe('running');
   });
 
   it('resends after the attempt deadline when a command was lost on the bus', async () => {

@@ -71,7 +71,12 @@ describe('staging file', () => {
     expect(zookeeperRoot(config)).toBe('/cloudbed-t1');
     expect(hostDomainPrefix(config, 'c1')).toBe('t1-c1-');
     expect(nodeDatasetPrefix(config, 's1')).toBe('t1-s1-');
-    expect(config.mainLoop).toEqual({ sweepIntervalMs: 5_000, instances: 2, restart: 'always' });
+    expect(config.mainLoop).toEqual({
+      sweepIntervalMs: 5_000,
+      instances: 2,
+      concurrency: 8,
+      restart: 'always',
+    });
     expect(config.supervisor).toEqual({ restartsPerMinuteMax: 5, backoffMs: 1_000 });
     expect([
       config.api.restart,
@@ -85,7 +90,7 @@ describe('staging file', () => {
       [
         'prefix: t1',
         'supervisor: { restart: never, restartsPerMinute: 3, backoff: 2s }',
-        'mainLoop: { instances: 3, restart: always }',
+        'mainLoop: { instances: 3, concurrency: 16, restart: always }',
         'hosts:',
         '  - { name: c1, kind: compute, vcpus: 4, memoryMb: 4096, restart: always }',
         '  - { name: s1, kind: storage, poolSizeGb: 100 }',
@@ -94,7 +99,7 @@ describe('staging file', () => {
       'f.yaml',
     );
     expect(config.supervisor).toEqual({ restartsPerMinuteMax: 3, backoffMs: 2_000 });
-    expect(config.mainLoop).toMatchObject({ instances: 3, restart: 'always' });
+    expect(config.mainLoop).toMatchObject({ instances: 3, concurrency: 16, restart: 'always' });
     expect(config.api.restart).toBe('never');
     expect(config.background.restart).toBe('never');
     expect(config.hosts.map((h) => h.restart)).toEqual(['always', 'never']);
@@ -121,6 +126,10 @@ describe('staging file', () => {
     [`${MINIMAL}agents: { shutdownTimeout: soon }\n`, 'agents.shutdownTimeout: must be a duration'],
     [`${MINIMAL}redis: { url: 'http://x' }\n`, 'redis.url: must be a redis:// URL'],
     [`${MINIMAL}mainLoop: { instances: 0 }\n`, 'f.yaml:5: mainLoop.instances: must be at least 1'],
+    [
+      `${MINIMAL}mainLoop: { concurrency: 65 }\n`,
+      'f.yaml:5: mainLoop.concurrency: must be at most 64',
+    ],
     [
       `${MINIMAL}api: { restart: sometimes }\n`,
       'f.yaml:5: api.restart: must be one of always, never',
