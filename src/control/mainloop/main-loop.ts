@@ -382,8 +382,13 @@ export class MainLoop {
     return row !== undefined && !this.actionable(row, world, this.runtime.clock.nowMs());
   }
 
-  /** Remembers to look at `id` again at `atMs` (bounded: beyond the bound the sweep covers it). */
+  /**
+   * Remembers to look at `id` again at `atMs` (bounded: beyond the bound the sweep covers it). A
+   * deadline already past is no reason to look again: the resource is being looked at now, and a
+   * plan that kept answering a past deadline would have the loop wake at the same instant forever.
+   */
   private remind(id: string, atMs: number): void {
+    if (atMs <= this.runtime.clock.nowMs()) return;
     if ((this.reminded.get(id) ?? Number.POSITIVE_INFINITY) <= atMs) return;
     if (this.due.size >= this.options.maxPendingNotices) return;
     this.reminded.set(id, atMs);
@@ -631,7 +636,9 @@ export class MainLoop {
    */
   private async sleepUntil(atMs: number): Promise<void> {
     const now = this.runtime.clock.nowMs();
-    if (atMs <= now) return;
+    // Due already: still yield to the rest of the world (as between wakes with work queued), so no
+    // sequence of wakes can keep the process busy at one instant.
+    if (atMs <= now) return this.runtime.clock.sleep(0);
     if (this.noticed.size > 0 || this.overflow || this.sessionExpired) return;
     return new Promise<void>((resolve) => {
       this.waiter = resolve;
