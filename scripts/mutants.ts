@@ -32,6 +32,9 @@ import { RACE_WORLD_SETUP, settledWorld } from '../src/fuzz/races.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 
+/** The first line of a scenario under scenarios/regressions/. */
+const SCHEMA_LINE = '# yaml-language-server: $schema=../../scenario.schema.json';
+
 /** Longest a probe may run before it counts as hung, ms. */
 const PROBE_TIMEOUT_MS = 6 * 60_000;
 
@@ -281,7 +284,8 @@ async function main(): Promise<number> {
           /^# Reproduce: .*$/m,
           `# Reproduce the failure: npm run test:mutants -- --only ${name} --show`,
         );
-      await writeFile(file, body, 'utf8');
+      // Editors find the scenario schema through the first line, as in every shipped scenario.
+      await writeFile(file, `${SCHEMA_LINE}\n${body}`, 'utf8');
       process.stdout.write(`wrote ${file}\n`);
     }
   }

@@ -146,7 +146,7 @@ export const MUTANTS: readonly Mutant[] = [
         replace: 'housekeeping: () => Promise.resolve(), // mutant: no orphan collection',
       },
     ],
-    probe: { kind: 'fuzz', property: 'swarm', runs: 600, seed: 1, shrinkRuns: 300 },
+    probe: { kind: 'fuzz', property: 'swarm', runs: 3000, seed: 1, shrinkRuns: 300 },
     maxShrunkSize: 8,
   },
   {
