@@ -79,6 +79,19 @@ export class Digest128 {
     }
   }
 
+  /** Feeds four 32-bit words; on a block boundary, as one block with no buffering. */
+  words4(a: number, b: number, c: number, d: number): void {
+    if (this.fill !== 0) {
+      this.word(a);
+      this.word(b);
+      this.word(c);
+      this.word(d);
+      return;
+    }
+    this.words += 4;
+    this.block(a, b, c, d);
+  }
+
   private block(k1: number, k2: number, k3: number, k4: number): void {
     let { h1, h2, h3, h4 } = this;
     k1 = Math.imul(rotl(Math.imul(k1, C1), 15), C2);

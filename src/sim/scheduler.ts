@@ -186,6 +186,15 @@ export class Scheduler {
    */
   runNext(): boolean {
     if (this.peekTime() === undefined) return false;
+    this.runPeeked();
+    return true;
+  }
+
+  /**
+   * Runs the event at the head of the queue, which {@link peekTime} has just found runnable (a run
+   * loop that peeks for its budgets anyway need not peek twice). Nothing may happen in between.
+   */
+  runPeeked(): void {
     const event = this.queue.pop() as ScheduledEvent;
     assert(event.time >= this.current, 'virtual time must never go backwards');
     this.current = event.time;
@@ -197,7 +206,6 @@ export class Scheduler {
       if (this.hooks.onError === undefined) throw error;
       this.hooks.onError(error, event);
     }
-    return true;
   }
 
   /**

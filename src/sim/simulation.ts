@@ -9,7 +9,12 @@ import { Prng } from '../lib/prng.ts';
 import type { Ids } from '../ports/runtime.ts';
 import { describeError, SimProcess, type ProcessHost, type ProcessMain } from './process.ts';
 import { Quiescence } from './quiesce.ts';
-import { Scheduler, type ScheduleOptions, type EventHandle } from './scheduler.ts';
+import {
+  Scheduler,
+  type EventHandle,
+  type ScheduledEvent,
+  type ScheduleOptions,
+} from './scheduler.ts';
 import { Trace, type TraceOptions, type TraceRecord } from './trace.ts';
 import type { Verdict } from './verdict.ts';
 
@@ -75,9 +80,12 @@ export class Simulation implements ProcessHost {
     this.trace = new Trace(options.trace);
     const traceEvents = options.traceEvents ?? true;
     this.scheduler = new Scheduler(options.epochMs ?? SIM_EPOCH_MS, {
-      observe: (event) => {
-        if (traceEvents) this.trace.appendStep(this.scheduler.now, event.label, event.owner?.label);
-      },
+      ...(traceEvents
+        ? {
+            observe: (event: ScheduledEvent) =>
+              this.trace.appendStep(event.time, event.label, event.owner?.label),
+          }
+        : {}),
       onError: (error, event) => this.fail(error, event.owner?.label ?? event.label),
     });
     this.ids = createSimIds(this.random.fork('ids'));
@@ -216,7 +224,7 @@ export class Simulation implements ProcessHost {
               return;
             }
             try {
-              scheduler.runNext();
+              scheduler.runPeeked();
             } catch (error) {
               this.fail(error, 'scheduler');
             }

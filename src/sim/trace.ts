@@ -7,6 +7,7 @@
  * An entry's index is its place in the stream, so only the kept text spells it out.
  */
 import { toCanonicalJson } from '../lib/canonical-json.ts';
+import { AssertionError } from '../lib/assert.ts';
 import { Digest128 } from '../lib/digest.ts';
 
 /** One trace entry before serialisation. `kind` is dotted lowercase, e.g. `proc.crash`. */
@@ -25,8 +26,16 @@ export interface TraceOptions {
 
 /** Tags that frame each entry in the digest stream (src/lib/digest.ts tags values inside them). */
 const TAG_RECORD = 0x52454331;
-const TAG_STEP = 0x53544550;
 const TAG_LABEL = 0x4c41424c;
+/**
+ * A step record is one block of four words: this tag plus its event label's code (codes stay below
+ * 2^24, so the sum never meets another tag), the time's IEEE-754 words, and the owner's code.
+ */
+const TAG_STEP = 0x53000000;
+const CODE_MAX = 0xffffff;
+
+const timeView = new Float64Array(1);
+const timeWords = new Uint32Array(timeView.buffer);
 
 /** Number of hex digits of the hash shown to users. 64 bits make accidental collisions negligible. */
 export const TRACE_HASH_DIGITS = 16;
@@ -60,11 +69,13 @@ export class Trace {
    * without building it: its own tag, the time, and the two labels as dictionary codes.
    */
   appendStep(timeMs: number, ev: string, proc: string | undefined): void {
-    const hash = this.hash;
-    hash.word(TAG_STEP);
-    hash.number(timeMs);
-    hash.word(this.code(ev));
-    hash.word(proc === undefined ? -1 : this.code(proc));
+    timeView[0] = timeMs;
+    this.hash.words4(
+      TAG_STEP + this.code(ev),
+      timeWords[0] as number,
+      timeWords[1] as number,
+      proc === undefined ? -1 : this.code(proc),
+    );
     const i = this.count++;
     if (this.kept !== null) this.keep(toCanonicalJson({ kind: 'step', ev, proc, i, t: timeMs }));
   }
@@ -78,6 +89,7 @@ export class Trace {
     let code = this.codes.get(label);
     if (code === undefined) {
       code = this.codes.size;
+      if (code > CODE_MAX) throw new AssertionError(`trace: more than ${CODE_MAX} distinct labels`);
       this.codes.set(label, code);
       this.hash.word(TAG_LABEL);
       this.hash.word(code);

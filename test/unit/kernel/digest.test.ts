@@ -78,6 +78,26 @@ describe('Digest128', () => {
     expect(digestOf({ a: 1, b: undefined })).toBe(digestOf({ a: 1 }));
   });
 
+  it('feeds four words at once exactly as one at a time, at any point of a block', () => {
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), { maxLength: 7 }),
+        fc.array(fc.integer({ min: -(2 ** 31), max: 2 ** 32 - 1 }), { minLength: 4, maxLength: 4 }),
+        (before, four) => {
+          const one = new Digest128();
+          const batched = new Digest128();
+          for (const w of before) {
+            one.word(w);
+            batched.word(w);
+          }
+          for (const w of four) one.word(w);
+          batched.words4(four[0]!, four[1]!, four[2]!, four[3]!);
+          expect(batched.hex()).toBe(one.hex());
+        },
+      ),
+    );
+  });
+
   it('reads the digest without disturbing the stream', () => {
     const digest = new Digest128();
     digest.value({ a: 1 });
