@@ -12,6 +12,7 @@ import {
   type FilterModifier,
   type JsonValue,
 } from '../../model/gdapi-schema.ts';
+import { LikePattern } from '../../lib/like.ts';
 import { fail } from './errors.ts';
 
 /** Default page size. */
@@ -20,6 +21,8 @@ export const DEFAULT_LIMIT = 100;
 export const MAX_LIMIT = 1000;
 /** Most filter conditions one query may carry. */
 const MAX_CONDITIONS = 64;
+/** Longest value of one filter condition, in characters (no field holds more). */
+export const MAX_FILTER_VALUE_LENGTH = 1024;
 
 /** An item of a collection: its id and the row data its fields are read from. */
 export interface ListItem {
@@ -34,6 +37,8 @@ export interface Condition {
   readonly value: string | null;
   /** The value converted to the field's type. */
   readonly typed: string | number | boolean | null;
+  /** For `like` and `notlike`: the value compiled, once per query. */
+  readonly like?: LikePattern;
 }
 
 export type Order = 'asc' | 'desc';
@@ -158,11 +163,20 @@ export function parseCollectionQuery(type: string, params: URLSearchParams): Col
       throw fail(422, 'InvalidFormat', `at most ${MAX_CONDITIONS} filter conditions`, {
         fieldName: param,
       });
+    if (raw.length > MAX_FILTER_VALUE_LENGTH)
+      throw fail(
+        422,
+        'MaxLimitExceeded',
+        `filter ${param} is longer than ${MAX_FILTER_VALUE_LENGTH} characters`,
+        { fieldName: param },
+      );
     const fieldType = fieldOf(type, field)?.type ?? 'string';
     const condition: Condition =
       modifier === 'null' || modifier === 'notnull'
         ? { modifier, value: null, typed: null }
-        : { modifier, value: raw, typed: parseTyped(fieldType, raw, param) };
+        : modifier === 'like' || modifier === 'notlike'
+          ? { modifier, value: raw, typed: raw, like: new LikePattern(raw) }
+          : { modifier, value: raw, typed: parseTyped(fieldType, raw, param) };
     const list = filters.get(field);
     if (list === undefined) filters.set(field, [condition]);
     else list.push(condition);
@@ -211,23 +225,6 @@ function compareValues(a: JsonValue | undefined, b: JsonValue | undefined): numb
   return sa < sb ? -1 : sa > sb ? 1 : 0;
 }
 
-/** SQL LIKE (`%` any run, `_` one character, `\` escapes) as a regular expression. */
-function likeToRegExp(pattern: string): RegExp {
-  let source = '';
-  for (let i = 0; i < pattern.length; i++) {
-    const c = pattern[i]!;
-    if (c === '\\' && i + 1 < pattern.length) source += escapeRegExp(pattern[++i]!);
-    else if (c === '%') source += '.*';
-    else if (c === '_') source += '.';
-    else source += escapeRegExp(c);
-  }
-  return new RegExp(`^${source}$`, 's');
-}
-
-function escapeRegExp(c: string): string {
-  return /[\\^$.*+?()[\]{}|/-]/.test(c) ? `\\${c}` : c;
-}
-
 function matches(value: JsonValue | undefined, condition: Condition): boolean {
   const isNull = value === undefined || value === null;
   const typed = condition.typed;
@@ -251,9 +248,9 @@ function matches(value: JsonValue | undefined, condition: Condition): boolean {
     case 'prefix':
       return typeof value === 'string' && typeof typed === 'string' && value.startsWith(typed);
     case 'like':
-      return typeof value === 'string' && likeToRegExp(String(typed)).test(value);
+      return typeof value === 'string' && (condition.like as LikePattern).test(value);
     case 'notlike':
-      return typeof value === 'string' && !likeToRegExp(String(typed)).test(value);
+      return typeof value === 'string' && !(condition.like as LikePattern).test(value);
   }
 }
 
