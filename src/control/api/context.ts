@@ -1,6 +1,6 @@
 /**
  * The per-request context of the API and the helpers every handler shares: loading a resource the
- * caller may see (404 when it does not exist, 403 when it belongs to another account), loading a
+ * caller may see (404 when it does not exist or belongs to another account), loading a
  * resource named in a body (422 InvalidReference), listing rows in the caller's scope, and the
  * optimistic-concurrency checks of `rev` and `If-Match`.
  */
@@ -69,16 +69,16 @@ export async function readRow(ctx: RequestContext, id: string): Promise<Row | nu
 }
 
 /**
- * The resource `id` of `type` as the caller may see it: 404 NotFound when there is none (or the id
- * is of another type), 403 PermissionDenied when it belongs to another account.
+ * The resource `id` of `type` as the caller may see it: 404 NotFound when there is none, when the
+ * id is of another type, and when it belongs to another account — the same answer word for word,
+ * so a tenant cannot learn which ids exist elsewhere.
  */
 export async function loadResource(ctx: RequestContext, type: string, id: string): Promise<Row> {
   if (!isIdSyntax(id) || typeOfId(id) !== type)
     throw notFound(`${type} ${JSON.stringify(id.slice(0, 80))}`);
   const row = await readRow(ctx, id);
-  if (row === null || row.type !== type) throw notFound(`${type} ${id}`);
-  if (!isVisible(ctx.caller, row))
-    throw fail(403, 'PermissionDenied', `${type} ${id} belongs to another account`);
+  if (row === null || row.type !== type || !isVisible(ctx.caller, row))
+    throw notFound(`${type} ${id}`);
   return row;
 }
 

@@ -2,8 +2,8 @@
 // allows them (else 404 ActionNotAvailable), 409 on a stale rev (body or If-Match), idempotent PUT
 // (renames, with the create rules and uniqueness; 422 naming any other field) and DELETE,
 // `?_method=`, the volume and snapshot operations, admin-only hosts, account deletion only when
-// empty, and accounts that never reach each other's resources (403) — and that nothing is written
-// when a request fails.
+// empty, and accounts that never reach each other's resources (404, as if they did not exist) —
+// and that nothing is written when a request fails.
 // Method: createApi over the in-memory store; the main loop's part is played by appending events.
 
 import { beforeEach, describe, expect, it } from 'vitest';
@@ -172,22 +172,33 @@ describe('actions', () => {
 });
 
 describe('isolation between accounts', () => {
-  it("403 for another account's resource, for reads, writes, actions and links", async () => {
+  it("answers another account's resource exactly as a missing one (404), for reads, writes, actions and links", async () => {
     const vm = await vmOf(alice);
     await w.settleVm(vm.id, 'running');
     const n = await count();
-    for (const [method, path] of [
-      ['GET', `/v1/virtualmachines/${vm.id}`],
-      ['GET', `/v1/virtualmachines/${vm.id}/volumes`],
-      ['POST', `/v1/virtualmachines/${vm.id}?action=stop`],
-      ['PUT', `/v1/virtualmachines/${vm.id}`],
-      ['DELETE', `/v1/virtualmachines/${vm.id}`],
-      ['GET', `/v1/accounts/${alice.accountId}`],
-      ['GET', `/v1/volumes/${vm.rootVolumeId}`],
+    // Ids of the same types that exist nowhere.
+    const missing: Record<string, string> = {
+      [vm.id]: 'vm-0badc0de',
+      [alice.accountId]: 'acct-0badc0de',
+      [vm.rootVolumeId]: 'vol-0badc0de',
+    };
+    for (const [method, path, id] of [
+      ['GET', `/v1/virtualmachines/${vm.id}`, vm.id],
+      ['GET', `/v1/virtualmachines/${vm.id}/volumes`, vm.id],
+      ['POST', `/v1/virtualmachines/${vm.id}?action=stop`, vm.id],
+      ['PUT', `/v1/virtualmachines/${vm.id}`, vm.id],
+      ['DELETE', `/v1/virtualmachines/${vm.id}`, vm.id],
+      ['GET', `/v1/accounts/${alice.accountId}`, alice.accountId],
+      ['GET', `/v1/volumes/${vm.rootVolumeId}`, vm.rootVolumeId],
     ] as const) {
-      const r = await w.call(method, path, { as: bob, body: {} });
-      expect(r.status, `${method} ${path}`).toBe(403);
-      expect(r.json.code).toBe('PermissionDenied');
+      const foreign = await w.call(method, path, { as: bob, body: {} });
+      expect(foreign.status, `${method} ${path}`).toBe(404);
+      const absent = await w.call(method, path.replace(id, missing[id]!), { as: bob, body: {} });
+      expect(absent.status).toBe(404);
+      // Word for word, but for the id itself (and the request's own correlation id).
+      const strip = (r: { json: Record<string, unknown> }, x: string) =>
+        JSON.stringify({ ...r.json, correlationId: undefined, id: undefined }).replaceAll(x, 'ID');
+      expect(strip(foreign, id), `${method} ${path}`).toBe(strip(absent, missing[id]!));
     }
     expect(await count()).toBe(n);
     expect((await w.call('GET', `/v1/virtualmachines/${vm.id}`)).status).toBe(200);
@@ -403,7 +414,7 @@ describe('update (PUT)', () => {
     expect(keyRenamed.json.secretValue).toBeUndefined();
     expect(
       (await w.call('PUT', `/v1/apikeys/${key.id}`, { as: bob, body: { name: 'x' } })).status,
-    ).toBe(403);
+    ).toBe(404);
 
     const vol = (await w.call('POST', '/v1/volumes', { as: alice, body: { sizeGb: 2 } })).json;
     await w.settleVolume(vol.id);
