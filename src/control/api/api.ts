@@ -4,9 +4,9 @@
  * server adapter. Order of checks: URL length (414), body size (413), URL syntax, method override,
  * authentication (401), route (404), visibility (403), method (405), body media type and syntax
  * (415, 422), validation (422), existence (404, and the same 404 for another account's resource),
- * rev (409), the domain decision (4xx), and only
- * then one atomic append and the change notices. An exception that escapes all of that is a bug:
- * it is logged and answered 500, never used for input errors; dependency failures answer 503.
+ * rev (409), the domain decision (4xx), and only then one atomic append and the change notices. An
+ * exception that escapes all of that is a bug: it is logged and answered 500, never used for input
+ * errors; dependency failures answer 503.
  */
 import { assertNever } from '../../lib/assert.ts';
 import {
