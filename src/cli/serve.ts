@@ -6,6 +6,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import { startHttpServer } from '../adapters/http-server.ts';
+import { cryptoRandom } from '../adapters/system-runtime.ts';
 import { createCloud } from '../sim/cloud.ts';
 import { STORES, type StoreKind } from '../sim/scenario.ts';
 import { Simulation } from '../sim/simulation.ts';
@@ -66,6 +67,9 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
     },
     store,
     admin: { accessKey: admin.accessKey, secretKey: admin.secretKey },
+    // Keys and secrets from the system's CSPRNG: the seed above is drawn from 2^31 values and
+    // shared by everything else in the run, so anything drawn from it can be recomputed.
+    secrets: cryptoRandom(),
   });
   cloud.start();
   let failure: string | undefined;

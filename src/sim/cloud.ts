@@ -26,7 +26,7 @@ import type { AppendBatch, EventStore, StoredEvent } from '../ports/event-store.
 import type { Hypervisor } from '../ports/hypervisor.ts';
 import type { Locks } from '../ports/locks.ts';
 import type { Storage } from '../ports/storage.ts';
-import type { Runtime } from '../ports/runtime.ts';
+import type { Random, Runtime } from '../ports/runtime.ts';
 import { bindStore } from './bind-store.ts';
 import { SimComputeHost } from './hosts/compute-host.ts';
 import { SimStorageNode } from './hosts/storage-node.ts';
@@ -55,6 +55,11 @@ export interface CloudOptions {
   readonly onCommit?: (batch: AppendBatch, events: readonly StoredEvent[]) => void;
   /** Wraps the port handles each process incarnation gets (fault injection, observation). */
   readonly decorate?: PortDecorators;
+  /**
+   * Where the API draws access keys, secrets and salts. Default: the run's seeded forks, so a run
+   * replays exactly; `cloudbed serve` passes the system's CSPRNG (its seed is no secret).
+   */
+  readonly secrets?: Random;
 }
 
 /**
@@ -123,10 +128,12 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
 
   // Setup goes through the API with a runtime on the virtual clock and a bus nobody listens to.
   const setupRuntime = worldRuntime(sim, sim.random.fork('setup'));
-  const setupApi = createApi({ runtime: setupRuntime, store, bus: silentBus });
+  const secrets = options.secrets === undefined ? {} : { secrets: options.secrets };
+  const setupApi = createApi({ runtime: setupRuntime, store, bus: silentBus, ...secrets });
   const admin = await bootstrapAdmin({
     store,
     runtime: setupRuntime,
+    ...secrets,
     accessKey: options.admin?.accessKey ?? 'admin',
     secretKey: options.admin?.secretKey ?? 'admin-secret',
   });
@@ -222,6 +229,7 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     sim.spawn('api', (incarnation) => {
       api = createApi({
         runtime: incarnation.runtime,
+        ...secrets,
         store: dbFor('api', incarnation),
         bus: busFor('api', incarnation),
       });

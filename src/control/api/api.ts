@@ -204,6 +204,7 @@ async function route(
   const caller = await authenticate(deps.store, request.headers['authorization']);
   const ctx: RequestContext = {
     runtime: deps.runtime,
+    secrets: deps.secrets ?? deps.runtime.random,
     store: deps.store,
     bus: deps.bus,
     limits,

@@ -7,7 +7,7 @@
  */
 import { assert } from '../../lib/assert.ts';
 import { ConcurrencyError, type EventStore } from '../../ports/event-store.ts';
-import type { Runtime } from '../../ports/runtime.ts';
+import type { Random, Runtime } from '../../ports/runtime.ts';
 import {
   decideCreateAccount,
   decideCreateApiKey,
@@ -29,6 +29,8 @@ export interface BootstrapOptions {
   readonly secretKey?: string;
   /** Name of the admin account when it is created; default `admin`. */
   readonly accountName?: string;
+  /** Where a new key's access key, secret and salt are drawn from; default `runtime.random`. */
+  readonly secrets?: Random;
 }
 
 /** The admin credentials. */
@@ -156,8 +158,9 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<AdminCr
   }
 
   const account = (await store.get(accountId))?.data as unknown as AccountRow;
-  const accessKey = options.accessKey ?? newAccessKey(runtime.random);
-  const secretKey = options.secretKey ?? newSecretKey(runtime.random);
+  const secrets = options.secrets ?? runtime.random;
+  const accessKey = options.accessKey ?? newAccessKey(secrets);
+  const secretKey = options.secretKey ?? newSecretKey(secrets);
   await commit(
     store,
     decideCreateApiKey(
@@ -166,7 +169,7 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<AdminCr
         name: 'admin',
         publicValue: accessKey,
         secret: secretKey,
-        salt: newSalt(runtime.random),
+        salt: newSalt(secrets),
       },
       account,
       keys,

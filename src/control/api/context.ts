@@ -6,7 +6,7 @@
  */
 import type { EventStore, Projection } from '../../ports/event-store.ts';
 import type { Bus } from '../../ports/bus.ts';
-import type { Runtime } from '../../ports/runtime.ts';
+import type { Random, Runtime } from '../../ports/runtime.ts';
 import { isIdSyntax, schemaOf, typeOfId, type JsonValue } from '../../model/gdapi-schema.ts';
 import { findImage, IMAGES } from '../../model/resources.ts';
 import type { ApiLimits } from './types.ts';
@@ -16,6 +16,8 @@ import { fail, notFound } from './errors.ts';
 /** Everything a handler needs about the request and the world. */
 export interface RequestContext {
   readonly runtime: Runtime;
+  /** Where secrets, salts and access keys are drawn from (see ApiDeps.secrets). */
+  readonly secrets: Random;
   readonly store: EventStore;
   readonly bus: Bus;
   readonly limits: ApiLimits;

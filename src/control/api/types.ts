@@ -5,7 +5,7 @@
  */
 import type { Bus } from '../../ports/bus.ts';
 import type { EventStore } from '../../ports/event-store.ts';
-import type { Runtime } from '../../ports/runtime.ts';
+import type { Random, Runtime } from '../../ports/runtime.ts';
 
 /** One HTTP request. */
 export interface ApiRequest {
@@ -49,8 +49,14 @@ export const DEFAULT_LIMITS: ApiLimits = {
 
 /** What the API needs from its environment. */
 export interface ApiDeps {
-  /** Clock (event times, created dates), Random (secrets, salts), Ids (resource ids), Log. */
+  /** Clock (event times, created dates), Ids (resource ids), Log. */
   readonly runtime: Runtime;
+  /**
+   * Where access keys, secret keys and salts are drawn from. Default `runtime.random`: in a
+   * simulated run, its seeded fork, so the run replays exactly; `cloudbed serve` passes the
+   * system's CSPRNG, because a playground's seed can be guessed and would give away every secret.
+   */
+  readonly secrets?: Random;
   readonly store: EventStore;
   /** Change notices go here after each committed write. */
   readonly bus: Bus;

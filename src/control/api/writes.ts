@@ -189,9 +189,9 @@ export async function createResource(
     case 'apiKey': {
       const owner = str(input, 'accountId') ?? accountId;
       const account = await loadReference(ctx, 'account', owner, 'accountId');
-      const publicValue = newAccessKey(ctx.runtime.random);
-      const secret = newSecretKey(ctx.runtime.random);
-      const salt = newSalt(ctx.runtime.random);
+      const publicValue = newAccessKey(ctx.secrets);
+      const secret = newSecretKey(ctx.secrets);
+      const salt = newSalt(ctx.secrets);
       const id = await decideAndCommit(ctx, { revGiven: false }, async () =>
         decideCreateApiKey(
           {
