@@ -7,6 +7,7 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { startHttpServer } from '../adapters/http-server.ts';
 import { cryptoRandom } from '../adapters/system-runtime.ts';
+import { PERSON_SECRET_KDF } from '../model/resources.ts';
 import { createCloud } from '../sim/cloud.ts';
 import { STORES, type StoreKind } from '../sim/scenario.ts';
 import { Simulation } from '../sim/simulation.ts';
@@ -66,7 +67,11 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
       accounts: [],
     },
     store,
-    admin: { accessKey: admin.accessKey, secretKey: admin.secretKey },
+    admin: {
+      accessKey: admin.accessKey,
+      secretKey: admin.secretKey,
+      ...(admin.generated ? {} : { secretKdf: PERSON_SECRET_KDF }),
+    },
     // Keys and secrets from the system's CSPRNG: the seed above is drawn from 2^31 values and
     // shared by everything else in the run, so anything drawn from it can be recomputed.
     secrets: cryptoRandom(),

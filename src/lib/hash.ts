@@ -3,11 +3,27 @@
  * purposes; used as a pure function, never as a source of randomness. (Trace identity uses the
  * faster non-cryptographic digest of src/lib/digest.ts.)
  */
-import { createHash } from 'node:crypto';
+import { createHash, scryptSync } from 'node:crypto';
 
 /** SHA-256 of a string, hex encoded. */
 export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
+}
+
+/**
+ * scrypt of `secret` with `salt` (RFC 7914), hex encoded: a slow, memory-hard hash for secrets a
+ * person chose. Deterministic. Costs about 128 × n × r bytes and tens of milliseconds at n = 2^15.
+ */
+export function scryptHex(
+  secret: string,
+  salt: string,
+  cost: { readonly n: number; readonly r: number; readonly p: number },
+  keyLength = 32,
+): string {
+  const maxmem = 256 * cost.n * cost.r + 1024 * 1024;
+  return scryptSync(secret, salt, keyLength, { N: cost.n, r: cost.r, p: cost.p, maxmem }).toString(
+    'hex',
+  );
 }
 
 /** Four 32-bit words derived from a string, for seeding PRNG streams. */

@@ -16,6 +16,7 @@ import type {
   HostCapacity,
   HostCapacityObserved,
   HostKind,
+  SecretKdf,
   SnapshotObserved,
   VmDesired,
   VmObserved,
@@ -99,9 +100,11 @@ export type EventDataMap = {
     readonly accountId: string;
     readonly name: string;
     readonly publicValue: string;
-    /** sha256 hex of `salt + secret`. */
+    /** sha256 hex of `salt + secret`, or the output of `kdf` when there is one. */
     readonly secretHash: string;
     readonly salt: string;
+    /** The slow hash that made `secretHash` (secrets a person chose); absent: sha256. */
+    readonly kdf?: SecretKdf;
   };
   'apikey.revoked': Record<string, never>;
   'apikey.renamed': Renamed;

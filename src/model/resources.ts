@@ -421,11 +421,36 @@ export type ApiKeyRow = RowCommon & {
   readonly desired: Desired;
   /** The access key, shown always. */
   readonly publicValue: string;
-  /** sha256 hex of `salt + secret`; the secret itself is never stored. */
+  /**
+   * The secret's hash, never the secret: sha256 hex of `salt + secret`, or with {@link kdf} the
+   * output of that slow function (secrets a person chose).
+   */
   readonly secretHash: string;
   readonly salt: string;
+  /** The slow hash and its parameters, or null for sha256 (secrets drawn by the API). */
+  readonly kdf: SecretKdf | null;
   readonly observed: null;
 };
+
+/**
+ * A slow key derivation function and its cost, stored with the hash it made so the cost can be
+ * raised for new keys while old ones still verify.
+ */
+export interface SecretKdf {
+  readonly name: 'scrypt';
+  /** CPU/memory cost, a power of two. */
+  readonly n: number;
+  /** Block size. */
+  readonly r: number;
+  /** Parallelism. */
+  readonly p: number;
+}
+
+/**
+ * The cost for secrets a person supplies (an admin secret from the environment): scrypt at
+ * n = 2^15, r = 8, p = 1 — 32 MiB and tens of milliseconds per hash.
+ */
+export const PERSON_SECRET_KDF: SecretKdf = { name: 'scrypt', n: 2 ** 15, r: 8, p: 1 };
 
 /** Usage totals of one account (stream `usage-<accountId>`), written by the background. */
 export type UsageRow = RowCommon & {

@@ -20,6 +20,7 @@ import { runStorageAgent } from '../control/agents/storage-agent.ts';
 import { runBackground } from '../control/background/background.ts';
 import { runMainLoop } from '../control/mainloop/main-loop.ts';
 import { projector } from '../model/projector.ts';
+import type { SecretKdf } from '../model/resources.ts';
 import { upcast } from '../model/events.ts';
 import type { Bus, BusMessage, Subscription } from '../ports/bus.ts';
 import type { AppendBatch, EventStore, StoredEvent } from '../ports/event-store.ts';
@@ -49,8 +50,15 @@ export interface CloudTopology {
 export interface CloudOptions {
   readonly topology: CloudTopology;
   readonly store: StoreKind;
-  /** The admin's key pair; default `admin` / `admin-secret` (a simulated cloud needs no secrets). */
-  readonly admin?: { readonly accessKey: string; readonly secretKey: string };
+  /**
+   * The admin's key pair; default `admin` / `admin-secret` (a simulated cloud needs no secrets).
+   * `secretKdf`: the slow hash for a secret a person chose (see bootstrapAdmin).
+   */
+  readonly admin?: {
+    readonly accessKey: string;
+    readonly secretKey: string;
+    readonly secretKdf?: SecretKdf;
+  };
   /** Called with every committed batch and its stored events, in commit order (checkers). */
   readonly onCommit?: (batch: AppendBatch, events: readonly StoredEvent[]) => void;
   /** Wraps the port handles each process incarnation gets (fault injection, observation). */
@@ -134,6 +142,7 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
     store,
     runtime: setupRuntime,
     ...secrets,
+    ...(options.admin?.secretKdf === undefined ? {} : { secretKdf: options.admin.secretKdf }),
     accessKey: options.admin?.accessKey ?? 'admin',
     secretKey: options.admin?.secretKey ?? 'admin-secret',
   });

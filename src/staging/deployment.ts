@@ -43,6 +43,7 @@ import {
 } from './supervisor.ts';
 import { checkServices, formatStatus } from './services.ts';
 import { domainTypeOf, openBus, openStore } from './wiring.ts';
+import { PERSON_SECRET_KDF } from '../model/resources.ts';
 
 /** Where an operation's progress goes: `out` for the record, `err` for problems. One line each. */
 export interface Report {
@@ -136,6 +137,8 @@ export async function up(
         runtime,
         accessKey: admin.accessKey,
         secretKey: admin.secretKey,
+        // A secret from the environment may be one a person chose: store it with a slow hash.
+        ...(admin.source === 'environment' ? { secretKdf: PERSON_SECRET_KDF } : {}),
       });
     } catch (error) {
       if (!(error instanceof BootstrapError)) throw error;

@@ -23,7 +23,7 @@ import {
   type TypeSchema,
   type Validated,
 } from '../../model/gdapi-schema.ts';
-import { authenticate, type Caller } from './auth.ts';
+import { authenticate, VerifiedSecrets, type Caller } from './auth.ts';
 import { formToObject, parseBody, type ParsedBody } from './body.ts';
 import {
   checkRev,
@@ -76,6 +76,7 @@ interface Answer {
 /** Creates the API over its ports. */
 export function createApi(deps: ApiDeps): Api {
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
+  const verified = new VerifiedSecrets();
   return {
     async handle(request: ApiRequest): Promise<ApiResponse> {
       let presentation: Presentation = { base: '', url: '', method: 'GET', html: false };
@@ -93,7 +94,7 @@ export function createApi(deps: ApiDeps): Api {
         };
         const method = effectiveMethod(request.method, url);
         presentation = { ...presentation, method };
-        const answer = await route(deps, limits, request, url, method);
+        const answer = await route(deps, limits, verified, request, url, method);
         return respond(presentation, answer);
       } catch (error) {
         const { error: apiError, bug } = classify(error);
@@ -190,6 +191,7 @@ function segments(url: URL): string[] {
 async function route(
   deps: ApiDeps,
   limits: ApiLimits,
+  verified: VerifiedSecrets,
   request: ApiRequest,
   url: URL,
   method: string,
@@ -201,7 +203,7 @@ async function route(
   if (!KNOWN_METHODS.has(method))
     throw methodNotAllowed(method, ['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 
-  const caller = await authenticate(deps.store, request.headers['authorization']);
+  const caller = await authenticate(deps.store, request.headers['authorization'], verified);
   const ctx: RequestContext = {
     runtime: deps.runtime,
     secrets: deps.secrets ?? deps.runtime.random,

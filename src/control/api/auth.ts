@@ -6,6 +6,11 @@
  * src/lib/hash.ts) and compared in constant time; an unknown access key costs the same reads, hash
  * and comparison as a known one, so timing reveals neither which keys exist nor how much of a
  * secret matched.
+ *
+ * A secret a person chose (an admin secret from the environment) is stored with a slow hash
+ * (scrypt, its parameters in the key's row). Verifying it costs tens of milliseconds, so a secret
+ * once verified is remembered by its fast hash ({@link VerifiedSecrets}) and later requests with it
+ * cost what the others do.
  */
 import type { Random } from '../../ports/runtime.ts';
 import type { EventStore } from '../../ports/event-store.ts';
@@ -90,6 +95,9 @@ export function unauthorized(message = 'valid api key credentials are required')
 /** A hash of nothing in particular, compared against when the access key is unknown. */
 const DUMMY_SALT = '00000000000000000000000000000000';
 
+/** What an unknown access key's secret is compared against. */
+const DUMMY_HASH = hashSecret(DUMMY_SALT, '');
+
 /** A stream that never exists, read instead of the key when the access key is unknown. */
 const ABSENT_KEY = 'key-absent';
 
@@ -104,19 +112,60 @@ async function findKey(store: EventStore, access: string): Promise<ApiKeyRow | n
 }
 
 /**
+ * Secrets of slow-hashed keys verified so far, by key: the fast hash of the secret that matched and
+ * the stored hash it matched. Bounded; one per API instance.
+ */
+export class VerifiedSecrets {
+  private readonly byKey = new Map<string, { readonly fast: string; readonly stored: string }>();
+
+  constructor(private readonly max = 1024) {}
+
+  /** True when `secret` already verified against `key`'s current stored hash. */
+  has(key: ApiKeyRow, secret: string): boolean {
+    const known = this.byKey.get(key.id);
+    return (
+      known !== undefined &&
+      known.stored === key.secretHash &&
+      constantTimeEqual(known.fast, hashSecret(key.salt, secret))
+    );
+  }
+
+  remember(key: ApiKeyRow, secret: string): void {
+    if (this.byKey.size >= this.max && !this.byKey.has(key.id)) {
+      const oldest = this.byKey.keys().next().value as string;
+      this.byKey.delete(oldest);
+    }
+    this.byKey.set(key.id, { fast: hashSecret(key.salt, secret), stored: key.secretHash });
+  }
+}
+
+/** True when `secret` is `key`'s (slow-hashed keys: remembered once verified). */
+function verify(key: ApiKeyRow, secret: string, verified: VerifiedSecrets | undefined): boolean {
+  if (key.kdf === null) return constantTimeEqual(hashSecret(key.salt, secret), key.secretHash);
+  if (verified?.has(key, secret) === true) return true;
+  const ok = constantTimeEqual(hashSecret(key.salt, secret, key.kdf), key.secretHash);
+  if (ok) verified?.remember(key, secret);
+  return ok;
+}
+
+/**
  * Authenticates a request's `Authorization` header against the live api keys in the store. Throws
  * a 401 {@link ApiError} when credentials are missing, malformed or wrong, or when the key or its
  * account has been removed.
  */
-export async function authenticate(store: EventStore, header: string | undefined): Promise<Caller> {
+export async function authenticate(
+  store: EventStore,
+  header: string | undefined,
+  verified?: VerifiedSecrets,
+): Promise<Caller> {
   const credentials = parseBasicAuth(header);
   if (credentials === null) throw unauthorized();
   const match = await findKey(store, credentials.access);
-  const salt = match?.salt ?? DUMMY_SALT;
-  // Both paths compute two hashes, so a miss takes as long as a hit.
-  const dummy = hashSecret(DUMMY_SALT, '');
-  const expected = match?.secretHash ?? dummy;
-  const ok = constantTimeEqual(hashSecret(salt, credentials.secret), expected);
+  // A miss hashes and compares as a (fast-hashed) hit does, so it takes as long.
+  const ok =
+    match === null
+      ? constantTimeEqual(hashSecret(DUMMY_SALT, credentials.secret), DUMMY_HASH)
+      : verify(match, credentials.secret, verified);
   if (match === null || !ok) throw unauthorized();
   const account = await store.get(match.accountId);
   const accountRow = account?.data as unknown as AccountRow | undefined;

@@ -16,7 +16,12 @@ import {
   type Decision,
 } from '../../model/decide.ts';
 import { newEvent } from '../../model/events.ts';
-import { accessKeyStreamId, type AccountRow, type ApiKeyRow } from '../../model/resources.ts';
+import {
+  accessKeyStreamId,
+  type AccountRow,
+  type ApiKeyRow,
+  type SecretKdf,
+} from '../../model/resources.ts';
 import { constantTimeEqual, newAccessKey, newSalt, newSecretKey } from './auth.ts';
 
 /** Options of {@link bootstrapAdmin}. */
@@ -31,6 +36,11 @@ export interface BootstrapOptions {
   readonly accountName?: string;
   /** Where a new key's access key, secret and salt are drawn from; default `runtime.random`. */
   readonly secrets?: Random;
+  /**
+   * The slow hash for `secretKey` when a person chose it (PERSON_SECRET_KDF); default none, for
+   * secrets drawn at random (and the simulator's fixed ones).
+   */
+  readonly secretKdf?: SecretKdf;
 }
 
 /** The admin credentials. */
@@ -141,7 +151,10 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<AdminCr
         throw new BootstrapError(`access key ${options.accessKey} belongs to another account`);
       if (
         options.secretKey !== undefined &&
-        !constantTimeEqual(hashSecret(existing.salt, options.secretKey), existing.secretHash)
+        !constantTimeEqual(
+          hashSecret(existing.salt, options.secretKey, existing.kdf),
+          existing.secretHash,
+        )
       )
         throw new BootstrapError(`access key ${options.accessKey} exists with another secret`);
       return {
@@ -170,6 +183,9 @@ export async function bootstrapAdmin(options: BootstrapOptions): Promise<AdminCr
         publicValue: accessKey,
         secret: secretKey,
         salt: newSalt(secrets),
+        ...(options.secretKey !== undefined && options.secretKdf !== undefined
+          ? { kdf: options.secretKdf }
+          : {}),
       },
       account,
       keys,

@@ -24,11 +24,12 @@ export const accountFold: ResourceFold<AccountRow, never, 'account.created'> = {
 /** The fold of `apiKey` streams. */
 export const apiKeyFold: ResourceFold<ApiKeyRow, never, 'apikey.created'> = {
   creation: 'apikey.created',
-  create: ({ accountId, name, publicValue, secretHash, salt }, event) => ({
+  create: ({ accountId, name, publicValue, secretHash, salt, kdf }, event) => ({
     ...activeRow(event, 'apiKey', accountId, name),
     publicValue,
     secretHash,
     salt,
+    kdf: kdf ?? null,
     observed: null,
   }),
   noun: 'an api key',

@@ -7,14 +7,24 @@
 
 import { describe, expect, it } from 'vitest';
 import { bootstrapAdmin, BootstrapError } from '../../../src/control/api/index.ts';
-import { constantTimeEqual, parseBasicAuth } from '../../../src/control/api/auth.ts';
+import {
+  constantTimeEqual,
+  parseBasicAuth,
+  VerifiedSecrets,
+} from '../../../src/control/api/auth.ts';
+import { createApi } from '../../../src/control/api/index.ts';
+import { scryptHex } from '../../../src/lib/hash.ts';
 import { createMemoryEventStore } from '../../../src/adapters/memory-event-store.ts';
 import { projector } from '../../../src/model/projector.ts';
 import { newEvent } from '../../../src/model/events.ts';
 import { hashSecret } from '../../../src/model/decide.ts';
-import { accessKeyStreamId } from '../../../src/model/resources.ts';
+import {
+  accessKeyStreamId,
+  PERSON_SECRET_KDF,
+  type ApiKeyRow,
+} from '../../../src/model/resources.ts';
 import type { EventStore, ProjectionQuery } from '../../../src/ports/event-store.ts';
-import { basic, createTestRuntime, createWorld } from './harness.ts';
+import { basic, createFakeBus, createTestRuntime, createWorld } from './harness.ts';
 
 describe('authentication', () => {
   it('401 Unauthorized with a Basic challenge for every kind of bad credential', async () => {
@@ -190,5 +200,71 @@ describe('bootstrapAdmin', () => {
     expect(second.created).toBe(true);
     expect(second.secretKey).toMatch(/^[A-Za-z0-9]{40}$/);
     expect(second.accountId).toBe(first.accountId);
+  });
+});
+
+describe('secrets a person chose', () => {
+  it('are stored with scrypt and its parameters, and verify under the cost they were stored with', async () => {
+    const runtime = createTestRuntime(6);
+    const store = createMemoryEventStore({ projector });
+    // A low cost keeps the test fast; the parameters travel with the hash.
+    const kdf = { name: 'scrypt', n: 2 ** 10, r: 8, p: 1 } as const;
+    const admin = await bootstrapAdmin({
+      store,
+      runtime,
+      accessKey: 'PERSONKEY',
+      secretKey: 'correct horse',
+      secretKdf: kdf,
+    });
+    const key = (await store.list({ type: 'apiKey' }))[0]!.data as unknown as ApiKeyRow;
+    expect(key.kdf).toEqual(kdf);
+    expect(key.secretHash).toBe(scryptHex('correct horse', key.salt, kdf));
+    expect(key.secretHash).not.toBe(hashSecret(key.salt, 'correct horse'));
+    expect(PERSON_SECRET_KDF.n).toBeGreaterThanOrEqual(2 ** 15);
+
+    const api = createApi({ runtime, store, bus: createFakeBus() });
+    const get = async (secret: string) =>
+      (
+        await api.handle({
+          method: 'GET',
+          url: 'http://api.test/v1',
+          headers: { authorization: basic(admin.accessKey, secret), accept: 'application/json' },
+          body: '',
+        })
+      ).status;
+    expect(await get('correct horse')).toBe(200);
+    // Remembered once verified, and only that secret: others still fail, the right one still works.
+    expect(await get('correct horsf')).toBe(401);
+    expect(await get('')).toBe(401);
+    expect(await get('correct horse')).toBe(200);
+    // Bootstrap checks a configured secret against the slow hash too.
+    await expect(
+      bootstrapAdmin({
+        store,
+        runtime,
+        accessKey: 'PERSONKEY',
+        secretKey: 'wrong',
+        secretKdf: kdf,
+      }),
+    ).rejects.toThrow(BootstrapError);
+    expect(
+      (await bootstrapAdmin({ store, runtime, accessKey: 'PERSONKEY', secretKey: 'correct horse' }))
+        .created,
+    ).toBe(false);
+  });
+
+  it('remembers a verified secret by key and stored hash only', () => {
+    const verified = new VerifiedSecrets(2);
+    const key = (id: string, secretHash = 'h') =>
+      ({ id, salt: 's', secretHash, kdf: PERSON_SECRET_KDF }) as unknown as ApiKeyRow;
+    verified.remember(key('key-1'), 'a');
+    expect(verified.has(key('key-1'), 'a')).toBe(true);
+    expect(verified.has(key('key-1'), 'b')).toBe(false);
+    expect(verified.has(key('key-2'), 'a')).toBe(false);
+    expect(verified.has(key('key-1', 'other'), 'a')).toBe(false);
+    verified.remember(key('key-2'), 'a');
+    verified.remember(key('key-3'), 'a');
+    expect(verified.has(key('key-1'), 'a')).toBe(false);
+    expect(verified.has(key('key-3'), 'a')).toBe(true);
   });
 });
