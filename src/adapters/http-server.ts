@@ -49,6 +49,64 @@ export interface HttpServerOptions {
   readonly publicUrl?: string;
   /** Time allowed for a whole request, ms; default 30 000. */
   readonly requestTimeoutMs?: number;
+  /**
+   * Most requests in flight at once (read, handled, not yet answered); beyond, 503 with
+   * `Retry-After` and the body unread. Default {@link ADMISSION_DEFAULTS}.
+   */
+  readonly maxInFlight?: number;
+  /** Most requests in flight on one connection (pipelined); beyond, 429. */
+  readonly maxInFlightPerConnection?: number;
+  /** Most body bytes buffered over all requests in flight; beyond, 503. */
+  readonly maxBufferedBytes?: number;
+}
+
+/** Default bounds of what the server holds at once. */
+export const ADMISSION_DEFAULTS = {
+  maxInFlight: 256,
+  maxInFlightPerConnection: 8,
+  maxBufferedBytes: 64 * 1024 * 1024,
+} as const;
+
+/** Seconds a refused client is asked to wait before it tries again. */
+const RETRY_AFTER_SECONDS = 1;
+
+/**
+ * What the server holds at once: requests in flight, per connection and in all, and the body bytes
+ * they buffered. Every request is released when its response is sent, however it ended.
+ */
+class Admission {
+  private inFlight = 0;
+  private buffered = 0;
+  private readonly perSocket = new WeakMap<object, number>();
+
+  constructor(
+    private readonly maxInFlight: number,
+    private readonly maxPerConnection: number,
+    readonly maxBufferedBytes: number,
+  ) {}
+
+  /** Admits a request on `socket`, or says why not (429 for the connection, 503 for the server). */
+  admit(socket: object): 429 | 503 | null {
+    const mine = this.perSocket.get(socket) ?? 0;
+    if (mine >= this.maxPerConnection) return 429;
+    if (this.inFlight >= this.maxInFlight) return 503;
+    this.perSocket.set(socket, mine + 1);
+    this.inFlight++;
+    return null;
+  }
+
+  release(socket: object, bytes: number): void {
+    this.perSocket.set(socket, (this.perSocket.get(socket) ?? 1) - 1);
+    this.inFlight--;
+    this.buffered -= bytes;
+  }
+
+  /** Reserves `bytes` more of buffered body; false when that would pass the bound. */
+  reserve(bytes: number): boolean {
+    if (this.buffered + bytes > this.maxBufferedBytes) return false;
+    this.buffered += bytes;
+    return true;
+  }
 }
 
 /** A running server. */
@@ -72,9 +130,14 @@ function joinHeaders(request: IncomingMessage): Record<string, string> {
 }
 
 /** Reads the body, keeping at most `limit + 1` bytes. `truncated` when more was sent. */
+/** The server holds too many body bytes already: the request is refused, its body unread. */
+class BufferFull extends Error {}
+
 function readBody(
   request: IncomingMessage,
   limit: number,
+  admission: Admission,
+  reserved: { bytes: number },
 ): Promise<{ body: Uint8Array; truncated: boolean }> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -87,6 +150,13 @@ function readBody(
     };
     request.on('data', (chunk: Buffer) => {
       if (done) return;
+      // Twice the chunk: it is held as a chunk, then once more in the concatenated body.
+      if (!admission.reserve(2 * chunk.length)) {
+        done = true;
+        reject(new BufferFull());
+        return;
+      }
+      reserved.bytes += 2 * chunk.length;
       const room = limit + 1 - size;
       if (chunk.length >= room) {
         chunks.push(chunk.subarray(0, room));
@@ -114,17 +184,55 @@ function baseUrl(options: HttpServerOptions, request: IncomingMessage, fallback:
   return host !== undefined && HOST_HEADER.test(host) ? `http://${host}` : fallback;
 }
 
+/** A refusal by the server itself, before the API sees the request. */
+function refusal(status: 429 | 503, message: string): HttpHandlerResponse {
+  return {
+    status,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'retry-after': String(RETRY_AFTER_SECONDS),
+    },
+    body: JSON.stringify({
+      type: 'error',
+      status,
+      code: status === 429 ? 'TooManyRequests' : 'ServiceUnavailable',
+      message,
+    }),
+  };
+}
+
 async function serve(
   options: HttpServerOptions,
   limit: number,
+  admission: Admission,
   fallbackBase: () => string,
   request: IncomingMessage,
   response: ServerResponse,
 ): Promise<void> {
-  let closeAfter = false;
+  const socket = request.socket;
+  const refused = admission.admit(socket);
+  if (refused !== null) {
+    const message =
+      refused === 429
+        ? 'too many requests in flight on this connection'
+        : 'the server has too many requests in flight';
+    reply(request, response, refusal(refused, message), true);
+    return;
+  }
+  const reserved = { bytes: 0 };
+  // Released when the response is sent (or the connection is gone), however the request ended.
+  let released = false;
+  const release = (): void => {
+    if (released) return;
+    released = true;
+    admission.release(socket, reserved.bytes);
+  };
+  response.once('finish', release);
+  response.once('close', release);
+  let closeAfter: boolean;
   let result: HttpHandlerResponse;
   try {
-    const { body, truncated } = await readBody(request, limit);
+    const { body, truncated } = await readBody(request, limit, admission, reserved);
     closeAfter = truncated;
     const target = request.url ?? '/';
     // Only origin-form targets (`/path?query`); absolute-form and `*` are not for this server.
@@ -137,7 +245,16 @@ async function serve(
       headers: joinHeaders(request),
       body,
     });
-  } catch {
+  } catch (error) {
+    if (error instanceof BufferFull) {
+      reply(
+        request,
+        response,
+        refusal(503, 'the server holds too many request bodies; try again shortly'),
+        true,
+      );
+      return;
+    }
     // The handler never rejects by contract; an I/O error while reading the body lands here.
     closeAfter = true;
     result = {
@@ -151,6 +268,16 @@ async function serve(
       }),
     };
   }
+  reply(request, response, result, closeAfter);
+}
+
+/** Sends `result`; with `closeAfter`, closes the connection and discards what is left of the body. */
+function reply(
+  request: IncomingMessage,
+  response: ServerResponse,
+  result: HttpHandlerResponse,
+  closeAfter: boolean,
+): void {
   if (response.headersSent || response.destroyed) return;
   const headers: Record<string, string> = { ...result.headers };
   if (closeAfter) headers['connection'] = 'close';
@@ -166,6 +293,11 @@ async function serve(
 export function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
   const limit = options.maxBodyBytes ?? 1024 * 1024;
   const host = options.host ?? '127.0.0.1';
+  const admission = new Admission(
+    options.maxInFlight ?? ADMISSION_DEFAULTS.maxInFlight,
+    options.maxInFlightPerConnection ?? ADMISSION_DEFAULTS.maxInFlightPerConnection,
+    options.maxBufferedBytes ?? ADMISSION_DEFAULTS.maxBufferedBytes,
+  );
   let server: Server | undefined = undefined;
   const fallbackBase = () => {
     const address = server?.address() as AddressInfo | null | undefined;
@@ -176,7 +308,7 @@ export function startHttpServer(options: HttpServerOptions): Promise<HttpServer>
   server = createServer(
     { requestTimeout: options.requestTimeoutMs ?? 30_000 },
     (request, response) => {
-      void serve(options, limit, fallbackBase, request, response);
+      void serve(options, limit, admission, fallbackBase, request, response);
     },
   );
   server.on('clientError', (_error, socket) => {

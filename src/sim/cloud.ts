@@ -320,12 +320,19 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
       const handler = api;
       return new Promise<ApiResponse | null>((resolve) => {
         let settled = false;
+        // Cancelled with the reply: the timeout's closure shares this scope, request body and all,
+        // which would otherwise stay alive for the whole timeout after the answer.
+        const timeout = sim.schedule({
+          delayMs: timeoutMs,
+          label: 'client.timeout',
+          run: () => finish(null),
+        });
         const finish = (response: ApiResponse | null): void => {
           if (settled) return;
           settled = true;
+          timeout.cancel();
           resolve(response);
         };
-        sim.schedule({ delayMs: timeoutMs, label: 'client.timeout', run: () => finish(null) });
         // The request reaches the API process after a network hop, and so does the reply.
         incarnation.schedule(0.2, 'api.request', () => {
           void incarnation.guard(handler.handle(request)).then((response) => {

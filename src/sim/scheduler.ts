@@ -219,6 +219,9 @@ export class Scheduler {
   }
 }
 
+/** What a cancelled event runs: nothing (it never runs; its callback is let go). */
+const NOTHING = (): void => {};
+
 /** A queued event, and the handle that cancels it. */
 class QueuedEvent implements ScheduledEvent, EventHandle {
   cancelled = false;
@@ -229,12 +232,18 @@ class QueuedEvent implements ScheduledEvent, EventHandle {
     readonly seq: number,
     readonly label: string,
     readonly owner: EventOwner | null,
-    readonly run: () => void,
+    public run: () => void,
   ) {}
 
+  /**
+   * Marks the event cancelled and lets go of its callback at once: a cancelled event stays queued
+   * until its time or the next compaction, and its callback's closure (a client's request and
+   * body, say) must not live that long with it.
+   */
   cancel(): void {
     if (this.cancelled) return;
     this.cancelled = true;
+    this.run = NOTHING;
     this.scheduler.noteCancel();
   }
 }

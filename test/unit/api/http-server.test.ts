@@ -67,3 +67,99 @@ describe('http server adapter', () => {
     expect(((await r.json()) as { code: string }).code).toBe('RequestTooLarge');
   });
 });
+
+describe('what the server holds at once', () => {
+  /** A server whose handler answers only when `open()` is called. */
+  async function gated(options: Partial<Parameters<typeof startHttpServer>[0]>) {
+    let gate: () => void = () => {};
+    let opened = new Promise<void>((resolve) => (gate = resolve));
+    const entered: string[] = [];
+    const s = await startHttpServer({
+      ...options,
+      handle: async (r) => {
+        entered.push(r.url);
+        await opened;
+        return { status: 200, headers: { 'content-type': 'text/plain' }, body: 'ok' };
+      },
+    });
+    return {
+      s,
+      entered,
+      open: () => {
+        gate();
+        opened = new Promise<void>((resolve) => (gate = resolve));
+      },
+    };
+  }
+
+  it('refuses requests beyond the in-flight bound with 503 and Retry-After, and frees each slot when answered', async () => {
+    const { s, entered, open } = await gated({ maxInFlight: 2 });
+    try {
+      const first = [fetch(`${s.url}/a`), fetch(`${s.url}/b`)];
+      while (entered.length < 2) await new Promise((r) => setTimeout(r, 5));
+      const third = await fetch(`${s.url}/c`);
+      expect(third.status).toBe(503);
+      expect(third.headers.get('retry-after')).toBe('1');
+      expect(((await third.json()) as { code: string }).code).toBe('ServiceUnavailable');
+      open();
+      expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
+      const again = fetch(`${s.url}/d`);
+      while (entered.length < 3) await new Promise((r) => setTimeout(r, 5));
+      open();
+      expect((await again).status).toBe(200);
+    } finally {
+      open();
+      await s.close();
+    }
+  });
+
+  it('bounds the requests pipelined on one connection (429)', async () => {
+    const { s, entered, open } = await gated({ maxInFlightPerConnection: 1 });
+    try {
+      const { connect } = await import('node:net');
+      const socket = connect(s.port, '127.0.0.1');
+      let text = '';
+      socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
+      const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
+      socket.write(request('/one') + request('/two'));
+      while (entered.length < 1) await new Promise((r) => setTimeout(r, 5));
+      // Responses on a connection go out in order: the refusal follows the first answer.
+      await new Promise((r) => setTimeout(r, 50));
+      expect(entered).toEqual(['http://x/one']);
+      open();
+      while (!text.includes('TooManyRequests')) await new Promise((r) => setTimeout(r, 5));
+      expect(text.indexOf('200 OK')).toBeLessThan(text.indexOf('429 Too Many Requests'));
+      expect(entered).toEqual(['http://x/one']);
+      socket.destroy();
+    } finally {
+      open();
+      await s.close();
+    }
+  });
+
+  it(
+    'refuses a body that would pass the buffered bytes bound (503), and lets the others through',
+    { timeout: 5000 },
+    async () => {
+      const { s, entered, open } = await gated({ maxBufferedBytes: 40_000, maxBodyBytes: 100_000 });
+      try {
+        const body = 'x'.repeat(15_000);
+        const first = fetch(`${s.url}/a`, { method: 'POST', body });
+        while (entered.length < 1) await new Promise((r) => setTimeout(r, 5));
+        const second = await fetch(`${s.url}/b`, { method: 'POST', body });
+        expect(second.status).toBe(503);
+        expect(second.headers.get('retry-after')).toBe('1');
+        open();
+        expect((await first).status).toBe(200);
+        // The first body's bytes were given back with its answer.
+        const third = fetch(`${s.url}/c`, { method: 'POST', body });
+        while (entered.length < 2) await new Promise((r) => setTimeout(r, 5));
+        open();
+        expect((await third).status).toBe(200);
+      } finally {
+        open();
+        await s.close();
+      }
+    },
+  );
+});
