@@ -10,12 +10,19 @@ export class UsageError extends Error {
   override name = 'UsageError';
 }
 
-/** Options that take a value (`--seed 7`) and flags (`--swarm`). */
-export type OptionSpec = Record<string, { type: 'string' | 'boolean'; short?: string }>;
+/** Options that take a value (`--seed 7`), repeatable ones (`multiple`) and flags (`--swarm`). */
+export type OptionSpec = Record<
+  string,
+  { type: 'string' | 'boolean'; short?: string; multiple?: boolean }
+>;
 
-/** Parsed options: strings for value options, booleans for flags. */
+/** Parsed options: strings for value options (lists when repeatable), booleans for flags. */
 export type ParsedOptions<O extends OptionSpec> = {
-  [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string;
+  [K in keyof O]?: O[K]['type'] extends 'boolean'
+    ? boolean
+    : O[K]['multiple'] extends true
+      ? string[]
+      : string;
 };
 
 /** Parses `argv` against `options`; unknown options and missing values become {@link UsageError}s. */

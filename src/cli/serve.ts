@@ -15,6 +15,7 @@ import { intOption, parse, UsageError } from './args.ts';
 import { startRealtime } from './realtime.ts';
 
 export const SERVE_HELP = `Usage: cloudbed serve [--port N] [--hosts N] [--store memory|pgmem]
+                      [--cors-origin ORIGIN]...
 
 Serves the cloudbed API on http://127.0.0.1:<port>/v1 with every component embedded and
 simulated compute hosts running on the system clock. Stop it with Ctrl-C.
@@ -23,6 +24,9 @@ Options:
   --port N        TCP port on 127.0.0.1 (default 8080; 0 picks a free one)
   --hosts N       number of compute hosts (default 3); one storage node is always added
   --store KIND    memory (default) or pgmem (the SQL event store on pg-mem)
+  --cors-origin ORIGIN
+                  let browser scripts on ORIGIN (http(s)://host[:port]) call the API, with
+                  credentials; repeatable. Writes from any other site's pages are refused.
   -h, --help      show this help
 
 Environment:
@@ -45,12 +49,26 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
     port: { type: 'string' },
     hosts: { type: 'string' },
     store: { type: 'string' },
+    'cors-origin': { type: 'string', multiple: true },
   });
   if (positionals.length > 0)
     throw new UsageError(`cloudbed serve: unexpected argument '${positionals[0]}'`);
   const port = intOption('serve', 'port', values.port, { min: 0, max: 65_535 }) ?? 8080;
   const hosts = intOption('serve', 'hosts', values.hosts, { min: 1, max: 1000 }) ?? 3;
   const store = (values.store ?? 'memory') as StoreKind;
+  const corsOrigins = (values['cors-origin'] ?? []).map((origin) => {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(origin);
+    } catch {
+      // reported below
+    }
+    if (parsed === null || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin)
+      throw new UsageError(
+        `cloudbed serve: --cors-origin must be an origin such as https://console.example.com (scheme, host, optional port; no path), got '${origin.slice(0, 100)}'`,
+      );
+    return origin;
+  });
   if (!(STORES as readonly string[]).includes(store)) {
     throw new UsageError(
       `cloudbed serve: --store must be one of ${STORES.join(', ')}, got '${store}'`,
@@ -75,6 +93,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
     // Keys and secrets from the system's CSPRNG: the seed above is drawn from 2^31 values and
     // shared by everything else in the run, so anything drawn from it can be recomputed.
     secrets: cryptoRandom(),
+    corsOrigins,
   });
   cloud.start();
   let failure: string | undefined;

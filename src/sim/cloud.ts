@@ -68,6 +68,8 @@ export interface CloudOptions {
    * replays exactly; `cloudbed serve` passes the system's CSPRNG (its seed is no secret).
    */
   readonly secrets?: Random;
+  /** Origins whose browser scripts may call the API (CORS); default none. */
+  readonly corsOrigins?: readonly string[];
 }
 
 /**
@@ -239,6 +241,7 @@ export async function createCloud(sim: Simulation, options: CloudOptions): Promi
       api = createApi({
         runtime: incarnation.runtime,
         ...secrets,
+        ...(options.corsOrigins === undefined ? {} : { corsOrigins: options.corsOrigins }),
         store: dbFor('api', incarnation),
         bus: busFor('api', incarnation),
       });

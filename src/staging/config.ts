@@ -96,7 +96,12 @@ export interface StagingConfig {
      */
     readonly sizeDivisor: number;
   };
-  readonly api: { readonly port: number; readonly restart: RestartPolicy };
+  readonly api: {
+    readonly port: number;
+    readonly restart: RestartPolicy;
+    /** Origins whose browser scripts may call the API (CORS); default none. */
+    readonly corsOrigins: readonly string[];
+  };
   readonly mainLoop: {
     readonly sweepIntervalMs: number;
     /** Main loop processes, `mainloop-1` … `mainloop-<n>`; the locks keep them apart. 1..16. */
@@ -221,7 +226,22 @@ const fileShape = object({
       sizeDivisor: optional(powerOfTwo(2 ** 20)),
     }),
   ),
-  api: optional(object({ port: optional(int({ min: 1, max: 65_535 })), restart: restartField })),
+  api: optional(
+    object({
+      port: optional(int({ min: 1, max: 65_535 })),
+      restart: restartField,
+      corsOrigins: optional(
+        list(
+          str({
+            pattern:
+              /^https?:\/\/[A-Za-z0-9.-]+(:\d{1,5})?$|^https?:\/\/\[[0-9A-Fa-f:.]+\](:\d{1,5})?$/,
+            patternHint: 'an origin: http(s)://host[:port], no path',
+          }),
+          { maxLength: 32 },
+        ),
+      ),
+    }),
+  ),
   mainLoop: optional(
     object({
       sweepInterval: optional(duration({ min: 100 })),
@@ -321,7 +341,11 @@ function toConfig(raw: ReturnType<typeof fileShape>, file: string): StagingConfi
       pool: raw.zfs?.pool ?? STAGING_DEFAULTS.pool,
       sizeDivisor: raw.zfs?.sizeDivisor ?? STAGING_DEFAULTS.sizeDivisor,
     },
-    api: { port: raw.api?.port ?? STAGING_DEFAULTS.apiPort, restart: raw.api?.restart ?? fallback },
+    api: {
+      port: raw.api?.port ?? STAGING_DEFAULTS.apiPort,
+      restart: raw.api?.restart ?? fallback,
+      corsOrigins: raw.api?.corsOrigins ?? [],
+    },
     mainLoop: {
       sweepIntervalMs: raw.mainLoop?.sweepInterval ?? STAGING_DEFAULTS.sweepIntervalMs,
       instances: raw.mainLoop?.instances ?? STAGING_DEFAULTS.mainLoops,

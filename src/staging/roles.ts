@@ -156,7 +156,7 @@ async function startRole(
   const nothing = (): Promise<void> => Promise.resolve();
   switch (role) {
     case 'api': {
-      const api = createApi({ runtime, store, bus });
+      const api = createApi({ runtime, store, bus, corsOrigins: config.api.corsOrigins });
       const server = await startHttpServer({
         host: '127.0.0.1',
         port: config.api.port,

@@ -133,6 +133,8 @@ describe('bad input', () => {
       ['run', 'a.yaml', '--seed', 'x'],
       ['run', 'a.yaml', '--store', 'mysql'],
       ['run', 'a.yaml', '--bogus'],
+      ['serve', '--cors-origin', 'https://console.example.com/app'],
+      ['serve', '--cors-origin', 'console.example.com'],
       ['nope'],
     ]) {
       const result = cloudbed(...args);

@@ -24,6 +24,14 @@ import {
   type Validated,
 } from '../../model/gdapi-schema.ts';
 import { authenticate, VerifiedSecrets, type Caller } from './auth.ts';
+import {
+  corsHeaders,
+  effectiveMethod,
+  optionsHeaders,
+  refuseCrossSite,
+  requestSource,
+  securityHeaders,
+} from './browser.ts';
 import { formToObject, parseBody, type ParsedBody } from './body.ts';
 import {
   checkRev,
@@ -64,6 +72,8 @@ interface Presentation {
   readonly url: string;
   readonly method: string;
   readonly html: boolean;
+  /** CORS headers for an allowed origin. */
+  readonly cors: Readonly<Record<string, string>>;
 }
 
 /** A handler's answer before rendering. */
@@ -77,23 +87,38 @@ interface Answer {
 export function createApi(deps: ApiDeps): Api {
   const limits: ApiLimits = { ...DEFAULT_LIMITS, ...deps.limits };
   const verified = new VerifiedSecrets();
+  const corsOrigins = deps.corsOrigins ?? [];
   return {
     async handle(request: ApiRequest): Promise<ApiResponse> {
-      let presentation: Presentation = { base: '', url: '', method: 'GET', html: false };
+      let presentation: Presentation = {
+        base: '',
+        url: '',
+        method: 'GET',
+        html: false,
+        cors: {},
+      };
       try {
         const url = parseUrl(request.url);
         // Links and X-API-Schemas need the base even when the URL is then refused as too long.
         presentation = { ...presentation, base: url.origin };
         if (request.url.length > limits.maxUrlLength)
           throw fail(414, 'UriTooLong', `the URL exceeds ${limits.maxUrlLength} characters`);
+        const source = requestSource(request, url.origin, corsOrigins);
         presentation = {
           base: url.origin,
           url: url.href,
           method: 'GET',
           html: wantsHtml(request, url),
+          cors: corsHeaders(request, source),
         };
-        const method = effectiveMethod(request.method, url);
+        refuseCrossSite(request.method, source, request);
+        const method = effectiveMethod(request.method, url, source);
         presentation = { ...presentation, method };
+        if (method === 'OPTIONS')
+          return respond(
+            { ...presentation, html: false },
+            { status: 204, value: null, headers: optionsHeaders(request, source) },
+          );
         const answer = await route(deps, limits, verified, request, url, method);
         return respond(presentation, answer);
       } catch (error) {
@@ -144,22 +169,19 @@ function wantsHtml(request: ApiRequest, url: URL): boolean {
   return accept.includes('*/*') && agent.toLowerCase().includes('mozilla');
 }
 
-/** The method after `?_method=` (honoured on POST only, as HTML forms can only GET and POST). */
-function effectiveMethod(raw: string, url: URL): string {
-  const method = raw.toUpperCase();
-  const override = url.searchParams.get('_method');
-  if (method === 'POST' && override !== null && override !== '') return override.toUpperCase();
-  return method;
-}
-
 function respond(presentation: Presentation, answer: Answer): ApiResponse {
+  const html = presentation.html && presentation.url !== '';
   const headers: Record<string, string> = {
     'x-api-schemas': schemasUrl(presentation.base),
     'cache-control': 'no-store',
+    ...securityHeaders(html),
+    ...presentation.cors,
     ...answer.headers,
   };
   let body: string;
-  if (presentation.html && presentation.url !== '') {
+  if (answer.status === 204) {
+    body = '';
+  } else if (html) {
     headers['content-type'] = 'text/html; charset=utf-8';
     body = renderHtml(answer.value, presentation.url, presentation.method, answer.status);
   } else {

@@ -211,6 +211,10 @@ function collectionControls(collection: JsonObject, url: string): string {
  * The HTML page for a JSON response `value` to a request for `url` with `method`. `status` is
  * shown for errors.
  */
+/** The pages' one stylesheet (the content security policy allows it by its hash). */
+export const HTML_STYLE =
+  'body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em}pre{background:#f6f6f6;padding:1em;overflow:auto}fieldset{margin:.5em 0}label{display:inline-block;margin:.2em 0}code{background:#f6f6f6}';
+
 export function renderHtml(value: JsonValue, url: string, method: string, status: number): string {
   const object = asObject(value);
   const kind = object['type'];
@@ -230,7 +234,7 @@ export function renderHtml(value: JsonValue, url: string, method: string, status
   const json = JSON.stringify(value).replace(/</g, '\\u003c');
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>cloudbed: ${escapeHtml(title)}</title>
-<style>body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em}pre{background:#f6f6f6;padding:1em;overflow:auto}fieldset{margin:.5em 0}label{display:inline-block;margin:.2em 0}code{background:#f6f6f6}</style>
+<style>${HTML_STYLE}</style>
 </head><body>
 <h1>${escapeHtml(title)}</h1>
 <p>As JSON: <a href="${escapeHtml(withParam(url, '_format', 'json'))}">${escapeHtml(withParam(url, '_format', 'json'))}</a></p>

@@ -57,6 +57,12 @@ export interface ApiDeps {
    * system's CSPRNG, because a playground's seed can be guessed and would give away every secret.
    */
   readonly secrets?: Random;
+  /**
+   * Origins (`https://console.example.com`, exact) whose browser scripts may call the API: they
+   * get CORS headers and their preflights are answered; state-changing requests from any other
+   * foreign origin are refused. Default none.
+   */
+  readonly corsOrigins?: readonly string[];
   readonly store: EventStore;
   /** Change notices go here after each committed write. */
   readonly bus: Bus;

@@ -133,7 +133,12 @@ export interface World {
 }
 
 export async function createWorld(
-  options: { seed?: number; limits?: Partial<ApiLimits>; store?: EventStore } = {},
+  options: {
+    seed?: number;
+    limits?: Partial<ApiLimits>;
+    store?: EventStore;
+    corsOrigins?: readonly string[];
+  } = {},
 ): Promise<World> {
   const runtime = createTestRuntime(options.seed ?? 1);
   const store = options.store ?? createMemoryEventStore({ projector });
@@ -143,6 +148,7 @@ export async function createWorld(
     store,
     bus,
     ...(options.limits ? { limits: options.limits } : {}),
+    ...(options.corsOrigins ? { corsOrigins: options.corsOrigins } : {}),
   });
   const seeded = await bootstrapAdmin({ store, runtime });
   const admin: Credentials = {

@@ -126,6 +126,7 @@ describe('staging file', () => {
     [`${MINIMAL}agents: { shutdownTimeout: soon }\n`, 'agents.shutdownTimeout: must be a duration'],
     [`${MINIMAL}redis: { url: 'http://x' }\n`, 'redis.url: must be a redis:// URL'],
     [`${MINIMAL}mainLoop: { instances: 0 }\n`, 'f.yaml:5: mainLoop.instances: must be at least 1'],
+    [`${MINIMAL}api: { corsOrigins: [https://x.example/app] }\n`, 'api.corsOrigins[0]: must be'],
     [
       `${MINIMAL}mainLoop: { concurrency: 65 }\n`,
       'f.yaml:5: mainLoop.concurrency: must be at most 64',
