@@ -10,6 +10,11 @@ export function sha256Hex(text: string): string {
   return createHash('sha256').update(text).digest('hex');
 }
 
+/** SHA-256 of a string, base64 encoded (as content security policies name inline content). */
+export function sha256Base64(text: string): string {
+  return createHash('sha256').update(text).digest('base64');
+}
+
 /**
  * scrypt of `secret` with `salt` (RFC 7914), hex encoded: a slow, memory-hard hash for secrets a
  * person chose. Deterministic. Costs about 128 × n × r bytes and tens of milliseconds at n = 2^15.

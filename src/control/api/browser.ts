@@ -16,7 +16,7 @@
  *   `scheme://host[:port]`), which get `Access-Control-Allow-Origin` with credentials, and whose
  *   preflight `OPTIONS` is answered without authentication.
  */
-import { createHash } from 'node:crypto';
+import { sha256Base64 } from '../../lib/hash.ts';
 import { HTML_STYLE } from './html.ts';
 import { fail } from './errors.ts';
 import type { ApiRequest } from './types.ts';
@@ -36,7 +36,7 @@ const EXPOSED_HEADERS = 'location, etag, x-api-schemas, retry-after';
 /** Seconds a browser may cache a preflight answer. */
 const PREFLIGHT_MAX_AGE_SECONDS = 600;
 
-const STYLE_HASH = `sha256-${createHash('sha256').update(HTML_STYLE).digest('base64')}`;
+const STYLE_HASH = `sha256-${sha256Base64(HTML_STYLE)}`;
 
 /** The policy of every HTML page: nothing but its own stylesheet; no framing, no foreign forms. */
 export const HTML_CONTENT_SECURITY_POLICY = [
