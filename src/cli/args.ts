@@ -25,6 +25,45 @@ export type ParsedOptions<O extends OptionSpec> = {
       : string;
 };
 
+/**
+ * The candidate closest to `word` by edit distance, when it is close enough to be a likely typo
+ * (at most a third of its length, and at least one edit away from nothing), else null.
+ */
+export function closest(word: string, candidates: readonly string[]): string | null {
+  let best: string | null = null;
+  let bestDistance = Math.max(1, Math.floor(word.length / 3)) + 1;
+  for (const candidate of candidates) {
+    const d = editDistance(word.slice(0, 64), candidate);
+    if (d < bestDistance) {
+      best = candidate;
+      bestDistance = d;
+    }
+  }
+  return best;
+}
+
+/** Edit distance: insertions, deletions, substitutions and swaps of neighbours, one each. */
+function editDistance(a: string, b: string): number {
+  const rows: number[][] = [Array.from({ length: b.length + 1 }, (_, j) => j)];
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    const up = rows[i - 1] as number[];
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      let d = Math.min(
+        (up[j] as number) + 1,
+        (row[j - 1] as number) + 1,
+        (up[j - 1] as number) + cost,
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1])
+        d = Math.min(d, ((rows[i - 2] as number[])[j - 2] as number) + 1);
+      row[j] = d;
+    }
+    rows.push(row);
+  }
+  return (rows[a.length] as number[])[b.length] as number;
+}
+
 /** Parses `argv` against `options`; unknown options and missing values become {@link UsageError}s. */
 export function parse<O extends OptionSpec>(
   command: string,
@@ -45,7 +84,16 @@ export function parse<O extends OptionSpec>(
       error instanceof Error
         ? error.message.replace(/\. To specify a positional.*$/s, '')
         : String(error);
-    throw new UsageError(`cloudbed ${command}: ${message} (see cloudbed ${command} --help)`);
+    const unknown = /^Unknown option '(-{1,2}[^']*)'/.exec(message)?.[1];
+    const guess =
+      unknown === undefined
+        ? null
+        : closest(
+            unknown,
+            Object.keys(options).map((name) => `--${name}`),
+          );
+    const hint = guess === null ? '' : ` (did you mean ${guess}?)`;
+    throw new UsageError(`cloudbed ${command}: ${message}${hint} (see cloudbed ${command} --help)`);
   }
 }
 

@@ -3,7 +3,8 @@
  * `serve`, src/adapters), prints results. Bad input is one line on stderr and exit code 2.
  */
 import { ScenarioError } from '../sim/scenario.ts';
-import { UsageError } from './args.ts';
+import { closest, UsageError } from './args.ts';
+import { readFile } from 'node:fs/promises';
 import { runCommand, RUN_HELP } from './run.ts';
 import { replayCommand, REPLAY_HELP } from './replay.ts';
 import { checkDeterminismCommand, CHECK_DETERMINISM_HELP } from './check-determinism.ts';
@@ -34,7 +35,11 @@ Commands:
 Run 'cloudbed <command> --help' for a command's options.
 
 Exit codes: 0 ok (or the verdict the scenario expects), 2 bad input, 3 correctness,
-4 liveness, 5 crash, 1 a run ended ok where the scenario expected a failure.
+4 liveness, 5 crash, 1 a run ended ok where the scenario expected a failure (staging and chaos:
+a failure), 6 a replay that does not reproduce its trace, 7 a nondeterministic scenario,
+8 a fuzz worker that failed.
+
+cloudbed --version prints the version.
 `;
 
 interface Command {
@@ -53,6 +58,12 @@ const COMMANDS: Readonly<Record<string, Command>> = {
   chaos: { help: CHAOS_HELP, run: chaosCommand },
 };
 
+/** The version in package.json. */
+async function version(): Promise<string> {
+  const text = await readFile(new URL('../../package.json', import.meta.url), 'utf8');
+  return (JSON.parse(text) as { version: string }).version;
+}
+
 /** Runs the command line `argv` (without `node` and the script). Resolves to the exit code. */
 export async function main(argv: readonly string[]): Promise<number | undefined> {
   const [name, ...rest] = argv;
@@ -60,10 +71,15 @@ export async function main(argv: readonly string[]): Promise<number | undefined>
     process.stdout.write(HELP);
     return name === undefined ? EXIT_BAD_INPUT : 0;
   }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    process.stdout.write(`cloudbed ${await version()}\n`);
+    return 0;
+  }
   const command = COMMANDS[name];
   if (command === undefined) {
+    const guess = closest(name, Object.keys(COMMANDS));
     process.stderr.write(
-      `cloudbed: unknown command '${name}'; commands: ${Object.keys(COMMANDS).join(', ')}\n`,
+      `cloudbed: unknown command '${name.slice(0, 40)}'${guess === null ? '' : ` (did you mean '${guess}'?)`}; commands: ${Object.keys(COMMANDS).join(', ')}\n`,
     );
     return EXIT_BAD_INPUT;
   }

@@ -100,25 +100,35 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
   const driver = startRealtime(sim, (reason) => {
     failure = reason;
   });
-  const server = await startHttpServer({
-    port,
-    handle: async (request) => {
-      driver.sync();
-      const response = await cloud.request(request);
-      return (
-        response ?? {
-          status: 503,
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({
-            type: 'error',
+  let server: Awaited<ReturnType<typeof startHttpServer>>;
+  try {
+    server = await startHttpServer({
+      port,
+      handle: async (request) => {
+        driver.sync();
+        const response = await cloud.request(request);
+        return (
+          response ?? {
             status: 503,
-            code: 'ServiceUnavailable',
-            message: 'the API did not answer in time',
-          }),
-        }
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              type: 'error',
+              status: 503,
+              code: 'ServiceUnavailable',
+              message: 'the API did not answer in time',
+            }),
+          }
+        );
+      },
+    });
+  } catch (error) {
+    driver.stop();
+    if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE')
+      throw new UsageError(
+        `cloudbed serve: port ${port} on 127.0.0.1 is in use by another process; choose another with --port N (--port 0 picks a free one)`,
       );
-    },
-  });
+    throw error;
+  }
 
   process.stdout.write(
     `cloudbed serve: ${server.url}/v1 (${hosts} compute hosts, 1 storage node, ${store} store)\n`,

@@ -143,6 +143,30 @@ describe('bad input', () => {
     }
   });
 
+  it('suggests the command or option meant, prints its version, and names a busy port', async () => {
+    const command = cloudbed('rnu', 'x.yaml');
+    expect(command.code).toBe(2);
+    expect(command.stderr).toContain("did you mean 'run'?");
+    const option = cloudbed('run', 'scenarios/quickstart.yaml', '--sede', '3');
+    expect(option.code).toBe(2);
+    expect(option.stderr).toContain('did you mean --seed?');
+    const version = cloudbed('--version');
+    expect(version.code).toBe(0);
+    expect(version.stdout).toMatch(/^cloudbed \d+\.\d+\.\d+\n$/);
+    const { createServer } = await import('node:net');
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    try {
+      const port = (busy.address() as { port: number }).port;
+      const serve = cloudbed('serve', '--port', String(port));
+      expect(serve.code).toBe(2);
+      expect(serve.stderr.trim().split('\n')).toHaveLength(1);
+      expect(serve.stderr).toContain(`port ${port} on 127.0.0.1 is in use`);
+    } finally {
+      busy.close();
+    }
+  });
+
   it('prints help for every command', () => {
     for (const command of ['run', 'replay', 'check-determinism', 'serve']) {
       const result = cloudbed(command, '--help');
