@@ -133,17 +133,20 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
   process.stdout.write(
     `cloudbed serve: ${server.url}/v1 (${hosts} compute hosts, 1 storage node, ${store} store)\n`,
   );
+  // The curl hints (here and on the HTML pages) read the keys from these two variables.
   if (admin.generated) {
     process.stdout.write(
-      `admin access key: ${admin.accessKey}\nadmin secret key: ${admin.secretKey}\n`,
+      `admin access key: ${admin.accessKey}\nadmin secret key: ${admin.secretKey}\n` +
+        `export CLOUDBED_ACCESS_KEY=${admin.accessKey} CLOUDBED_SECRET_KEY=${admin.secretKey}\n`,
     );
   } else {
     process.stdout.write(
-      'admin keys: from CLOUDBED_ADMIN_ACCESS_KEY / CLOUDBED_ADMIN_SECRET_KEY\n',
+      'admin keys: from CLOUDBED_ADMIN_ACCESS_KEY / CLOUDBED_ADMIN_SECRET_KEY\n' +
+        'export CLOUDBED_ACCESS_KEY="$CLOUDBED_ADMIN_ACCESS_KEY" CLOUDBED_SECRET_KEY="$CLOUDBED_ADMIN_SECRET_KEY"\n',
     );
   }
   process.stdout.write(
-    `try: curl -u ${admin.accessKey}:${admin.generated ? admin.secretKey : '$CLOUDBED_ADMIN_SECRET_KEY'} ${server.url}/v1\n`,
+    `try: curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY" ${server.url}/v1\n`,
   );
 
   const stop = (): void => driver.stop();

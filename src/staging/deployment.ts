@@ -251,17 +251,25 @@ export function adminLines(config: StagingConfig, admin: AdminKeys): string[] {
       return [
         `admin access key: ${admin.accessKey}`,
         `admin secret key: ${admin.secretKey} (shown once; kept in ${adminFile(config)})`,
-        `try: curl -u ${admin.accessKey}:${admin.secretKey} ${url}`,
+        `export CLOUDBED_ACCESS_KEY=${admin.accessKey} CLOUDBED_SECRET_KEY=${admin.secretKey}`,
+        `try: ${CURL_HINT} ${url}`,
       ];
     case 'state':
       return [
         `admin access key: ${admin.accessKey}; the secret key is in ${adminFile(config)}`,
-        `try: curl -u ${admin.accessKey}:SECRET ${url}`,
+        `export CLOUDBED_ACCESS_KEY=${admin.accessKey} CLOUDBED_SECRET_KEY="$(node -p "require('${adminFile(config)}').secretKey")"`,
+        `try: ${CURL_HINT} ${url}`,
       ];
     case 'environment':
-      return [`try: curl -u ${admin.accessKey}:$CLOUDBED_ADMIN_SECRET_KEY ${url}`];
+      return [
+        'export CLOUDBED_ACCESS_KEY="$CLOUDBED_ADMIN_ACCESS_KEY" CLOUDBED_SECRET_KEY="$CLOUDBED_ADMIN_SECRET_KEY"',
+        `try: ${CURL_HINT} ${url}`,
+      ];
   }
 }
+
+/** The credentials every curl hint uses (the HTML pages' too): set by the export line printed. */
+const CURL_HINT = 'curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY"';
 
 /** The admin key pair and where it came from. */
 export interface AdminKeys {

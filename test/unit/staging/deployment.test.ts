@@ -12,6 +12,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { curlCommand } from '../../../src/control/api/html.ts';
 import { parseStagingConfig } from '../../../src/staging/config.ts';
 import {
   adminFile,
@@ -77,6 +78,16 @@ describe('staging up', () => {
     expect(adminLines(config, { ...keys, source: 'environment' }).join('\n')).not.toContain(
       'sekrit-value',
     );
+    // Every variant sets the two variables the curl hints (and the HTML pages' hints) read.
+    const hint = curlCommand('GET', 'http://x/v1');
+    for (const source of ['generated', 'state', 'environment'] as const) {
+      const lines = adminLines(config, { ...keys, source });
+      expect(
+        lines.some((l) => /^export CLOUDBED_ACCESS_KEY=\S+ CLOUDBED_SECRET_KEY=/.test(l)),
+      ).toBe(true);
+      expect(lines.at(-1)).toMatch(/^try: curl -u "\$CLOUDBED_ACCESS_KEY:\$CLOUDBED_SECRET_KEY" /);
+      expect(hint.startsWith('curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY"')).toBe(true);
+    }
   });
 
   it('has the configured main loops, the only processes that need ZooKeeper', () => {
