@@ -27,6 +27,8 @@ export interface HttpHandlerResponse {
   readonly status: number;
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /** Who made the request (an account id), for the access log; never sent. */
+  readonly account?: string;
 }
 
 /** Options of {@link startHttpServer}. */
@@ -58,6 +60,11 @@ export interface HttpServerOptions {
   readonly maxInFlightPerConnection?: number;
   /** Most body bytes buffered over all requests in flight; beyond, 503. */
   readonly maxBufferedBytes?: number;
+  /**
+   * Receives one access log line per request once its response is sent: time, method, path,
+   * status, milliseconds, account (or `-`). Default: no log.
+   */
+  readonly accessLog?: (line: string) => void;
 }
 
 /** Default bounds of what the server holds at once. */
@@ -184,6 +191,23 @@ function baseUrl(options: HttpServerOptions, request: IncomingMessage, fallback:
   return host !== undefined && HOST_HEADER.test(host) ? `http://${host}` : fallback;
 }
 
+/** `2026-12-08T02:50:01.123Z GET /v1/volumes?limit=5 200 3.2ms acct-1a2b3c4d` */
+function accessLine(
+  request: IncomingMessage,
+  status: number,
+  ms: number,
+  account: string | undefined,
+): string {
+  const method = (request.method ?? '-').slice(0, 16).replace(/[^A-Za-z]/g, '?');
+  // The path as sent, cut short and with control characters shown, so one request is one line.
+  let path = '';
+  for (const c of (request.url ?? '-').slice(0, 300)) {
+    const code = c.charCodeAt(0);
+    path += code <= 0x20 || code === 0x7f ? '?' : c;
+  }
+  return `${new Date().toISOString()} ${method} ${path} ${status} ${ms.toFixed(1)}ms ${account ?? '-'}`;
+}
+
 /** A refusal by the server itself, before the API sees the request. */
 function refusal(status: 429 | 503, message: string): HttpHandlerResponse {
   return {
@@ -229,6 +253,14 @@ async function serve(
   };
   response.once('finish', release);
   response.once('close', release);
+  const started = performance.now();
+  let account: string | undefined;
+  if (options.accessLog !== undefined) {
+    const log = options.accessLog;
+    response.once('finish', () =>
+      log(accessLine(request, response.statusCode, performance.now() - started, account)),
+    );
+  }
   let closeAfter: boolean;
   let result: HttpHandlerResponse;
   try {
@@ -245,6 +277,7 @@ async function serve(
       headers: joinHeaders(request),
       body,
     });
+    account = result.account;
   } catch (error) {
     if (error instanceof BufferFull) {
       reply(

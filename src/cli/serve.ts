@@ -104,6 +104,8 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
   try {
     server = await startHttpServer({
       port,
+      // One line per request on stderr, so stdout keeps the banner alone.
+      accessLog: (line) => void process.stderr.write(`${line}\n`),
       handle: async (request) => {
         driver.sync();
         const response = await cloud.request(request);

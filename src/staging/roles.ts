@@ -161,6 +161,7 @@ async function startRole(
         host: '127.0.0.1',
         port: config.api.port,
         handle: (request) => api.handle(request),
+        accessLog: (line) => void process.stdout.write(`${line}\n`),
       });
       return {
         done: aborted(signal),

@@ -114,13 +114,16 @@ export function createApi(deps: ApiDeps): Api {
         refuseCrossSite(request.method, source, request);
         const method = effectiveMethod(request.method, url, source);
         presentation = { ...presentation, method };
+        if (url.pathname === '/healthz') return respond(presentation, await health(deps, method));
         if (method === 'OPTIONS')
           return respond(
             { ...presentation, html: false },
             { status: 204, value: null, headers: optionsHeaders(request, source) },
           );
-        const answer = await route(deps, limits, verified, request, url, method);
-        return respond(presentation, answer);
+        const seen: { account?: string } = {};
+        const answer = await route(deps, limits, verified, request, url, method, seen);
+        const response = respond(presentation, answer);
+        return seen.account === undefined ? response : { ...response, account: seen.account };
       } catch (error) {
         const { error: apiError, bug } = classify(error);
         if (bug)
@@ -139,6 +142,26 @@ export function createApi(deps: ApiDeps): Api {
       }
     },
   };
+}
+
+/**
+ * `GET /healthz`, without credentials: 200 when the API answers and reads its database (one read
+ * by id of a stream that never exists), 503 when the database does not answer.
+ */
+async function health(deps: ApiDeps, method: string): Promise<Answer> {
+  requireMethod(method, ['GET', 'HEAD']);
+  try {
+    await deps.store.get('healthz');
+    return { status: 200, value: { type: 'health', status: 'ok' } };
+  } catch (error) {
+    const { error: apiError, bug } = classify(error);
+    if (bug) throw error;
+    return {
+      status: 503,
+      value: { type: 'health', status: 'unavailable', detail: apiError.error.message },
+      headers: { 'retry-after': '1' },
+    };
+  }
 }
 
 /** A function that computes its value on the first call and returns the same value after. */
@@ -217,6 +240,7 @@ async function route(
   request: ApiRequest,
   url: URL,
   method: string,
+  seen: { account?: string },
 ): Promise<Answer> {
   // Cheap rejections before any store access: oversized bodies and unknown methods.
   const size = typeof request.body === 'string' ? request.body.length : request.body.byteLength;
@@ -226,6 +250,7 @@ async function route(
     throw methodNotAllowed(method, ['GET', 'HEAD', 'POST', 'PUT', 'DELETE']);
 
   const caller = await authenticate(deps.store, request.headers['authorization'], verified);
+  seen.account = caller.accountId;
   const ctx: RequestContext = {
     runtime: deps.runtime,
     secrets: deps.secrets ?? deps.runtime.random,

@@ -28,6 +28,8 @@ export interface ApiResponse {
   /** Header names in lower case. */
   readonly headers: Readonly<Record<string, string>>;
   readonly body: string;
+  /** The account that made the request, once authenticated: for access logs, never sent. */
+  readonly account?: string;
 }
 
 /** Bounds on requests; defaults in {@link DEFAULT_LIMITS}. */

@@ -4,6 +4,7 @@
 // server on an ephemeral loopback port in front of createApi and talk to it with fetch.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHttpServer, type HttpServer } from '../../../src/adapters/http-server.ts';
+import { UnavailableError } from '../../../src/ports/errors.ts';
 import { basic, createWorld, type World } from './harness.ts';
 
 let w: World;
@@ -162,4 +163,52 @@ describe('what the server holds at once', () => {
       }
     },
   );
+});
+
+describe('access log and health', () => {
+  it('logs one line per request: method, path, status, milliseconds and the account', async () => {
+    const lines: string[] = [];
+    const logged = await startHttpServer({
+      handle: (r) => w.api.handle(r),
+      accessLog: (line) => lines.push(line),
+    });
+    try {
+      const auth = basic(w.admin.accessKey, w.admin.secretKey);
+      await (
+        await fetch(`${logged.url}/v1/volumes?limit=2`, { headers: { Authorization: auth } })
+      ).text();
+      await (await fetch(`${logged.url}/v1/volumes`)).text();
+      await (await fetch(`${logged.url}/v1/%0a%0d\x7f`)).text();
+      while (lines.length < 3) await new Promise((r) => setTimeout(r, 5));
+      expect(lines[0]).toMatch(
+        new RegExp(
+          `^\\d{4}-\\d\\d-\\d\\dT\\S+Z GET /v1/volumes\\?limit=2 200 \\d+\\.\\dms ${w.admin.accountId}$`,
+        ),
+      );
+      expect(lines[1]).toMatch(/ GET \/v1\/volumes 401 \d+\.\dms -$/);
+      expect(lines.every((l) => !/[\n\r]/.test(l))).toBe(true);
+    } finally {
+      await logged.close();
+    }
+  });
+
+  it('answers /healthz without credentials while the database answers, 503 when it does not', async () => {
+    const ok = await fetch(`${server.url}/healthz`);
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ type: 'health', status: 'ok' });
+    expect((await fetch(`${server.url}/healthz`, { method: 'POST', body: '' })).status).toBe(405);
+    const down = await createWorld();
+    const get = down.store.get.bind(down.store);
+    (down.store as { get: typeof get }).get = () =>
+      Promise.reject(new UnavailableError('store.get', 'the database is down'));
+    const r = await down.api.handle({
+      method: 'GET',
+      url: 'http://x/healthz',
+      headers: {},
+      body: '',
+    });
+    expect(r.status).toBe(503);
+    expect(r.headers['retry-after']).toBe('1');
+    expect(JSON.parse(r.body)).toMatchObject({ type: 'health', status: 'unavailable' });
+  });
 });
