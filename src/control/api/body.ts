@@ -82,8 +82,20 @@ export function parseBody(
       throw fail(422, 'InvalidBodyContent', 'the body is not valid JSON');
     }
   }
-  if (type === 'application/x-www-form-urlencoded')
+  if (type === 'application/x-www-form-urlencoded') {
+    // `curl -d '{"name":…}'` sends JSON labelled as a form: say so rather than read one odd field.
+    if (looksLikeJson(text))
+      throw fail(
+        422,
+        'InvalidBodyContent',
+        'the body is JSON but its Content-Type is application/x-www-form-urlencoded',
+        {
+          detail:
+            "send it with Content-Type: application/json (curl: -H 'Content-Type: application/json')",
+        },
+      );
     return { kind: 'form', fields: parseUrlEncoded(text) };
+  }
   if (type === 'multipart/form-data') {
     const boundary = mediaParameter(contentType ?? '', 'boundary');
     if (boundary === undefined || boundary === '' || boundary.length > 70)
@@ -98,6 +110,18 @@ export function parseBody(
       detail: 'send application/json, application/x-www-form-urlencoded or multipart/form-data',
     },
   );
+}
+
+/** True when `text` is a JSON object or array (what a form body never is). */
+function looksLikeJson(text: string): boolean {
+  const start = text.trimStart()[0];
+  if (start !== '{' && start !== '[') return false;
+  try {
+    JSON.parse(text);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function addField(fields: Map<string, string[]>, name: string, value: string): void {

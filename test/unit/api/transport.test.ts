@@ -43,6 +43,23 @@ describe('bodies', () => {
     expect(twice.json).toMatchObject({ code: 'InvalidFormat', fieldName: 'name' });
   });
 
+  it('says when a JSON body came labelled as a form (curl -d), and writes nothing', async () => {
+    const w = await createWorld();
+    const n = (await w.events()).length;
+    const r = await w.call('POST', '/v1/volumes', {
+      raw: '{"name":"data","sizeGb":2}',
+      headers: FORM,
+    });
+    expect(r.status).toBe(422);
+    expect(r.json).toMatchObject({ code: 'InvalidBodyContent' });
+    expect(r.json.message).toContain('JSON');
+    expect(r.json.detail).toContain('Content-Type: application/json');
+    expect((await w.events()).length).toBe(n);
+    // A real form that happens to start with a brace is still a form.
+    const form = await w.call('POST', '/v1/volumes', { raw: '{name=data&sizeGb=2', headers: FORM });
+    expect(form.json?.message ?? '').not.toContain('is JSON');
+  });
+
   it('accepts multipart/form-data for create and actions', async () => {
     const w = await createWorld();
     const boundary = '----cloudbed42';
