@@ -122,7 +122,7 @@ export function createApi(deps: ApiDeps): Api {
           );
         const seen: { account?: string } = {};
         const answer = await route(deps, limits, verified, request, url, method, seen);
-        const response = respond(presentation, answer);
+        const response = notModified(request, method, respond(presentation, answer));
         return seen.account === undefined ? response : { ...response, account: seen.account };
       } catch (error) {
         const { error: apiError, bug } = classify(error);
@@ -201,6 +201,9 @@ function respond(presentation: Presentation, answer: Answer): ApiResponse {
     ...presentation.cors,
     ...answer.headers,
   };
+  // The HTML page of a resource is another representation than its JSON: another tag.
+  if (html && headers['etag'] !== undefined)
+    headers['etag'] = headers['etag'].replace(/"$/, '-html"');
   let body: string;
   if (answer.status === 204) {
     body = '';
@@ -212,6 +215,22 @@ function respond(presentation: Presentation, answer: Answer): ApiResponse {
     body = JSON.stringify(answer.value);
   }
   return { status: answer.status, headers, body: presentation.method === 'HEAD' ? '' : body };
+}
+
+/**
+ * A 200 answer to a GET or HEAD whose `If-None-Match` names its current tag (or `*`) becomes 304
+ * Not Modified: the same headers, no body.
+ */
+function notModified(request: ApiRequest, method: string, response: ApiResponse): ApiResponse {
+  const tag = response.headers['etag'];
+  const condition = request.headers['if-none-match'];
+  if (response.status !== 200 || tag === undefined || condition === undefined) return response;
+  if (method !== 'GET' && method !== 'HEAD') return response;
+  const tags = condition.split(',').map((t) => t.trim().replace(/^W\//, ''));
+  if (!tags.includes('*') && !tags.includes(tag)) return response;
+  const headers = { ...response.headers };
+  delete headers['content-type'];
+  return { status: 304, headers, body: '' };
 }
 
 function methodNotAllowed(method: string, allowed: readonly string[]): ApiError {

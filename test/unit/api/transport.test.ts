@@ -306,3 +306,35 @@ describe('failures', () => {
     expect(JSON.parse(r.body)).toMatchObject({ sizeGb: 2, state: 'growing' });
   });
 });
+
+describe('conditional requests', () => {
+  it('answers 304 to If-None-Match with the current tag, and the resource once it changed', async () => {
+    const w = await createWorld();
+    const vol = (await w.call('POST', '/v1/volumes', { body: { name: 'd', sizeGb: 2 } })).json;
+    const first = await w.call('GET', `/v1/volumes/${vol.id}`);
+    const tag = first.headers['etag']!;
+    expect(tag).toBe(`"${vol.rev}"`);
+    const same = await w.call('GET', `/v1/volumes/${vol.id}`, {
+      headers: { 'if-none-match': tag },
+    });
+    expect(same.status).toBe(304);
+    expect(same.body).toBe('');
+    expect(same.headers['etag']).toBe(tag);
+    const weak = await w.call('GET', `/v1/volumes/${vol.id}`, {
+      headers: { 'if-none-match': `"999", W/${tag}` },
+    });
+    expect(weak.status).toBe(304);
+    await w.call('PUT', `/v1/volumes/${vol.id}`, { body: { name: 'renamed' } });
+    const changed = await w.call('GET', `/v1/volumes/${vol.id}`, {
+      headers: { 'if-none-match': tag },
+    });
+    expect(changed.status).toBe(200);
+    expect(changed.json.name).toBe('renamed');
+    // The HTML page is another representation, with its own tag.
+    const page = await w.call('GET', `/v1/volumes/${vol.id}`, {
+      headers: { ...BROWSER, 'if-none-match': changed.headers['etag']! },
+    });
+    expect(page.status).toBe(200);
+    expect(page.headers['etag']).toBe(changed.headers['etag']!.replace(/"$/, '-html"'));
+  });
+});
