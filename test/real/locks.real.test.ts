@@ -238,6 +238,13 @@ describe.skipIf(!gate.available)(
           // What a chaos run's session-expire does: join the session on the server, then close it.
           await expireSession(`${ZOOKEEPER.host}:${ZOOKEEPER.port}`, credentials, 4_000);
           expect(await b.tryAcquire('r')).not.toBeNull();
+          // The owner hears of it from the server when its connection is dropped (usually at
+          // once); should that notice not come, its next request tells it. Either way it learns.
+          const heard = await Promise.race([
+            learned.then(() => true),
+            sleep(15_000).then(() => false),
+          ]);
+          if (!heard) expect(await a.holds(lease)).toBe(false);
           await learned;
           expect(a.expired).toBe(true);
           expect(await a.holds(lease)).toBe(false);
