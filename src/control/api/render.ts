@@ -33,6 +33,47 @@ export function isoDate(ms: number): string {
   return new Date(ms).toISOString();
 }
 
+/** How a type's rows are rendered, worked out once from its schema (which never changes). */
+interface RenderPlan {
+  readonly collection: string;
+  readonly fields: readonly { readonly name: string; readonly date: boolean }[];
+  /** `xxxId` fields that link to a resource with a collection: link name and target collection. */
+  readonly links: readonly {
+    readonly field: string;
+    readonly name: string;
+    readonly collection: string;
+  }[];
+  readonly collectionLinks: readonly string[];
+}
+
+const PLANS = new Map<string, RenderPlan>();
+
+function planOf(type: string): RenderPlan {
+  const known = PLANS.get(type);
+  if (known !== undefined) return known;
+  const schema = schemaOf(type);
+  assert(schema?.collection !== undefined, `no schema with a collection for ${type}`);
+  const fields = representedFields(type).map((name) => ({
+    name,
+    date: fieldOf(type, name)!.type === 'date',
+  }));
+  const links = representedFields(type).flatMap((name) => {
+    const target = referenceTarget(fieldOf(type, name)!.type);
+    const collection = target === undefined ? undefined : schemaOf(target)?.collection;
+    return collection === undefined || !name.endsWith('Id')
+      ? []
+      : [{ field: name, name: name.slice(0, -2), collection }];
+  });
+  const plan: RenderPlan = {
+    collection: schema.collection,
+    fields,
+    links,
+    collectionLinks: Object.keys(schema.collectionLinks),
+  };
+  PLANS.set(type, plan);
+  return plan;
+}
+
 /**
  * The representation of one resource of `type` from its row `data`. Missing fields are null.
  * `extra` adds members shown once (the secret of a new api key).
@@ -43,31 +84,26 @@ export function renderResource(
   data: Readonly<Record<string, JsonValue>>,
   extra: Readonly<Record<string, JsonValue>> = {},
 ): JsonObject {
-  const schema = schemaOf(type);
-  assert(schema !== undefined, `no schema for ${type}`);
+  const plan = planOf(type);
   const id = data['id'];
   assert(typeof id === 'string', `${type} row without an id`);
-  const self = resourceUrl(base, type, id);
+  const self = `${base}/v1/${plan.collection}/${encodeURIComponent(id)}`;
   const out: JsonObject = {};
-  for (const name of representedFields(type)) {
-    const field = fieldOf(type, name)!;
+  for (const { name, date } of plan.fields) {
     let value = data[name] ?? null;
     if (name === 'type') value = type;
-    if (field.type === 'date' && typeof value === 'number') value = isoDate(value);
+    if (date && typeof value === 'number') value = isoDate(value);
     out[name] = value;
   }
   for (const [name, value] of Object.entries(extra)) out[name] = value;
 
   const links: Record<string, string> = { self };
-  for (const name of representedFields(type)) {
-    const target = referenceTarget(fieldOf(type, name)!.type);
-    const value = data[name];
-    if (target === undefined || typeof value !== 'string' || !name.endsWith('Id')) continue;
-    if (schemaOf(target)?.collection === undefined) continue;
-    links[name.slice(0, -2)] = resourceUrl(base, target, value);
+  for (const link of plan.links) {
+    const value = data[link.field];
+    if (typeof value === 'string')
+      links[link.name] = `${base}/v1/${link.collection}/${encodeURIComponent(value)}`;
   }
-  for (const linkName of Object.keys(schema.collectionLinks))
-    links[linkName] = `${self}/${linkName}`;
+  for (const linkName of plan.collectionLinks) links[linkName] = `${self}/${linkName}`;
   out['links'] = links;
 
   const actions: Record<string, string> = {};
