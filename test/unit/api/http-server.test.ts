@@ -198,9 +198,9 @@ describe('access log and health', () => {
     expect(await ok.json()).toEqual({ type: 'health', status: 'ok' });
     expect((await fetch(`${server.url}/healthz`, { method: 'POST', body: '' })).status).toBe(405);
     const down = await createWorld();
-    const get = down.store.get.bind(down.store);
-    (down.store as { get: typeof get }).get = () =>
-      Promise.reject(new UnavailableError('store.get', 'the database is down'));
+    Object.assign(down.store, {
+      get: () => Promise.reject(new UnavailableError('store.get', 'the database is down')),
+    });
     const r = await down.api.handle({
       method: 'GET',
       url: 'http://x/healthz',
