@@ -38,12 +38,14 @@ export function bookkeepingReducers<R extends RowCommon>(
       };
       r.attempts = x.attempt;
       r.nextAttemptAtMs = x.nextAttemptAtMs;
-      // The reason the previous attempt failed stays visible while the next one is in flight.
+      // The reason the previous attempt failed stays visible while the next one is in flight. A
+      // command sent again after no answer is not a failure (a guest may take its time to shut
+      // down): the message says what happened, not that something went wrong.
       r.transitioningMessage =
         r.lastError !== null
           ? `retrying (attempt ${x.attempt}) after: ${r.lastError}`
           : x.attempt > 1
-            ? `retrying (attempt ${x.attempt})`
+            ? `no answer from the host yet: sent again (attempt ${x.attempt})`
             : null;
       return NO_EFFECT;
     },

@@ -108,7 +108,7 @@ describe('projector: virtual machines', () => {
     expect(vm()).toMatchObject({
       attempts: 3,
       nextAttemptAtMs: 9000,
-      transitioningMessage: 'retrying (attempt 3)',
+      transitioningMessage: 'no answer from the host yet: sent again (attempt 3)',
     });
     expect(vm().lastCommand).toMatchObject({
       commandId: 'cmd-1',
