@@ -24,6 +24,7 @@ import {
   type Validated,
 } from '../../model/gdapi-schema.ts';
 import { authenticate, VerifiedSecrets, type Caller } from './auth.ts';
+import { openApiDocument } from './openapi.ts';
 import {
   corsHeaders,
   effectiveMethod,
@@ -296,6 +297,10 @@ async function route(
     return { status: 200, value: versionRoot(ctx) };
   }
   const collection = parts[1]!;
+  if (collection === 'openapi.json' && parts.length === 2) {
+    requireMethod(method, readOnly);
+    return { status: 200, value: openApiDocument(ctx.base) };
+  }
   if (collection === 'schemas') {
     if (parts.length > 3) throw notFound('path');
     requireMethod(method, readOnly);
