@@ -9,7 +9,9 @@
  *     with the cloud;
  *   - memory per VM, from the peak resident memory of the sizes' runs;
  *   - fuzzing throughput (`cloudbed fuzz --swarm`) on one core, on the memory store and on pg-mem,
- *     and on every core (`--workers` = the cores).
+ *     and on every core (`--workers` = the cores);
+ *   - the API's list page of 100 VMs over HTTP from `cloudbed serve` (bench/api.ts), on memory and
+ *     pg-mem: requests per second, and latency p99 at 100 requests per second offered.
  *
  *   - the shipped benchmark scenario scenarios/bench/scale-1k.yaml (1,000 hosts, 10,000 VMs, swarm
  *     faults, about a simulated hour): its speed against real time and its peak memory; with
@@ -24,6 +26,7 @@ import { writeFileSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { apiBench, type ApiFigures } from './api.ts';
 import { kernelBench } from './kernel.ts';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -188,6 +191,21 @@ figures['fuzzRunsPerSecondEveryCore'] = { cores, runs: fuzzRuns * 2.5, rate: eve
 out(
   `memory ${String(fuzzRuns * 2.5).padStart(6)} runs   ${fixed(everyCore).padStart(7)} runs/s with --workers ${cores}   (target: ≥ 100 runs/s with --workers 2 on 2 cores)`,
 );
+
+// ---- the API over HTTP ----
+out('');
+out(
+  '== API: the list page of 100 VMs over HTTP from cloudbed serve (bench/api.ts; autocannon, 8 connections)',
+);
+const apiFigures: ApiFigures[] = [];
+for (const store of ['memory', 'pgmem']) {
+  const a = await apiBench(store, quick ? 2 : 5);
+  apiFigures.push(a);
+  out(
+    `${store.padEnd(7)} ${whole(a.maxRequestsPerSecond).padStart(7)} req/s (p99 ${fixed(a.maxP99Ms)} ms)   at 100 req/s offered: p99 ${fixed(a.p99MsAt100)} ms   non-200: ${a.non200}   (target: ≥ 1,000 req/s on memory)`,
+  );
+}
+figures['apiListPage'] = apiFigures;
 
 out('');
 out(
