@@ -84,6 +84,31 @@ export function renderResource(
   data: Readonly<Record<string, JsonValue>>,
   extra: Readonly<Record<string, JsonValue>> = {},
 ): JsonObject {
+  if (Object.keys(extra).length > 0) return render(base, type, data, extra);
+  // A row's data is a new object for every version (the projector never changes one in place), so
+  // a representation is worked out once per version and base, however often it is read.
+  let byBase = RENDERED.get(data);
+  if (byBase === undefined) {
+    byBase = new Map();
+    RENDERED.set(data, byBase);
+  }
+  let rendered = byBase.get(base);
+  if (rendered === undefined) {
+    rendered = render(base, type, data, extra);
+    if (byBase.size < 4) byBase.set(base, rendered);
+  }
+  return rendered;
+}
+
+/** Representations by row data and base URL (see renderResource). Read-only once made. */
+const RENDERED = new WeakMap<object, Map<string, JsonObject>>();
+
+function render(
+  base: string,
+  type: string,
+  data: Readonly<Record<string, JsonValue>>,
+  extra: Readonly<Record<string, JsonValue>>,
+): JsonObject {
   const plan = planOf(type);
   const id = data['id'];
   assert(typeof id === 'string', `${type} row without an id`);
