@@ -72,6 +72,25 @@ function quoteForMessage(arg: string): string {
  * Runs `command` with `args` and resolves with its output when it exits 0; rejects with a
  * {@link CommandError} otherwise. Never rejects with anything else.
  */
+/** Variables a command inherits (beside those starting with {@link PASSED_PREFIXES}). */
+const PASSED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'XDG_RUNTIME_DIR'];
+const PASSED_PREFIXES = ['LIBVIRT_', 'VIRSH_', 'ZFS_'];
+
+/**
+ * The environment of a command: what it needs to find its tools and its service, and nothing else
+ * of ours (no admin keys, no database passwords), in the C locale so its messages parse the same
+ * whatever the caller's.
+ */
+export function commandEnvironment(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {};
+  for (const [name, value] of Object.entries(from)) {
+    if (value === undefined) continue;
+    if (PASSED.includes(name) || PASSED_PREFIXES.some((prefix) => name.startsWith(prefix)))
+      env[name] = value;
+  }
+  return { ...env, LC_ALL: 'C', LANG: 'C' };
+}
+
 export function runCommand(
   command: string,
   args: readonly string[],
@@ -88,8 +107,7 @@ export function runCommand(
         killSignal: 'SIGKILL',
         maxBuffer: outputBytesMax,
         encoding: 'utf8',
-        // Stable, parseable messages whatever the caller's locale.
-        env: { ...process.env, LC_ALL: 'C', LANG: 'C' },
+        env: commandEnvironment(process.env),
       },
       (error, stdout, stderr) => {
         if (error === null) {

@@ -182,19 +182,19 @@ class LibvirtHypervisor implements Hypervisor {
   async shutdown(name: string): Promise<void> {
     this.assertOpen();
     this.knownName(name);
-    await this.virsh('shutdown', name, ['shutdown', this.real(name)]);
+    await this.virsh('shutdown', name, ['shutdown', '--', this.real(name)]);
   }
 
   async destroy(name: string): Promise<void> {
     this.assertOpen();
     this.knownName(name);
-    await this.virsh('destroy', name, ['destroy', this.real(name)]);
+    await this.virsh('destroy', name, ['destroy', '--', this.real(name)]);
   }
 
   async undefine(name: string): Promise<void> {
     this.assertOpen();
     this.knownName(name);
-    await this.virsh('undefine', name, ['undefine', this.real(name)]);
+    await this.virsh('undefine', name, ['undefine', '--', this.real(name)]);
   }
 
   close(): Promise<void> {
@@ -222,7 +222,7 @@ class LibvirtHypervisor implements Hypervisor {
         `domain '${name}' needs ${domain.memoryMb} MiB; ${Math.max(0, capacityMb - usedMb)} MiB of ${capacityMb} MiB free`,
       );
     }
-    await this.virsh('start', name, ['start', this.real(name)]);
+    await this.virsh('start', name, ['start', '--', this.real(name)]);
   }
 
   /**
@@ -234,7 +234,7 @@ class LibvirtHypervisor implements Hypervisor {
     try {
       const file = join(dir, 'domain.xml');
       await writeFile(file, xml, { mode: 0o600 });
-      await this.virsh('define', name, ['define', file]);
+      await this.virsh('define', name, ['define', '--', file]);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -245,9 +245,9 @@ class LibvirtHypervisor implements Hypervisor {
     const real = this.real(name);
     try {
       // dumpxml shows the live definition of an active domain, the persistent one otherwise.
-      const xml = (await this.virsh(operation, name, ['dumpxml', real])).stdout;
+      const xml = (await this.virsh(operation, name, ['dumpxml', '--', real])).stdout;
       const state = parseDomainState(
-        (await this.virsh(operation, name, ['domstate', '--reason', real])).stdout,
+        (await this.virsh(operation, name, ['domstate', '--reason', '--', real])).stdout,
       );
       const parsed = parseDomainXml(xml);
       return {
@@ -265,7 +265,7 @@ class LibvirtHypervisor implements Hypervisor {
 
   private async uuidOf(real: string): Promise<string | null> {
     try {
-      const { stdout } = await this.virsh('define', real, ['domuuid', real]);
+      const { stdout } = await this.virsh('define', real, ['domuuid', '--', real]);
       const uuid = stdout.trim();
       return uuid === '' ? null : uuid;
     } catch (error) {

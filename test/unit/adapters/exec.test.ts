@@ -83,3 +83,25 @@ describe('runCommand', () => {
     expect(error.exitCode).toBeNull();
   });
 });
+
+describe('the environment of a command', () => {
+  it('passes what tools need and none of our secrets, in the C locale', async () => {
+    const saved = { ...process.env };
+    process.env['CLOUDBED_ADMIN_SECRET_KEY'] = 'do-not-leak';
+    process.env['PGPASSWORD'] = 'do-not-leak-either';
+    process.env['LIBVIRT_DEFAULT_URI'] = 'qemu:///system';
+    process.env['LANG'] = 'de_DE.UTF-8';
+    try {
+      const { stdout } = await runCommand('env', [], { timeoutMs: 5_000 });
+      const names = new Set(stdout.split('\n').map((line) => line.split('=')[0]));
+      expect(stdout).not.toContain('do-not-leak');
+      expect(names.has('PATH')).toBe(true);
+      expect(stdout).toContain('LIBVIRT_DEFAULT_URI=qemu:///system');
+      expect(stdout).toContain('LC_ALL=C');
+      expect(stdout).toContain('LANG=C\n');
+    } finally {
+      for (const name of Object.keys(process.env)) if (!(name in saved)) delete process.env[name];
+      Object.assign(process.env, saved);
+    }
+  });
+});
