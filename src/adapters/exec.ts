@@ -68,10 +68,6 @@ function quoteForMessage(arg: string): string {
   return /^[\w@%+=:,./-]+$/.test(arg) ? arg : `'${arg.replaceAll("'", `'\\''`)}'`;
 }
 
-/**
- * Runs `command` with `args` and resolves with its output when it exits 0; rejects with a
- * {@link CommandError} otherwise. Never rejects with anything else.
- */
 /** Variables a command inherits (beside those starting with {@link PASSED_PREFIXES}). */
 const PASSED = ['PATH', 'HOME', 'USER', 'LOGNAME', 'TMPDIR', 'XDG_RUNTIME_DIR'];
 const PASSED_PREFIXES = ['LIBVIRT_', 'VIRSH_', 'ZFS_'];
@@ -91,6 +87,10 @@ export function commandEnvironment(from: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
   return { ...env, LC_ALL: 'C', LANG: 'C' };
 }
 
+/**
+ * Runs `command` with `args` and resolves with its output when it exits 0; rejects with a
+ * {@link CommandError} otherwise. Never rejects with anything else.
+ */
 export function runCommand(
   command: string,
   args: readonly string[],

@@ -89,7 +89,7 @@ class Admission {
   constructor(
     private readonly maxInFlight: number,
     private readonly maxPerConnection: number,
-    readonly maxBufferedBytes: number,
+    private readonly maxBufferedBytes: number,
   ) {}
 
   /** Admits a request on `socket`, or says why not (429 for the connection, 503 for the server). */
@@ -136,10 +136,14 @@ function joinHeaders(request: IncomingMessage): Record<string, string> {
   return headers;
 }
 
-/** Reads the body, keeping at most `limit + 1` bytes. `truncated` when more was sent. */
 /** The server holds too many body bytes already: the request is refused, its body unread. */
 class BufferFull extends Error {}
 
+/**
+ * Reads the body, keeping at most `limit + 1` bytes (`truncated` when more was sent), and reserves
+ * what it holds in `admission` (added up in `reserved`); rejects with {@link BufferFull} when the
+ * server holds too much already.
+ */
 function readBody(
   request: IncomingMessage,
   limit: number,

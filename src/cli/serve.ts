@@ -7,6 +7,8 @@
 import { randomBytes, randomInt } from 'node:crypto';
 import { startHttpServer } from '../adapters/http-server.ts';
 import { cryptoRandom } from '../adapters/system-runtime.ts';
+import { isOrigin } from '../control/api/browser.ts';
+import { credentialsExport, CURL_HINT } from '../control/api/html.ts';
 import { PERSON_SECRET_KDF } from '../model/resources.ts';
 import { createCloud } from '../sim/cloud.ts';
 import { STORES, type StoreKind } from '../sim/scenario.ts';
@@ -57,13 +59,7 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
   const hosts = intOption('serve', 'hosts', values.hosts, { min: 1, max: 1000 }) ?? 3;
   const store = (values.store ?? 'memory') as StoreKind;
   const corsOrigins = (values['cors-origin'] ?? []).map((origin) => {
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(origin);
-    } catch {
-      // reported below
-    }
-    if (parsed === null || !/^https?:$/.test(parsed.protocol) || parsed.origin !== origin)
+    if (!isOrigin(origin))
       throw new UsageError(
         `cloudbed serve: --cors-origin must be an origin such as https://console.example.com (scheme, host, optional port; no path), got '${origin.slice(0, 100)}'`,
       );
@@ -139,17 +135,15 @@ export async function serveCommand(argv: readonly string[]): Promise<number | un
   if (admin.generated) {
     process.stdout.write(
       `admin access key: ${admin.accessKey}\nadmin secret key: ${admin.secretKey}\n` +
-        `export CLOUDBED_ACCESS_KEY=${admin.accessKey} CLOUDBED_SECRET_KEY=${admin.secretKey}\n`,
+        `${credentialsExport(admin.accessKey, admin.secretKey)}\n`,
     );
   } else {
     process.stdout.write(
       'admin keys: from CLOUDBED_ADMIN_ACCESS_KEY / CLOUDBED_ADMIN_SECRET_KEY\n' +
-        'export CLOUDBED_ACCESS_KEY="$CLOUDBED_ADMIN_ACCESS_KEY" CLOUDBED_SECRET_KEY="$CLOUDBED_ADMIN_SECRET_KEY"\n',
+        `${credentialsExport('"$CLOUDBED_ADMIN_ACCESS_KEY"', '"$CLOUDBED_ADMIN_SECRET_KEY"')}\n`,
     );
   }
-  process.stdout.write(
-    `try: curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY" ${server.url}/v1\n`,
-  );
+  process.stdout.write(`try: ${CURL_HINT} ${server.url}/v1\n`);
 
   const stop = (): void => driver.stop();
   process.once('SIGINT', stop);

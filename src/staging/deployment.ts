@@ -22,6 +22,7 @@ import { createSystemRuntime } from '../adapters/system-runtime.ts';
 import { createApi } from '../control/api/api.ts';
 import { bootstrapAdmin, BootstrapError } from '../control/api/bootstrap.ts';
 import type { ApiResponse } from '../control/api/types.ts';
+import { credentialsExport, CURL_HINT } from '../control/api/html.ts';
 import type { StagingConfig } from './config.ts';
 import { purge } from './purge.ts';
 import type { RestartRecord } from './restart-policy.ts';
@@ -251,25 +252,25 @@ export function adminLines(config: StagingConfig, admin: AdminKeys): string[] {
       return [
         `admin access key: ${admin.accessKey}`,
         `admin secret key: ${admin.secretKey} (shown once; kept in ${adminFile(config)})`,
-        `export CLOUDBED_ACCESS_KEY=${admin.accessKey} CLOUDBED_SECRET_KEY=${admin.secretKey}`,
+        credentialsExport(admin.accessKey, admin.secretKey),
         `try: ${CURL_HINT} ${url}`,
       ];
     case 'state':
       return [
         `admin access key: ${admin.accessKey}; the secret key is in ${adminFile(config)}`,
-        `export CLOUDBED_ACCESS_KEY=${admin.accessKey} CLOUDBED_SECRET_KEY="$(node -p "require('${adminFile(config)}').secretKey")"`,
+        credentialsExport(
+          admin.accessKey,
+          `"$(node -p "require('${adminFile(config)}').secretKey")"`,
+        ),
         `try: ${CURL_HINT} ${url}`,
       ];
     case 'environment':
       return [
-        'export CLOUDBED_ACCESS_KEY="$CLOUDBED_ADMIN_ACCESS_KEY" CLOUDBED_SECRET_KEY="$CLOUDBED_ADMIN_SECRET_KEY"',
+        credentialsExport('"$CLOUDBED_ADMIN_ACCESS_KEY"', '"$CLOUDBED_ADMIN_SECRET_KEY"'),
         `try: ${CURL_HINT} ${url}`,
       ];
   }
 }
-
-/** The credentials every curl hint uses (the HTML pages' too): set by the export line printed. */
-const CURL_HINT = 'curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY"';
 
 /** The admin key pair and where it came from. */
 export interface AdminKeys {

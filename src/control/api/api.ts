@@ -64,8 +64,6 @@ import {
 } from './types.ts';
 import { createResource, deleteResource, runAction, updateResource } from './writes.ts';
 
-/** Methods the API knows; anything else is 405. */
-
 /** How a response is rendered. */
 interface Presentation {
   readonly base: string;
@@ -159,7 +157,8 @@ async function health(deps: ApiDeps, method: string): Promise<Answer> {
     return {
       status: 503,
       value: { type: 'health', status: 'unavailable', detail: apiError.error.message },
-      headers: { 'retry-after': '1' },
+      // Retry-After, as for any request the store cannot answer.
+      headers: apiError.headers,
     };
   }
 }

@@ -70,15 +70,23 @@ function originOf(value: string): string | null {
   }
 }
 
+/** True when `text` is an origin exactly as browsers send it: `http(s)://host[:port]`, no path. */
+export function isOrigin(text: string): boolean {
+  return originOf(text) === text;
+}
+
 /**
  * Where a browser says the request comes from: `same` (this API's origin), `allowed` (on the CORS
  * list), `foreign`, or `none` (no browser header at all: a script or curl).
  */
+export type RequestSource = 'same' | 'allowed' | 'foreign' | 'none';
+
+/** The {@link RequestSource} of `request`, on an API whose own origin is `own`. */
 export function requestSource(
   request: ApiRequest,
   own: string,
   corsOrigins: readonly string[],
-): 'same' | 'allowed' | 'foreign' | 'none' {
+): RequestSource {
   const headers = request.headers;
   const origin = headers['origin'];
   const referer = headers['referer'];
@@ -95,11 +103,7 @@ export function requestSource(
 }
 
 /** Refuses a state-changing request from a foreign origin (403, before authentication). */
-export function refuseCrossSite(
-  method: string,
-  source: ReturnType<typeof requestSource>,
-  request: ApiRequest,
-): void {
+export function refuseCrossSite(method: string, source: RequestSource, request: ApiRequest): void {
   if (SAFE_METHODS.has(method.toUpperCase()) || source !== 'foreign') return;
   const from = (request.headers['origin'] ?? request.headers['referer'] ?? 'another site').slice(
     0,
@@ -116,11 +120,7 @@ export function refuseCrossSite(
  * The method after `?_method=`: honoured on a POST from this API's own pages only (HTML forms can
  * only GET and POST); elsewhere it is refused, never silently applied or ignored.
  */
-export function effectiveMethod(
-  raw: string,
-  url: URL,
-  source: ReturnType<typeof requestSource>,
-): string {
+export function effectiveMethod(raw: string, url: URL, source: RequestSource): string {
   const method = raw.toUpperCase();
   const override = url.searchParams.get('_method');
   if (method !== 'POST' || override === null || override === '') return method;
@@ -135,10 +135,7 @@ export function effectiveMethod(
 }
 
 /** CORS headers of a response to an allowed origin (none otherwise). */
-export function corsHeaders(
-  request: ApiRequest,
-  source: ReturnType<typeof requestSource>,
-): Record<string, string> {
+export function corsHeaders(request: ApiRequest, source: RequestSource): Record<string, string> {
   if (source !== 'allowed') return {};
   return {
     'access-control-allow-origin': request.headers['origin'] ?? '',
@@ -149,10 +146,7 @@ export function corsHeaders(
 }
 
 /** The answer to `OPTIONS`: the methods, and a preflight's permissions for an allowed origin. */
-export function optionsHeaders(
-  request: ApiRequest,
-  source: ReturnType<typeof requestSource>,
-): Record<string, string> {
+export function optionsHeaders(request: ApiRequest, source: RequestSource): Record<string, string> {
   const headers: Record<string, string> = { allow: ALLOWED_METHODS };
   if (source === 'allowed' && request.headers['access-control-request-method'] !== undefined) {
     Object.assign(headers, corsHeaders(request, source), {

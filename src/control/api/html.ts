@@ -67,6 +67,14 @@ function inputFor(name: string, field: FieldSchema, value: JsonValue | undefined
   return `${label}<input type="${kind}" name="${escapeHtml(name)}" value="${escapeHtml(current)}"${limits}${hint}></label>`;
 }
 
+/** How every curl hint (the pages', `serve`'s, `staging up`'s) passes the key pair. */
+export const CURL_HINT = 'curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY"';
+
+/** The shell line that sets the variables of {@link CURL_HINT} (to keys, or to `"$VAR"`s). */
+export function credentialsExport(accessKey: string, secretKey: string): string {
+  return `export CLOUDBED_ACCESS_KEY=${accessKey} CLOUDBED_SECRET_KEY=${secretKey}`;
+}
+
 /**
  * The curl command for a request: `method` on `url` (without `_format`/`_method`), with a JSON
  * body when `body` is given.
@@ -75,7 +83,7 @@ export function curlCommand(method: string, url: string, body?: JsonObject): str
   const u = new URL(url);
   u.searchParams.delete('_format');
   u.searchParams.delete('_method');
-  const parts = ['curl -u "$CLOUDBED_ACCESS_KEY:$CLOUDBED_SECRET_KEY"'];
+  const parts = [CURL_HINT];
   if (method !== 'GET') parts.push(`-X ${method}`);
   if (body !== undefined)
     parts.push(`-H 'Content-Type: application/json' -d ${shellQuote(JSON.stringify(body))}`);
@@ -207,14 +215,14 @@ function collectionControls(collection: JsonObject, url: string): string {
   return parts.join('\n');
 }
 
-/**
- * The HTML page for a JSON response `value` to a request for `url` with `method`. `status` is
- * shown for errors.
- */
 /** The pages' one stylesheet (the content security policy allows it by its hash). */
 export const HTML_STYLE =
   'body{font-family:system-ui,sans-serif;margin:1.5em;max-width:70em}pre{background:#f6f6f6;padding:1em;overflow:auto}fieldset{margin:.5em 0}label{display:inline-block;margin:.2em 0}code{background:#f6f6f6}';
 
+/**
+ * The HTML page for a JSON response `value` to a request for `url` with `method`. `status` is
+ * shown for errors.
+ */
 export function renderHtml(value: JsonValue, url: string, method: string, status: number): string {
   const object = asObject(value);
   const kind = object['type'];

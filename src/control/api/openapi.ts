@@ -16,6 +16,10 @@ import {
   type JsonValue,
   type TypeSchema,
 } from '../../model/gdapi-schema.ts';
+import { MAX_LIMIT } from './query.ts';
+
+const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
+const capitalized = (word: string): string => word.charAt(0).toUpperCase() + word.slice(1);
 
 /** The JSON Schema of one field's values (without its nullability). */
 function valueSchema(type: string): JsonObject {
@@ -44,7 +48,7 @@ function valueSchema(type: string): JsonObject {
     case 'enum':
       return { type: 'string' };
     default:
-      return schemaOf(type) === undefined ? {} : { $ref: `#/components/schemas/${type}` };
+      return schemaOf(type) === undefined ? {} : ref(type);
   }
 }
 
@@ -114,7 +118,6 @@ function representation(schema: TypeSchema): JsonObject {
   };
 }
 
-const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: JsonObject): JsonObject => ({ 'application/json': { schema } });
 const response = (description: string, schema?: JsonObject): JsonObject =>
   schema === undefined ? { description } : { description, content: json(schema) };
@@ -125,8 +128,21 @@ const ERRORS: JsonObject = {
   '503': response('a service the API depends on is unavailable; retry', ref('error')),
 };
 
-/** The OpenAPI document of the whole API. */
+/** Documents made, by base URL: the schemas never change, so neither does a base's document. */
+const DOCUMENTS = new Map<string, JsonObject>();
+
+/** The OpenAPI document of the whole API, served from `base`. */
 export function openApiDocument(base: string): JsonObject {
+  let document = DOCUMENTS.get(base);
+  if (document === undefined) {
+    document = buildDocument(base);
+    // A few bases at most (a server answers under its own names); never an unbounded cache.
+    if (DOCUMENTS.size < 8) DOCUMENTS.set(base, document);
+  }
+  return document;
+}
+
+function buildDocument(base: string): JsonObject {
   const schemas: Record<string, JsonValue> = {
     error: {
       type: 'object',
@@ -171,7 +187,7 @@ export function openApiDocument(base: string): JsonObject {
       continue;
     }
     const id = schema.id;
-    const Name = id.charAt(0).toUpperCase() + id.slice(1);
+    const Name = capitalized(id);
     schemas[id] = representation(schema);
     schemas[`${id}Collection`] = {
       type: 'object',
@@ -197,7 +213,11 @@ export function openApiDocument(base: string): JsonObject {
       get: {
         operationId: `list${Name}`,
         parameters: [
-          { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          {
+            name: 'limit',
+            in: 'query',
+            schema: { type: 'integer', minimum: 1, maximum: MAX_LIMIT },
+          },
           { name: 'marker', in: 'query', schema: { type: 'string' } },
           { name: 'sort', in: 'query', schema: { type: 'string' } },
           { name: 'order', in: 'query', schema: { type: 'string', enum: ['asc', 'desc'] } },
@@ -236,16 +256,20 @@ export function openApiDocument(base: string): JsonObject {
       },
     };
     if (schema.resourceMethods.includes('PUT')) {
+      const update = objectOf(
+        schema,
+        (f) => f.update === true,
+        () => false,
+      );
       schemas[`${id}Update`] = {
-        ...objectOf(
-          schema,
-          (f) => f.update === true,
-          () => false,
-        ),
-      };
-      (schemas[`${id}Update`] as { properties: Record<string, JsonValue> }).properties['rev'] = {
-        type: 'integer',
-        description: 'the rev the change is based on (409 when it is not the current one)',
+        ...update,
+        properties: {
+          ...(update['properties'] as JsonObject),
+          rev: {
+            type: 'integer',
+            description: 'the rev the change is based on (409 when it is not the current one)',
+          },
+        },
       };
       resourceOps['put'] = {
         operationId: `update${Name}`,
@@ -284,7 +308,7 @@ export function openApiDocument(base: string): JsonObject {
       paths[`${collectionPath}/{id}/${link}`] = {
         parameters: [idParameter],
         get: {
-          operationId: `list${Name}${link.charAt(0).toUpperCase()}${link.slice(1)}`,
+          operationId: `list${Name}${capitalized(link)}`,
           responses: {
             '200': response(`the ${link} of the resource`, ref(`${target.type}Collection`)),
             ...ERRORS,

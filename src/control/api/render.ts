@@ -28,6 +28,11 @@ export function resourceUrl(base: string, type: string, id: string): string {
   return `${collectionUrl(base, type)}/${encodeURIComponent(id)}`;
 }
 
+/** {@link resourceUrl} for a collection known already (the render plans know theirs). */
+function resourceUrlIn(base: string, collection: string, id: string): string {
+  return `${base}/v1/${collection}/${encodeURIComponent(id)}`;
+}
+
 /** An ISO-8601 UTC date for ms since the epoch. */
 export function isoDate(ms: number): string {
   return new Date(ms).toISOString();
@@ -82,9 +87,9 @@ export function renderResource(
   base: string,
   type: string,
   data: Readonly<Record<string, JsonValue>>,
-  extra: Readonly<Record<string, JsonValue>> = {},
+  extra?: Readonly<Record<string, JsonValue>>,
 ): JsonObject {
-  if (Object.keys(extra).length > 0) return render(base, type, data, extra);
+  if (extra !== undefined && Object.keys(extra).length > 0) return render(base, type, data, extra);
   // A row's data is a new object for every version (the projector never changes one in place), so
   // a representation is worked out once per version and base, however often it is read.
   let byBase = RENDERED.get(data);
@@ -94,7 +99,7 @@ export function renderResource(
   }
   let rendered = byBase.get(base);
   if (rendered === undefined) {
-    rendered = render(base, type, data, extra);
+    rendered = render(base, type, data, {});
     if (byBase.size < 4) byBase.set(base, rendered);
   }
   return rendered;
@@ -112,7 +117,7 @@ function render(
   const plan = planOf(type);
   const id = data['id'];
   assert(typeof id === 'string', `${type} row without an id`);
-  const self = `${base}/v1/${plan.collection}/${encodeURIComponent(id)}`;
+  const self = resourceUrlIn(base, plan.collection, id);
   const out: JsonObject = {};
   for (const { name, date } of plan.fields) {
     let value = data[name] ?? null;
@@ -125,8 +130,7 @@ function render(
   const links: Record<string, string> = { self };
   for (const link of plan.links) {
     const value = data[link.field];
-    if (typeof value === 'string')
-      links[link.name] = `${base}/v1/${link.collection}/${encodeURIComponent(value)}`;
+    if (typeof value === 'string') links[link.name] = resourceUrlIn(base, link.collection, value);
   }
   for (const linkName of plan.collectionLinks) links[linkName] = `${self}/${linkName}`;
   out['links'] = links;

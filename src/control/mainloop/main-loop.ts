@@ -326,11 +326,11 @@ export class MainLoop {
    */
   private async reconcileQueued(session: LockSession, world: World): Promise<void> {
     let budget = this.options.maxResourcesPerWake;
-    let failure: { readonly error: unknown } | null = null;
+    const failures: unknown[] = [];
     // One iterator for all workers: it walks the queue once, as new entries join at its end.
     const queued = this.queue.values();
     const next = (): string | undefined => {
-      if (failure !== null) return undefined;
+      if (failures.length > 0) return undefined;
       for (let entry = queued.next(); entry.done !== true; entry = queued.next()) {
         const id = entry.value;
         if (this.sessionExpired || session.expired) return undefined;
@@ -351,12 +351,12 @@ export class MainLoop {
         try {
           await this.reconcile(id, session, world);
         } catch (error) {
-          failure ??= { error };
+          failures.push(error);
         }
       }
     };
     await Promise.all(Array.from({ length: this.options.concurrency }, worker));
-    if (failure !== null) throw (failure as { readonly error: unknown }).error;
+    if (failures.length > 0) throw failures[0];
   }
 
   /** Queues a row if its plan has something to do; remembers its next deadline. */

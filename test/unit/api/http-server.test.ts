@@ -69,6 +69,11 @@ describe('http server adapter', () => {
   });
 });
 
+/** Waits until `condition` holds (the test's own timeout bounds the wait). */
+async function until(condition: () => boolean): Promise<void> {
+  while (!condition()) await new Promise((resolve) => setTimeout(resolve, 5));
+}
+
 describe('what the server holds at once', () => {
   /** A server whose handler answers only when `open()` is called. */
   async function gated(options: Partial<Parameters<typeof startHttpServer>[0]>) {
@@ -97,7 +102,7 @@ describe('what the server holds at once', () => {
     const { s, entered, open } = await gated({ maxInFlight: 2 });
     try {
       const first = [fetch(`${s.url}/a`), fetch(`${s.url}/b`)];
-      while (entered.length < 2) await new Promise((r) => setTimeout(r, 5));
+      await until(() => entered.length >= 2);
       const third = await fetch(`${s.url}/c`);
       expect(third.status).toBe(503);
       expect(third.headers.get('retry-after')).toBe('1');
@@ -105,7 +110,7 @@ describe('what the server holds at once', () => {
       open();
       expect((await Promise.all(first)).map((r) => r.status)).toEqual([200, 200]);
       const again = fetch(`${s.url}/d`);
-      while (entered.length < 3) await new Promise((r) => setTimeout(r, 5));
+      await until(() => entered.length >= 3);
       open();
       expect((await again).status).toBe(200);
     } finally {
@@ -123,12 +128,12 @@ describe('what the server holds at once', () => {
       socket.on('data', (d: Buffer) => (text += d.toString('latin1')));
       const request = (path: string) => `GET ${path} HTTP/1.1\r\nHost: x\r\n\r\n`;
       socket.write(request('/one') + request('/two'));
-      while (entered.length < 1) await new Promise((r) => setTimeout(r, 5));
+      await until(() => entered.length >= 1);
       // Responses on a connection go out in order: the refusal follows the first answer.
       await new Promise((r) => setTimeout(r, 50));
       expect(entered).toEqual(['http://x/one']);
       open();
-      while (!text.includes('TooManyRequests')) await new Promise((r) => setTimeout(r, 5));
+      await until(() => text.includes('TooManyRequests'));
       expect(text.indexOf('200 OK')).toBeLessThan(text.indexOf('429 Too Many Requests'));
       expect(entered).toEqual(['http://x/one']);
       socket.destroy();
@@ -146,7 +151,7 @@ describe('what the server holds at once', () => {
       try {
         const body = 'x'.repeat(15_000);
         const first = fetch(`${s.url}/a`, { method: 'POST', body });
-        while (entered.length < 1) await new Promise((r) => setTimeout(r, 5));
+        await until(() => entered.length >= 1);
         const second = await fetch(`${s.url}/b`, { method: 'POST', body });
         expect(second.status).toBe(503);
         expect(second.headers.get('retry-after')).toBe('1');
@@ -154,7 +159,7 @@ describe('what the server holds at once', () => {
         expect((await first).status).toBe(200);
         // The first body's bytes were given back with its answer.
         const third = fetch(`${s.url}/c`, { method: 'POST', body });
-        while (entered.length < 2) await new Promise((r) => setTimeout(r, 5));
+        await until(() => entered.length >= 2);
         open();
         expect((await third).status).toBe(200);
       } finally {
@@ -179,7 +184,7 @@ describe('access log and health', () => {
       ).text();
       await (await fetch(`${logged.url}/v1/volumes`)).text();
       await (await fetch(`${logged.url}/v1/%0a%0d\x7f`)).text();
-      while (lines.length < 3) await new Promise((r) => setTimeout(r, 5));
+      await until(() => lines.length >= 3);
       expect(lines[0]).toMatch(
         new RegExp(
           `^\\d{4}-\\d\\d-\\d\\dT\\S+Z GET /v1/volumes\\?limit=2 200 \\d+\\.\\dms ${w.admin.accountId}$`,
